@@ -1,0 +1,1 @@
+"""Channels: each translates between one platform and the dialog engine."""

@@ -1,0 +1,217 @@
+"""The `safetybot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from bot.app import open_app
+from bot.channels.console import format_reply, run_console
+from bot.config import Settings
+from bot.content import ContentError, inspect_content
+from bot.messages import Incoming
+from bot.render import Style, render
+from bot.store import Database, StoreError
+
+logger = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="safetybot",
+        description="Faith Safety Bot: sourced safety answers for faith communities.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = commands.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--user", default="you", help="who you are (console:NAME in COORDINATORS "
+                                                     "makes you a coordinator)")
+
+    commands.add_parser("run", help="run every configured channel")
+
+    ask = commands.add_parser("ask", help="answer questions as the bot would")
+    ask.add_argument("question", nargs="?", help="one question (or use --json with stdin)")
+    ask.add_argument("--json", action="store_true",
+                     help="read one message per line on stdin, print one JSON object per line")
+
+    content = commands.add_parser("content", help="check the curated content")
+    content_commands = content.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = content_commands.add_parser("check", help="validate every content file")
+    check.add_argument("--dir", type=Path, help="content directory (default: CONTENT_DIR)")
+    gaps = content_commands.add_parser("gaps", help="questions the bot could not answer")
+    gaps.add_argument("--limit", type=int, default=50)
+    gaps.add_argument("--json", action="store_true")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_commands.add_parser("migrate", help="bring the database schema up to date")
+    backup = db_commands.add_parser("backup", help="copy the database safely, even while running")
+    backup.add_argument("path", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"safetybot: setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
+    quiet = args.command in ("chat", "ask")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(_run(args, settings))
+    except ContentError as exc:
+        print(f"safetybot: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"safetybot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command
+    if command == "chat":
+        return await _chat(settings, args.user)
+    if command == "run":
+        return _explain_run(settings)
+    if command == "ask":
+        return await _ask(settings, args.question, args.json, sys.stdin, sys.stdout)
+    if command == "content" and args.action == "check":
+        return _content_check(args.dir or settings.content_dir)
+    if command == "content" and args.action == "gaps":
+        return await _gaps(settings, args.limit, args.json)
+    if command == "db" and args.action == "migrate":
+        db = await Database.open(settings.database_path, migrate=False)
+        try:
+            applied = await db.migrate()
+            version = await db.version()
+        finally:
+            await db.close()
+        done = ", ".join(applied) if applied else "nothing to do"
+        print(f"{settings.database_path}: schema version {version} ({done})")
+        return 0
+    if command == "db" and args.action == "backup":
+        db = await Database.open(settings.database_path)
+        try:
+            await db.backup(args.path)
+        finally:
+            await db.close()
+        print(f"backed up {settings.database_path} to {args.path}")
+        return 0
+    return 2
+
+
+async def _chat(settings: Settings, user: str) -> int:
+    async with open_app(settings) as app:
+        await app.engine.purge_idle()
+        print(f"(Faith Safety Bot, local chat. Data is kept in {settings.database_path}.)\n")
+        await run_console(app.engine, user)
+    return 0
+
+
+def _explain_run(settings: Settings) -> int:
+    telegram = settings.telegram_bot_token is not None
+    whatsapp = all((settings.twilio_account_sid, settings.twilio_auth_token,
+                    settings.twilio_whatsapp_from))
+    if not telegram and not whatsapp:
+        print(
+            "safetybot run: no channel is configured.\n"
+            "  - Telegram needs TELEGRAM_BOT_TOKEN (from @BotFather).\n"
+            "  - WhatsApp needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM.\n"
+            "Set them in .env (see .env.example). To try the bot now without any tokens, run:\n"
+            "  safetybot chat",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        "safetybot run: the Telegram and WhatsApp channels are not part of this version yet.\n"
+        "Use `safetybot chat` for the local console chat.",
+        file=sys.stderr,
+    )
+    return 2
+
+
+async def _ask(
+    settings: Settings, question: str | None, as_json: bool, stdin: TextIO, stdout: TextIO
+) -> int:
+    if not as_json and question is None:
+        print("safetybot ask: give a question, or --json to read questions from stdin",
+              file=sys.stderr)
+        return 2
+    # A private in-memory database: asking never touches the bot's real data.
+    async with open_app(settings, database=":memory:", record_gaps=False) as app:
+        if not as_json:
+            reply = await app.engine.handle(Incoming("ask", "ask", question))
+            stdout.write(format_reply(reply, app.content.copy) + "\n")
+            return 0
+        if hasattr(stdin, "reconfigure"):
+            stdin.reconfigure(errors="replace")
+        number = 0
+        for line in stdin:
+            number += 1
+            text = line[:-1] if line.endswith("\n") else line
+            # Each line is its own conversation, so one question can't pick another's menu.
+            reply = await app.engine.handle(Incoming("ask", f"line-{number}", text))
+            record = {
+                "text": text,
+                "emergency": reply.emergency,
+                "answer": reply.answer,
+                "suggestions": list(reply.suggestions),
+                "reply": render(reply.text, Style.PLAIN),
+            }
+            stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stdout.flush()
+    return 0
+
+
+def _content_check(directory: Path) -> int:
+    content, problems = inspect_content(directory)
+    errors = [p for p in problems if p.error]
+    for problem in sorted(problems, key=lambda p: (not p.error, str(p.path), p.line)):
+        print(problem)
+    entries = len(content.faq) if content is not None else 0
+    print(f"\n{directory}: {entries} FAQ entries, {len(errors)} errors, "
+          f"{len(problems) - len(errors)} warnings")
+    if content is not None:
+        print(f"{len(content.numbers)} known phone numbers: call-test each one before going live "
+              "(content/numbers.yaml).")
+    return 1 if errors else 0
+
+
+async def _gaps(settings: Settings, limit: int, as_json: bool) -> int:
+    db = await Database.open(settings.database_path)
+    try:
+        await db.purge_unanswered(datetime.now(UTC) - timedelta(days=settings.gaps_retention_days))
+        gaps = await db.gaps(limit)
+    finally:
+        await db.close()
+    if as_json:
+        print(json.dumps([{"text": g.text, "times": g.times, "last_asked": g.last_asked,
+                           "suggested": g.suggestions.split()} for g in gaps], ensure_ascii=False))
+        return 0
+    if not gaps:
+        print("No unanswered questions recorded.")
+        return 0
+    for gap in gaps:
+        hint = f"  (offered: {gap.suggestions})" if gap.suggestions else ""
+        print(f"{gap.times:4}x  {gap.text}{hint}")
+    return 0

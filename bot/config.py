@@ -1,0 +1,77 @@
+"""Settings, read once from the environment or `.env` and passed down from the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_content_dir() -> Path:
+    """Find the curated content: the copy inside an installed wheel, else the clone's `content/`."""
+    bundled = _PACKAGE_DIR / "_content"
+    if bundled.is_dir():
+        return bundled
+    return _PACKAGE_DIR.parent / "content"
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; names match DESIGN.md and `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_path: Path = Path("./safetybot.db")
+    content_dir: Path = Field(default_factory=default_content_dir)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_rate_limit: float = 30.0
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    whatsapp_rate_limit: float = 80.0
+
+    public_base_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+
+    coordinators: str = ""
+    timezone: str = "Europe/London"
+    log_level: str = "INFO"
+    dialog_retention_days: int = Field(default=30, ge=1)
+    gaps_retention_days: int = Field(default=90, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use a name like Europe/London") from exc
+        return value
+
+    @field_validator("coordinators")
+    @classmethod
+    def _coordinator_list(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            channel, sep, user = item.partition(":")
+            if not sep or not channel or not user:
+                raise ValueError(
+                    f"COORDINATORS entry {item!r} should look like channel:user_id, "
+                    "e.g. telegram:123456,console:amina"
+                )
+        return value
+
+    @property
+    def coordinator_ids(self) -> frozenset[tuple[str, str]]:
+        """The (channel, user id) pairs bootstrapped as coordinators."""
+        pairs = (part.strip().partition(":") for part in self.coordinators.split(","))
+        return frozenset((c.strip(), u.strip()) for c, _, u in pairs if c and u)

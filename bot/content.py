@@ -1,0 +1,227 @@
+"""Load the curated content: FAQ entries, topic menu, known numbers, word lists, triage rules, copy.
+
+Loading validates as it goes and collects every problem with its file and line, so
+`safetybot content check` can report them all at once and the bot refuses to start on bad content.
+
+    ContentError          content has errors; `.problems` lists them
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REVIEW_PERIOD = timedelta(days=365)
+_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]+$")
+_REQUIRED = ("id", "title", "questions", "keywords", "audience", "sources", "reviewed", "related")
+AUDIENCES = frozenset({"members", "leaders", "coordinators"})
+MIN_QUESTIONS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of the content check."""
+
+    path: Path
+    line: int
+    message: str
+    error: bool = True
+
+    def __str__(self) -> str:
+        kind = "error" if self.error else "warning"
+        return f"{self.path}:{self.line}: {kind}: {self.message}"
+
+
+class ContentError(Exception):
+    """The content has errors; the bot cannot start on it."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        errors = [str(p) for p in problems if p.error]
+        super().__init__("content has errors:\n" + "\n".join(errors))
+
+
+@dataclass(frozen=True, slots=True)
+class FaqEntry:
+    """One curated answer."""
+
+    id: str
+    title: str
+    questions: tuple[str, ...]
+    keywords: tuple[str, ...]
+    audience: tuple[str, ...]
+    sources: tuple[str, ...]
+    reviewed: date
+    related: tuple[str, ...]
+    body: str
+    verify: tuple[str, ...] = ()
+    path: Path = Path()
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A group of FAQ entries in the "Safety guidance by topic" menu."""
+
+    id: str
+    label: str
+    entries: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DangerRule:
+    """A pattern that signals danger now, and the FAQ entry to add after the 999 advice."""
+
+    name: str
+    pattern: re.Pattern[str]
+    guidance: str
+
+
+@dataclass(frozen=True, slots=True)
+class TriageRules:
+    """The word patterns triage reads: danger cues, and framings that make a message not urgent."""
+
+    danger: tuple[DangerRule, ...]
+    now: tuple[re.Pattern[str], ...]
+    hypothetical: tuple[re.Pattern[str], ...]
+    ongoing: tuple[re.Pattern[str], ...]
+    question: tuple[re.Pattern[str], ...]
+    past: tuple[re.Pattern[str], ...]
+    vocabulary: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Words the matcher needs: variants read as canonical words, and words carrying no meaning."""
+
+    synonyms: Mapping[tuple[str, ...], tuple[str, ...]]
+    stopwords: frozenset[str]
+
+
+class Copy:
+    """The bot's own words (menus, prompts, errors), looked up by key."""
+
+    def __init__(self, strings: Mapping[str, str]) -> None:
+        self._strings = dict(strings)
+
+    def __getitem__(self, key: str) -> str:
+        return self._strings[key]
+
+    def format(self, key: str, **values: object) -> str:
+        """Fill the named placeholders of one string."""
+        return self._strings[key].format(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Everything under CONTENT_DIR, validated."""
+
+    faq: Mapping[str, FaqEntry]
+    categories: tuple[Category, ...]
+    numbers: Mapping[str, str]
+    lexicon: Lexicon
+    triage: TriageRules
+    copy: Copy
+    directory: Path = field(default=Path())
+
+
+# Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.
+COPY_KEYS = (
+    "welcome", "main_menu_prompt", "menu_help_now", "menu_report", "menu_topics", "menu_training",
+    "menu_alerts", "menu_privacy", "training_soon", "alerts_soon", "topics_prompt",
+    "category_prompt", "back", "main_menu", "cancelled", "expired_menu", "empty_message",
+    "too_long", "no_text", "fallback", "did_you_mean", "none_of_these", "sources",
+    "emergency_lead", "emergency_more", "privacy", "forget_confirm", "forget_yes", "forget_no",
+    "forgotten", "forget_kept", "error", "choose_number", "coordinator_hello", "unknown_command",
+)
+
+
+def load_content(directory: Path, today: date | None = None) -> Content:
+    """Load and validate the content, raising ContentError on any error (warnings pass)."""
+    content, problems = inspect_content(directory, today)
+    if content is None or any(p.error for p in problems):
+        raise ContentError(problems)
+    return content
+
+
+def inspect_content(directory: Path, today: date | None = None) -> tuple[Content | None, list[Problem]]:
+    """Read every content file and return the content (None if unusable) and every problem."""
+    from bot.content_check import Inspector
+
+    return Inspector(directory, today or date.today()).run()
+
+
+class YamlDoc:
+    """Parsed YAML plus the line of every key and item, for problems that name a line."""
+
+    def __init__(self, path: Path, text: str, first_line: int = 1) -> None:
+        self.path = path
+        self.data: Any = yaml.safe_load(text)
+        self._lines: dict[tuple[object, ...], int] = {}
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            self._walk(node, (), first_line)
+
+    def _walk(self, node: yaml.Node, where: tuple[object, ...], first: int) -> None:
+        self._lines.setdefault(where, node.start_mark.line + first)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                self._lines[(*where, key.value)] = key.start_mark.line + first
+                self._walk(value, (*where, key.value), first)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, (*where, index), first)
+
+    def line(self, *where: object) -> int:
+        """The line of a key or item, or of its nearest enclosing one."""
+        for end in range(len(where), -1, -1):
+            if where[:end] in self._lines:
+                return self._lines[where[:end]]
+        return 1
+
+
+def split_front_matter(text: str) -> tuple[str, str, int] | None:
+    """Split `---` front matter from the body; return (yaml, body, body's first line) or None."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return None
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            return "".join(lines[1:index]), "".join(lines[index + 1:]), index + 2
+    return None
+
+
+_PHONE = re.compile(r"(?<![\w£$€.,:/+-])(\+?\d(?:[ \u00a0]?\d)*)(?![\w%/]|[.,:]\d)")
+_CALL_WORDS = re.compile(
+    r"\b(call|calling|ring|dial|phone|telephone|text|textphone|press|number|helpline|hotline|"
+    r"freephone|tel)[\s:]*$",
+    re.IGNORECASE,
+)
+_YEARISH = re.compile(r"^(19|20)\d\d$")
+
+
+def phone_numbers(text: str, first_line: int = 1) -> Iterator[tuple[int, str, str]]:
+    """Yield (line, digits, as written) for every phone-number-like run of digits in the text.
+
+    A run counts when it starts with 0 or +, has five or more digits, or follows a word such as
+    "call", "text" or "press" (so short codes like 999, 101 and 55 are checked too).
+    """
+    for offset, line in enumerate(text.splitlines()):
+        plain = line.replace("**", "").replace("__", "").replace("*", "").replace("`", "")
+        for match in _PHONE.finditer(plain):
+            raw = match.group(1)
+            digits = re.sub(r"\D", "", raw)
+            before = plain[: match.start()]
+            phone_like = (
+                raw.startswith(("0", "+"))
+                or len(digits) >= 5
+                or bool(_CALL_WORDS.search(before[-24:]))
+            )
+            if phone_like and not (len(digits) == 4 and _YEARISH.match(digits) and " " not in raw):
+                yield first_line + offset, digits, raw

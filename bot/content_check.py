@@ -1,0 +1,349 @@
+"""Validate the content directory file by file, collecting problems with their file and line."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.content import (
+    AUDIENCES,
+    COPY_KEYS,
+    MIN_QUESTIONS,
+    REVIEW_PERIOD,
+    _ID,
+    _REQUIRED,
+    _URL,
+    Category,
+    Content,
+    Copy,
+    DangerRule,
+    FaqEntry,
+    Lexicon,
+    Problem,
+    TriageRules,
+    YamlDoc,
+    phone_numbers,
+    split_front_matter,
+)
+
+
+TRIAGE_GROUPS = ("now", "hypothetical", "ongoing", "question", "past")
+
+
+class Inspector:
+    """One pass over a content directory."""
+
+    def __init__(self, directory: Path, today: date) -> None:
+        self.directory = directory
+        self.today = today
+        self.problems: list[Problem] = []
+
+    def error(self, path: Path, line: int, message: str) -> None:
+        self.problems.append(Problem(path, line, message))
+
+    def warn(self, path: Path, line: int, message: str) -> None:
+        self.problems.append(Problem(path, line, message, error=False))
+
+    def run(self) -> tuple[Content | None, list[Problem]]:
+        if not self.directory.is_dir():
+            self.error(self.directory, 1, "content directory not found (check CONTENT_DIR)")
+            return None, self.problems
+        numbers = self._numbers()
+        lexicon = self._lexicon()
+        faq = self._faq(numbers)
+        categories = self._topics(faq)
+        triage = self._triage(faq)
+        copy = self._copy(numbers)
+        if None in (lexicon, triage, copy):
+            return None, self.problems
+        assert lexicon is not None and triage is not None and copy is not None
+        content = Content(faq, categories, numbers, lexicon, triage, copy, self.directory)
+        return content, self.problems
+
+    def _yaml(self, name: str) -> YamlDoc | None:
+        path = self.directory / name
+        try:
+            return YamlDoc(path, path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.error(path, 1, "file is missing")
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            self.error(path, _yaml_line(exc), f"not valid YAML: {_first_line(exc)}")
+        return None
+
+    # --- numbers.yaml -----------------------------------------------------------------------
+    def _numbers(self) -> dict[str, str]:
+        doc = self._yaml("numbers.yaml")
+        known: dict[str, str] = {}
+        if doc is None:
+            return known
+        items = doc.data.get("numbers") if isinstance(doc.data, dict) else None
+        if not isinstance(items, list):
+            self.error(doc.path, 1, "expected a `numbers:` list")
+            return known
+        for index, item in enumerate(items):
+            line = doc.line("numbers", index)
+            if not isinstance(item, dict) or not isinstance(item.get("number"), str | int):
+                self.error(doc.path, line, "each number needs `number` (quoted) and `name`")
+                continue
+            digits = re.sub(r"\D", "", str(item["number"]))
+            if not digits:
+                self.error(doc.path, line, f"{item['number']!r} has no digits")
+            elif digits in known:
+                self.error(doc.path, line, f"{item['number']} is listed twice")
+            if not item.get("name"):
+                self.error(doc.path, line, "each number needs a `name` saying whose it is")
+            source = item.get("source")
+            if not isinstance(source, str) or not _URL.match(source):
+                self.error(doc.path, line, "each number needs a `source` URL")
+            known[digits] = str(item.get("name", ""))
+        return known
+
+    # --- lexicon.yaml -----------------------------------------------------------------------
+    def _lexicon(self) -> Lexicon | None:
+        doc = self._yaml("lexicon.yaml")
+        if doc is None:
+            return None
+        data = doc.data if isinstance(doc.data, dict) else {}
+        synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+        raw = data.get("synonyms") or {}
+        if not isinstance(raw, dict):
+            self.error(doc.path, doc.line("synonyms"), "`synonyms` maps a canonical word to variants")
+            raw = {}
+        for canonical, variants in raw.items():
+            line = doc.line("synonyms", canonical)
+            if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+                self.error(doc.path, line, f"`{canonical}` should list its variants as strings")
+                continue
+            target = tuple(str(canonical).lower().split())
+            for variant in variants:
+                key = tuple(variant.lower().split())
+                if key in synonyms and synonyms[key] != target:
+                    self.error(doc.path, line, f"{variant!r} is already a variant of "
+                                               f"{' '.join(synonyms[key])!r}")
+                synonyms[key] = target
+        stopwords = data.get("stopwords") or ""
+        if not isinstance(stopwords, str):
+            self.error(doc.path, doc.line("stopwords"), "`stopwords` should be words separated by spaces")
+            stopwords = ""
+        return Lexicon(synonyms, frozenset(stopwords.lower().split()))
+
+    # --- faq/*.md ---------------------------------------------------------------------------
+    def _faq(self, numbers: dict[str, str]) -> dict[str, FaqEntry]:
+        folder = self.directory / "faq"
+        entries: dict[str, FaqEntry] = {}
+        lines: dict[str, tuple[Path, YamlDoc]] = {}
+        paths = sorted(folder.glob("*.md")) if folder.is_dir() else []
+        if not paths:
+            self.error(folder, 1, "no FAQ entries found")
+        for path in paths:
+            loaded = self._entry(path, numbers)
+            if loaded is None:
+                continue
+            entry, doc = loaded
+            if entry.id in entries:
+                self.error(path, doc.line("id"), f"id {entry.id!r} is also used by "
+                                                 f"{entries[entry.id].path.name}")
+                continue
+            entries[entry.id] = entry
+            lines[entry.id] = (path, doc)
+        for entry in entries.values():
+            path, doc = lines[entry.id]
+            for index, other in enumerate(entry.related):
+                if other not in entries:
+                    self.error(path, doc.line("related", index), f"related id {other!r} does not exist")
+                elif other == entry.id:
+                    self.error(path, doc.line("related", index), "an entry cannot be related to itself")
+        return entries
+
+    def _entry(self, path: Path, numbers: dict[str, str]) -> tuple[FaqEntry, YamlDoc] | None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            self.error(path, 1, "not UTF-8 text")
+            return None
+        parts = split_front_matter(text)
+        if parts is None:
+            self.error(path, 1, "expected YAML front matter between two `---` lines")
+            return None
+        front, body, body_line = parts
+        try:
+            doc = YamlDoc(path, front, first_line=2)
+        except yaml.YAMLError as exc:
+            self.error(path, _yaml_line(exc) + 1, f"front matter is not valid YAML: {_first_line(exc)}")
+            return None
+        data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
+        ok = True
+        for key in _REQUIRED:
+            if data.get(key) in (None, "", []):
+                self.error(path, 2, f"missing required field `{key}`")
+                ok = False
+        if not ok:
+            return None
+        entry_id = str(data["id"])
+        if not _ID.match(entry_id):
+            self.error(path, doc.line("id"), f"id {entry_id!r} must be lowercase kebab-case")
+        if entry_id != path.stem:
+            self.error(path, doc.line("id"), f"id {entry_id!r} does not match the file name")
+        lists = {key: self._strings(doc, key) for key in
+                 ("questions", "keywords", "audience", "sources", "related", "verify")}
+        if len(lists["questions"]) < MIN_QUESTIONS:
+            self.error(path, doc.line("questions"),
+                       f"needs at least {MIN_QUESTIONS} example questions, has {len(lists['questions'])}")
+        for index, audience in enumerate(lists["audience"]):
+            if audience not in AUDIENCES:
+                self.error(path, doc.line("audience", index),
+                           f"audience {audience!r} is not one of {', '.join(sorted(AUDIENCES))}")
+        for index, source in enumerate(lists["sources"]):
+            if not _URL.match(source):
+                self.error(path, doc.line("sources", index), f"source {source!r} is not a URL")
+        reviewed = self._date(doc, data["reviewed"])
+        if not body.strip():
+            self.error(path, body_line, "the answer body is empty")
+        for line, digits, raw in phone_numbers(body, body_line):
+            if digits not in numbers:
+                self.error(path, line, f"phone number {raw!r} is not in numbers.yaml: "
+                                       "check the digits, or add it there with its source")
+        for index, fact in enumerate(lists["verify"]):
+            self.warn(path, doc.line("verify", index), f"re-verify against the official source: {fact}")
+        entry = FaqEntry(
+            id=entry_id, title=str(data["title"]).strip(), questions=lists["questions"],
+            keywords=lists["keywords"], audience=lists["audience"], sources=lists["sources"],
+            reviewed=reviewed or date.min, related=lists["related"], body=body.strip(),
+            verify=lists["verify"], path=path,
+        )
+        return entry, doc
+
+    def _strings(self, doc: YamlDoc, key: str) -> tuple[str, ...]:
+        value = doc.data.get(key) if isinstance(doc.data, dict) else None
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+            self.error(doc.path, doc.line(key), f"`{key}` should be a list of strings")
+            return ()
+        return tuple(str(v).strip() for v in value if str(v).strip())
+
+    def _date(self, doc: YamlDoc, value: object) -> date | None:
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                pass
+        if not isinstance(value, date):
+            self.error(doc.path, doc.line("reviewed"), f"reviewed {value!r} is not a date (YYYY-MM-DD)")
+            return None
+        if value > self.today:
+            self.error(doc.path, doc.line("reviewed"), f"reviewed {value} is in the future")
+        elif self.today - value > REVIEW_PERIOD:
+            self.warn(doc.path, doc.line("reviewed"),
+                      f"last reviewed {value}, more than 12 months ago: check it against its sources")
+        return value
+
+    # --- topics.yaml ------------------------------------------------------------------------
+    def _topics(self, faq: dict[str, FaqEntry]) -> tuple[Category, ...]:
+        doc = self._yaml("topics.yaml")
+        if doc is None:
+            return ()
+        raw = doc.data.get("categories") if isinstance(doc.data, dict) else None
+        if not isinstance(raw, list):
+            self.error(doc.path, 1, "expected a `categories:` list")
+            return ()
+        categories: list[Category] = []
+        seen: dict[str, str] = {}
+        for index, item in enumerate(raw):
+            line = doc.line("categories", index)
+            if not isinstance(item, dict) or not item.get("id") or not item.get("label"):
+                self.error(doc.path, line, "each category needs `id`, `label` and `entries`")
+                continue
+            ids = item.get("entries") or []
+            for number, entry_id in enumerate(ids):
+                where = doc.line("categories", index, "entries", number)
+                if entry_id not in faq:
+                    self.error(doc.path, where, f"FAQ id {entry_id!r} does not exist")
+                elif entry_id in seen:
+                    self.error(doc.path, where, f"{entry_id!r} is already in category {seen[entry_id]!r}")
+                seen[entry_id] = str(item["id"])
+            categories.append(Category(str(item["id"]), str(item["label"]), tuple(map(str, ids))))
+        for entry_id, entry in faq.items():
+            if entry_id not in seen:
+                self.warn(doc.path, 1, f"{entry_id!r} ({entry.path.name}) is in no category")
+        return tuple(categories)
+
+    # --- triage.yaml ------------------------------------------------------------------------
+    def _triage(self, faq: dict[str, FaqEntry]) -> TriageRules | None:
+        doc = self._yaml("triage.yaml")
+        if doc is None:
+            return None
+        data = doc.data if isinstance(doc.data, dict) else {}
+        danger: list[DangerRule] = []
+        for index, item in enumerate(data.get("danger") or []):
+            line = doc.line("danger", index)
+            if not isinstance(item, dict) or not item.get("name") or not item.get("patterns"):
+                self.error(doc.path, line, "each danger rule needs `name`, `patterns` and `guidance`")
+                continue
+            guidance = str(item.get("guidance", ""))
+            if guidance not in faq:
+                self.error(doc.path, doc.line("danger", index, "guidance"),
+                           f"guidance id {guidance!r} does not exist")
+            pattern = self._pattern(doc, item["patterns"], ("danger", index, "patterns"))
+            if pattern is not None:
+                danger.append(DangerRule(str(item["name"]), pattern, guidance))
+        groups: dict[str, tuple[re.Pattern[str], ...]] = {}
+        for key in TRIAGE_GROUPS:
+            compiled = []
+            for index, patterns in enumerate(data.get(key) or []):
+                pattern = self._pattern(doc, [patterns], (key, index))
+                if pattern is not None:
+                    compiled.append(pattern)
+            groups[key] = tuple(compiled)
+        if not danger:
+            self.error(doc.path, 1, "triage needs at least one `danger` rule")
+        vocabulary = data.get("vocabulary") or ""
+        if not isinstance(vocabulary, str):
+            self.error(doc.path, doc.line("vocabulary"), "`vocabulary` should be words separated by spaces")
+            vocabulary = ""
+        words = frozenset(vocabulary.lower().split())
+        return TriageRules(tuple(danger), vocabulary=words, **groups)
+
+    def _pattern(self, doc: YamlDoc, patterns: object, where: tuple[object, ...]) -> re.Pattern[str] | None:
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list):
+            self.error(doc.path, doc.line(*where), "patterns should be a list of regular expressions")
+            return None
+        for index, pattern in enumerate(patterns):
+            try:
+                re.compile(str(pattern))
+            except re.error as exc:
+                self.error(doc.path, doc.line(*where, index), f"bad pattern {pattern!r}: {exc}")
+                return None
+        return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    # --- copy.yaml --------------------------------------------------------------------------
+    def _copy(self, numbers: dict[str, str]) -> Copy | None:
+        doc = self._yaml("copy.yaml")
+        if doc is None:
+            return None
+        data = doc.data if isinstance(doc.data, dict) else {}
+        strings = {str(k): str(v).strip() for k, v in data.items() if isinstance(v, str | int)}
+        for key in COPY_KEYS:
+            if not strings.get(key):
+                self.error(doc.path, 1, f"missing the text `{key}`")
+        for key, text in strings.items():
+            first = doc.line(key) + (1 if "\n" in text else 0)
+            for line, digits, raw in phone_numbers(text, first):
+                if digits not in numbers:
+                    self.error(doc.path, line, f"phone number {raw!r} in `{key}` is not in numbers.yaml")
+        return Copy(strings) if all(strings.get(k) for k in COPY_KEYS) else None
+
+
+def _yaml_line(exc: BaseException) -> int:
+    mark = getattr(exc, "problem_mark", None)
+    return int(mark.line) + 1 if mark is not None else 1
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,202 @@
+"""Match a free-text question to the curated FAQ entries.
+
+Each entry is indexed by the canonical terms (bot.text) of its title, keywords, example questions
+and body. A question is scored against every entry by how much of its meaning (terms weighted by
+rarity) the entry covers, plus how closely it resembles the entry's nearest example question.
+Words the content never uses count against every entry in proportion to how unusual they are in
+English, which is what keeps "recipe for biryani" from being answered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from wordfreq import zipf_frequency
+
+from bot.content import FaqEntry
+from bot.text import Normaliser, words
+
+# How strongly a term found in each field ties the entry to it.
+FIELD_STRENGTH = {"title": 1.0, "keywords": 1.0, "questions": 0.7, "body": 0.2}
+QUESTION_BASE, QUESTION_STEP = 0.15, 0.2  # a term in n example questions: base + n * step
+BIGRAM_BONUS = 0.5
+RESEMBLANCE_WEIGHT = 0.5
+UNEXPLAINED = 0.8  # how much a question's unexplained meaning counts against an entry
+MIN_EVIDENCE = 1.0  # below this much explained meaning, confidence shrinks in proportion
+OOV_MIN, OOV_MAX = 0.6, 3.0  # weight range of words the content never uses
+EVERYDAY_ZIPF, EVERYDAY_FLOOR = 4.5, 0.4  # words commoner than this in English weigh less
+# Decision thresholds (see `Matcher.match`).
+CONFIDENT_SCORE = 0.45  # confident when the best entry scores this well...
+CONFIDENT_MARGIN = 0.0  # ...and leads the next by this much,
+CLEAR_LEAD_SCORE, CLEAR_LEAD = 0.35, 0.2  # or when a lower score leads the rest clearly
+SUGGEST_SCORE = 0.2
+
+
+class Verdict(StrEnum):
+    """How sure the matcher is."""
+
+    CONFIDENT = "confident"
+    UNSURE = "unsure"
+    OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One entry's score for a question."""
+
+    entry_id: str
+    score: float
+    coverage: float
+    resemblance: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The matcher's answer: a verdict and the ranked candidates (best first, at most 3)."""
+
+    verdict: Verdict
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> str | None:
+        """The confidently matched entry id, if any."""
+        return self.candidates[0].entry_id if self.verdict is Verdict.CONFIDENT else None
+
+
+def _bigrams(terms: list[str]) -> list[str]:
+    return [f"{a} {b}" for a, b in zip(terms, terms[1:], strict=False)]
+
+
+class Matcher:
+    """Ranked retrieval over FAQ entries, tolerant of misspellings and informal words."""
+
+    def __init__(self, entries: Iterable[FaqEntry], normaliser: Normaliser) -> None:
+        self.normaliser = normaliser
+        self.entries = list(entries)
+        self._strength: dict[str, dict[str, float]] = defaultdict(dict)  # term -> entry -> strength
+        self._examples: dict[str, list[Counter[str]]] = {}
+        profile_df: Counter[str] = Counter()  # entries whose title, keywords or examples hold a term
+        for entry in self.entries:
+            profile_df.update(self._index(entry))
+        count = len(self.entries)
+        # Rarity among the entries that are *about* a term; a term only ever mentioned in passing
+        # (in bodies) is rarer still but says less, hence the body's strength below 1.
+        self._idf = {
+            term: math.log((count + 1) / ((profile_df[term] or len(by_entry)) + 0.5))
+            for term, by_entry in self._strength.items()
+        }
+        self._weights: dict[str, float] = {}
+
+    def _index(self, entry: FaqEntry) -> set[str]:
+        terms = self.normaliser.terms
+        fields: dict[str, list[list[str]]] = {
+            "title": [terms(entry.title)],
+            "keywords": [terms(k) for k in entry.keywords],
+            "questions": [terms(q) for q in entry.questions],
+            "body": [terms(entry.body)],
+        }
+        profile: set[str] = set()
+        for field, texts in fields.items():
+            found: Counter[str] = Counter()
+            for text in texts:
+                found.update(set(text) | set(_bigrams(text)))
+            if field != "body":
+                profile.update(found)
+            for term, times in found.items():
+                strength = FIELD_STRENGTH[field]
+                if field == "questions":  # a term in many example questions is central to it
+                    strength = min(strength, QUESTION_BASE + QUESTION_STEP * times)
+                current = self._strength[term].get(entry.id, 0.0)
+                self._strength[term][entry.id] = max(current, strength)
+        self._examples[entry.id] = [Counter(q) for q in fields["questions"] if q] + [
+            Counter(fields["title"][0])
+        ]
+        return profile
+
+    def weight(self, term: str) -> float:
+        """How much a query term says: its rarity in the content, or in English if unknown."""
+        weight = self._weights.get(term)
+        if weight is None:
+            zipf = zipf_frequency(term, "en") if term.isalpha() else 0.0
+            # Everyday words ("time", "good", "people") say little whatever the content holds.
+            everyday = min(1.0, max(EVERYDAY_FLOOR, (EVERYDAY_ZIPF + 1.5 - zipf) / 1.5))
+            idf = self._idf.get(term)
+            if idf is None:
+                idf = min(OOV_MAX, max(OOV_MIN, (7.0 - zipf) / 2.0))
+            weight = self._weights[term] = idf * everyday
+        return weight
+
+    def rank(self, text: str) -> list[Candidate]:
+        """Score every entry that shares a term with the question, best first."""
+        return self.rank_words(self.normaliser.corrected_words(text))
+
+    def rank_words(self, words: list[str]) -> list[Candidate]:
+        """Rank for a question already split into corrected words."""
+        terms = self.normaliser.terms_of_words(words)
+        unique = list(dict.fromkeys(terms))
+        if not unique:
+            return []
+        weights = {t: self.weight(t) for t in unique}
+        total = sum(weights.values())
+        found: dict[str, float] = defaultdict(float)
+        for term in unique:
+            for entry_id, strength in self._strength.get(term, {}).items():
+                found[entry_id] += weights[term] * strength
+        bonus: dict[str, float] = defaultdict(float)
+        for bigram in dict.fromkeys(_bigrams(terms)):
+            for entry_id, strength in self._strength.get(bigram, {}).items():
+                bonus[entry_id] += BIGRAM_BONUS * self._idf[bigram] * strength
+        query = Counter(unique)
+        candidates = []
+        for entry_id, evidence in found.items():
+            # What the entry leaves unexplained counts against it, but less than what it explains:
+            # long messages carry greetings and backstory that no entry covers.
+            missing = total - evidence
+            coverage = min(1.0, (evidence + bonus[entry_id]) / (evidence + UNEXPLAINED * missing))
+            coverage *= min(1.0, evidence / MIN_EVIDENCE)
+            resemblance = max(self._cosine(query, example, weights)
+                              for example in self._examples[entry_id])
+            score = (coverage + RESEMBLANCE_WEIGHT * resemblance) / (1 + RESEMBLANCE_WEIGHT)
+            candidates.append(Candidate(entry_id, score, coverage, resemblance))
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        return candidates
+
+    def _cosine(self, query: Counter[str], example: Counter[str], weights: Mapping[str, float]) -> float:
+        shared = query.keys() & example.keys()
+        if not shared:
+            return 0.0
+        dot = sum(weights[t] ** 2 for t in shared)
+        norm_q = math.sqrt(sum(weights[t] ** 2 for t in query))
+        norm_e = math.sqrt(sum(self.weight(t) ** 2 for t in example))
+        return dot / (norm_q * norm_e) if norm_q and norm_e else 0.0
+
+    def match(self, text: str) -> Match:
+        """Decide: confident (top score high and clear of the next), unsure, or out of scope."""
+        return self.match_words(self.normaliser.corrected_words(text))
+
+    def match_words(self, words: list[str]) -> Match:
+        """Match a question already split into corrected words."""
+        ranked = self.rank_words(words)
+        top = tuple(ranked[:3])
+        if not ranked or ranked[0].score < SUGGEST_SCORE:
+            return Match(Verdict.OUT_OF_SCOPE, top)
+        best = ranked[0].score
+        lead = best - (ranked[1].score if len(ranked) > 1 else 0.0)
+        if (best >= CONFIDENT_SCORE and lead >= CONFIDENT_MARGIN) or (
+            best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD
+        ):
+            return Match(Verdict.CONFIDENT, top)
+        return Match(Verdict.UNSURE, top)
+
+
+def content_vocabulary(entries: Iterable[FaqEntry]) -> set[str]:
+    """Every word the FAQ content uses: the words misspellings are corrected towards."""
+    vocabulary: set[str] = set()
+    for entry in entries:
+        for text in (entry.title, entry.body, *entry.keywords, *entry.questions):
+            vocabulary.update(words(text))
+    return vocabulary

@@ -1,0 +1,145 @@
+"""Render the bot's Markdown subset for each channel and split it to a platform's length limit.
+
+The subset is what content editors write: paragraphs, bold, italic, links and lists. It is parsed
+with markdown-it-py (raw HTML disabled, so it shows as text) and rendered block by block, so a
+split never falls inside a tag.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+_PARSER = MarkdownIt("commonmark", {"html": False}).disable(["image", "heading", "lheading"])
+
+
+class Style(StrEnum):
+    """The output formats the channels need."""
+
+    PLAIN = "plain"
+    TELEGRAM_HTML = "telegram_html"
+    WHATSAPP = "whatsapp"
+
+
+def _plain_text(text: str) -> str:
+    return text
+
+
+_ESCAPE: dict[Style, Callable[[str], str]] = {
+    Style.PLAIN: _plain_text,
+    Style.TELEGRAM_HTML: lambda text: html.escape(text, quote=False),
+    Style.WHATSAPP: _plain_text,
+}
+_MARKS: dict[Style, dict[str, str]] = {
+    Style.PLAIN: {"strong": "", "em": ""},
+    Style.TELEGRAM_HTML: {"strong_open": "<b>", "strong_close": "</b>",
+                          "em_open": "<i>", "em_close": "</i>"},
+    Style.WHATSAPP: {"strong": "*", "em": "_"},
+}
+
+
+def _inline(children: Iterable[Token], style: Style) -> str:
+    escape = _ESCAPE[style]
+    marks = _MARKS[style]
+    out: list[str] = []
+    link_href: list[str] = []
+    link_start: list[int] = []
+    for tok in children:
+        kind = tok.type
+        if kind == "text" or kind == "code_inline":
+            out.append(escape(tok.content))
+        elif kind in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif kind in ("strong_open", "strong_close", "em_open", "em_close"):
+            out.append(marks.get(kind, marks.get(kind.rsplit("_", 1)[0], "")))
+        elif kind == "link_open":
+            href = str(tok.attrs.get("href", ""))
+            link_href.append(href)
+            link_start.append(len(out))
+            if style is Style.TELEGRAM_HTML:
+                out.append(f'<a href="{html.escape(href, quote=True)}">')
+        elif kind == "link_close" and link_href:
+            href = link_href.pop()
+            label = "".join(out[link_start.pop():])
+            if style is Style.TELEGRAM_HTML:
+                out.append("</a>")
+            elif label.strip("*_ ") != href and href.removeprefix("mailto:") != label.strip("*_ "):
+                out.append(f" ({href})")
+    return "".join(out)
+
+
+def render_blocks(markdown: str, style: Style) -> list[str]:
+    """Render Markdown as a list of display blocks: paragraphs, and each list as one block."""
+    blocks: list[str] = []
+    lists: list[list[int]] = []  # one counter per open list; -1 marks a bullet list
+    items: list[str] = []  # lines of the outermost open list
+    prefix = ""
+    for tok in _PARSER.parse(markdown):
+        if tok.type in ("ordered_list_open", "bullet_list_open"):
+            start = int(str(tok.attrs.get("start", 1))) if tok.type == "ordered_list_open" else -1
+            lists.append([start])
+        elif tok.type in ("ordered_list_close", "bullet_list_close"):
+            lists.pop()
+            if not lists and items:
+                blocks.append("\n".join(items))
+                items = []
+        elif tok.type == "list_item_open" and lists:
+            counter = lists[-1]
+            indent = "   " * (len(lists) - 1)
+            prefix = f"{indent}• " if counter[0] < 0 else f"{indent}{counter[0]}. "
+            counter[0] += 0 if counter[0] < 0 else 1
+        elif tok.type == "inline":
+            text = prefix + _inline(tok.children or [], style)
+            prefix = ""
+            (items if lists else blocks).append(text)
+        elif tok.type in ("fence", "code_block"):
+            (items if lists else blocks).append(_ESCAPE[style](tok.content.rstrip("\n")))
+    return blocks
+
+
+def render(markdown: str, style: Style) -> str:
+    """Render Markdown as one string, blocks separated by a blank line."""
+    return "\n\n".join(render_blocks(markdown, style))
+
+
+def split_message(blocks: list[str], limit: int) -> list[str]:
+    """Pack rendered blocks into messages of at most `limit` characters, splitting on paragraphs.
+
+    A block longer than the limit is split on line breaks, then on spaces, then hard.
+    """
+    pieces: list[str] = []
+    for block in blocks:
+        pieces.extend(_fit(block, limit))
+    messages: list[str] = []
+    for piece in pieces:
+        if messages and len(messages[-1]) + 2 + len(piece) <= limit:
+            messages[-1] += "\n\n" + piece
+        else:
+            messages.append(piece)
+    return messages or [""]
+
+
+def _fit(block: str, limit: int) -> list[str]:
+    if len(block) <= limit:
+        return [block]
+    for separator in ("\n", " "):
+        if separator in block:
+            parts: list[str] = []
+            for part in block.split(separator):
+                for fitted in _fit(part, limit):
+                    if parts and len(parts[-1]) + len(separator) + len(fitted) <= limit:
+                        parts[-1] += separator + fitted
+                    else:
+                        parts.append(fitted)
+            return parts
+    return [block[i:i + limit] for i in range(0, len(block), limit)]
+
+
+def numbered_choices(labels: list[str], prompt: str) -> str:
+    """Choices as a numbered list for channels without buttons, then how to pick one."""
+    lines = [f"{number}. {label}" for number, label in enumerate(labels, 1)]
+    return "\n".join([*lines, "", prompt]) if lines else ""

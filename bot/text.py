@@ -1,0 +1,113 @@
+"""Read people's messages the way the matcher and triage need them.
+
+Lowercase, strip punctuation, correct misspellings towards the words the content uses, read
+synonyms as their canonical words (content/lexicon.yaml), stem, and drop words with no meaning.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import snowballstemmer
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
+from wordfreq import zipf_frequency
+
+from bot.content import Lexicon
+
+_APOSTROPHES = re.compile(r"['’‘`´]")
+_WORD = re.compile(r"[^\W_]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# A token this common in English is a real word, not a typo, even if the content never uses it.
+REAL_WORD_ZIPF = 3.0
+CORRECTION_CUTOFF = 0.75
+MAX_TOKENS = 1000
+
+
+def clean(text: str) -> str:
+    """Normalise Unicode and drop control and invisible formatting characters."""
+    return _CONTROL.sub(" ", unicodedata.normalize("NFKC", text))
+
+
+def words(text: str) -> list[str]:
+    """Split text into lowercase word tokens, apostrophes removed ("don't" -> "dont")."""
+    return _WORD.findall(_APOSTROPHES.sub("", clean(text).casefold()))[:MAX_TOKENS]
+
+
+class Normaliser:
+    """Turns text into canonical stemmed terms, correcting misspellings on the way."""
+
+    def __init__(self, lexicon: Lexicon, vocabulary: Iterable[str]) -> None:
+        self._stemmer = snowballstemmer.stemmer("english")
+        self._stems: dict[str, str] = {}
+        self._fixes: dict[str, str] = {}
+        self.stopwords = frozenset(self.stem(w) for w in lexicon.stopwords)
+        self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+        lexicon_words: set[str] = set(lexicon.stopwords)
+        for variant, canonical in lexicon.synonyms.items():
+            variant_words = [w for part in variant for w in words(part)]
+            canonical_words = [w for part in canonical for w in words(part)]
+            lexicon_words.update(variant_words + canonical_words)
+            key = tuple(self.stem(w) for w in variant_words)
+            if key:
+                self._synonyms[key] = tuple(self.stem(w) for w in canonical_words)
+        self._longest = max((len(k) for k in self._synonyms), default=1)
+        self.vocabulary = frozenset(w for w in set(vocabulary) | lexicon_words if w.isalpha())
+        self._by_initial: dict[str, list[str]] = {}
+        for word in sorted(self.vocabulary):
+            self._by_initial.setdefault(word[0], []).append(word)
+        self._choices = sorted(self.vocabulary)
+
+    def stem(self, word: str) -> str:
+        """Stem one lowercase word (cached)."""
+        stem = self._stems.get(word)
+        if stem is None:
+            stem = self._stems[word] = self._stemmer.stemWord(word)
+        return stem
+
+    def correct(self, word: str) -> str:
+        """Return the vocabulary word a misspelt `word` most likely meant, or `word` itself."""
+        if word in self.vocabulary or len(word) < 4 or not word.isalpha():
+            return word
+        fixed = self._fixes.get(word)
+        if fixed is None:
+            fixed = self._fixes[word] = self._closest(word)
+        return fixed
+
+    def _closest(self, word: str) -> str:
+        if zipf_frequency(word, "en") >= REAL_WORD_ZIPF:
+            return word
+        # Typos seldom change the first letter: prefer words that share it, and ask more of others.
+        same_initial = self._by_initial.get(word[0], [])
+        best = process.extractOne(word, same_initial, scorer=Levenshtein.normalized_similarity,
+                                  score_cutoff=CORRECTION_CUTOFF)
+        if best is None:
+            best = process.extractOne(word, self._choices, scorer=fuzz.ratio, score_cutoff=88)
+        return str(best[0]) if best is not None else word
+
+    def corrected_words(self, text: str) -> list[str]:
+        """The message's words with misspellings corrected (no stemming, stopwords kept)."""
+        return [self.correct(w) for w in words(text)]
+
+    def terms(self, text: str) -> list[str]:
+        """Canonical stemmed content terms of the text, in order, stopwords removed."""
+        return self.terms_of_words(self.corrected_words(text))
+
+    def terms_of_words(self, tokens: list[str]) -> list[str]:
+        """Canonical stemmed content terms of already-corrected words."""
+        stems = [self.stem(w) for w in tokens]
+        out: list[str] = []
+        i = 0
+        while i < len(stems):
+            for size in range(min(self._longest, len(stems) - i), 0, -1):
+                canonical = self._synonyms.get(tuple(stems[i:i + size]))
+                if canonical is not None:
+                    out.extend(canonical)
+                    i += size
+                    break
+            else:
+                out.append(stems[i])
+                i += 1
+        return [t for t in out if t not in self.stopwords]
