@@ -50,8 +50,8 @@ class Answerer:
 
     def __init__(self, content: Content) -> None:
         self.content = content
-        vocabulary = content_vocabulary(content.faq.values()) | set(content.triage.vocabulary)
-        self.normaliser = Normaliser(content.lexicon, vocabulary)
+        edited, examples = content_vocabulary(content.faq.values())
+        self.normaliser = Normaliser(content.lexicon, edited | content.triage.vocabulary, examples)
         self.triage = Triage(content.triage, self.normaliser)
         self.matcher = Matcher(content.faq.values(), self.normaliser)
 

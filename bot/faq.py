@@ -22,9 +22,10 @@ from bot.text import Normaliser, words
 
 # How strongly a term found in each field ties the entry to it.
 FIELD_STRENGTH = {"title": 1.0, "keywords": 1.0, "questions": 0.7, "body": 0.2}
-QUESTION_BASE, QUESTION_STEP = 0.15, 0.2  # a term in n example questions: base + n * step
+QUESTION_BASE, QUESTION_STEP = 0.15, 0.2
+TITLE_SHARE = 0.3  # how much of a title term's strength depends on the title's length  # a term in n example questions: base + n * step
 BIGRAM_BONUS = 0.5
-RESEMBLANCE_WEIGHT = 0.5
+RESEMBLANCE_WEIGHT = 0.25
 UNEXPLAINED = 0.8  # how much a question's unexplained meaning counts against an entry
 MIN_EVIDENCE = 1.0  # below this much explained meaning, confidence shrinks in proportion
 OOV_MIN, OOV_MAX = 0.6, 3.0  # weight range of words the content never uses
@@ -33,6 +34,8 @@ EVERYDAY_ZIPF, EVERYDAY_FLOOR = 4.5, 0.4  # words commoner than this in English 
 CONFIDENT_SCORE = 0.45  # confident when the best entry scores this well...
 CONFIDENT_MARGIN = 0.0  # ...and leads the next by this much,
 CLEAR_LEAD_SCORE, CLEAR_LEAD = 0.35, 0.2  # or when a lower score leads the rest clearly
+CENTRAL_STRENGTH = 0.9  # a term this strong in an entry (title, keywords) is its subject
+GENERAL_TERM_ENTRIES = 4  # a lone word that is the subject of this many entries is too general
 SUGGEST_SCORE = 0.2
 
 
@@ -110,6 +113,9 @@ class Matcher:
                 strength = FIELD_STRENGTH[field]
                 if field == "questions":  # a term in many example questions is central to it
                     strength = min(strength, QUESTION_BASE + QUESTION_STEP * times)
+                elif field == "title":  # one word of a short title matters more than of a long one
+                    share = 1 / max(1, len(set(texts[0])))
+                    strength *= 1 - TITLE_SHARE + TITLE_SHARE * share
                 current = self._strength[term].get(entry.id, 0.0)
                 self._strength[term][entry.id] = max(current, strength)
         self._examples[entry.id] = [Counter(q) for q in fields["questions"] if q] + [
@@ -186,17 +192,31 @@ class Matcher:
             return Match(Verdict.OUT_OF_SCOPE, top)
         best = ranked[0].score
         lead = best - (ranked[1].score if len(ranked) > 1 else 0.0)
+        if self._too_general(words):
+            return Match(Verdict.UNSURE, top)
         if (best >= CONFIDENT_SCORE and lead >= CONFIDENT_MARGIN) or (
             best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD
         ):
             return Match(Verdict.CONFIDENT, top)
         return Match(Verdict.UNSURE, top)
 
+    def _too_general(self, words: list[str]) -> bool:
+        """One word that is the subject of many entries ("police", "safety") can't pick one."""
+        terms = set(self.normaliser.terms_of_words(words))
+        if len(terms) != 1:
+            return False
+        central = [e for e, strength in self._strength.get(terms.pop(), {}).items()
+                   if strength >= CENTRAL_STRENGTH]
+        return len(central) >= GENERAL_TERM_ENTRIES
 
-def content_vocabulary(entries: Iterable[FaqEntry]) -> set[str]:
-    """Every word the FAQ content uses: the words misspellings are corrected towards."""
-    vocabulary: set[str] = set()
+
+def content_vocabulary(entries: Iterable[FaqEntry]) -> tuple[set[str], set[str]]:
+    """The words the FAQ uses: (edited text: titles, keywords, bodies; example questions)."""
+    edited: set[str] = set()
+    examples: set[str] = set()
     for entry in entries:
-        for text in (entry.title, entry.body, *entry.keywords, *entry.questions):
-            vocabulary.update(words(text))
-    return vocabulary
+        for text in (entry.title, entry.body, *entry.keywords):
+            edited.update(words(text))
+        for text in entry.questions:
+            examples.update(words(text))
+    return edited, examples

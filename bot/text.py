@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import snowballstemmer
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 from wordfreq import zipf_frequency
 
 from bot.content import Lexicon
@@ -39,7 +39,14 @@ def words(text: str) -> list[str]:
 class Normaliser:
     """Turns text into canonical stemmed terms, correcting misspellings on the way."""
 
-    def __init__(self, lexicon: Lexicon, vocabulary: Iterable[str]) -> None:
+    def __init__(
+        self, lexicon: Lexicon, vocabulary: Iterable[str], examples: Iterable[str] = ()
+    ) -> None:
+        """`vocabulary`: correctly spelled words misspellings are corrected towards.
+
+        `examples`: words from example questions, which editors misspell on purpose; each joins
+        the vocabulary unless it is itself a near miss of a vocabulary word ("polise").
+        """
         self._stemmer = snowballstemmer.stemmer("english")
         self._stems: dict[str, str] = {}
         self._fixes: dict[str, str] = {}
@@ -55,6 +62,15 @@ class Normaliser:
                 self._synonyms[key] = tuple(self.stem(w) for w in canonical_words)
         self._longest = max((len(k) for k in self._synonyms), default=1)
         self.vocabulary = frozenset(w for w in set(vocabulary) | lexicon_words if w.isalpha())
+        self._index_vocabulary()
+        extra = {w for w in examples if w.isalpha() and w not in self.vocabulary}
+        known = {w for w in extra if len(w) < 4 or self._closest(w) == w}
+        if known:
+            self.vocabulary |= known
+            self._index_vocabulary()
+        self._fixes.clear()
+
+    def _index_vocabulary(self) -> None:
         self._by_initial: dict[str, list[str]] = {}
         for word in sorted(self.vocabulary):
             self._by_initial.setdefault(word[0], []).append(word)
@@ -81,7 +97,7 @@ class Normaliser:
             return word
         # Typos seldom change the first letter: prefer words that share it, and ask more of others.
         same_initial = self._by_initial.get(word[0], [])
-        best = process.extractOne(word, same_initial, scorer=Levenshtein.normalized_similarity,
+        best = process.extractOne(word, same_initial, scorer=OSA.normalized_similarity,
                                   score_cutoff=CORRECTION_CUTOFF)
         if best is None:
             best = process.extractOne(word, self._choices, scorer=fuzz.ratio, score_cutoff=88)

@@ -1,0 +1,164 @@
+"""The curated content loads, is complete, and the content check catches mistakes by file and line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.content import Content, ContentError, inspect_content, load_content, phone_numbers
+from tests.conftest import CONTENT_DIR, safetybot
+
+REQUIRED_IDS = """
+emergency-999 non-emergency-101 report-hate-crime report-online-true-vision tell-mama
+cst-antisemitism third-party-reporting hate-incident-vs-crime evidence-preservation online-hate
+victim-support deaf-text-relay terrorism-hotline suspicious-item run-hide-tell
+security-funding-schemes security-training-sessions site-security-basics stewards-volunteers
+lockdown-procedure martyns-law graffiti-criminal-damage protests-near-premises cyber-security
+misinformation community-reassurance personal-safety mental-health-support bot-help
+alerts-subscribe data-privacy
+""".split()
+
+
+def test_real_content_has_no_errors() -> None:
+    content, problems = inspect_content(CONTENT_DIR)
+    assert content is not None
+    assert [str(p) for p in problems if p.error] == []
+
+
+def test_every_required_entry_exists_with_varied_questions(content: Content) -> None:
+    assert sorted(content.faq) == sorted(REQUIRED_IDS)
+    for entry in content.faq.values():
+        assert len(entry.questions) >= 6, entry.id
+        assert len(set(entry.questions)) == len(entry.questions), entry.id
+        assert entry.keywords and entry.sources and entry.related and entry.audience
+
+
+def test_every_entry_is_in_the_topic_menu(content: Content) -> None:
+    listed = [i for category in content.categories for i in category.entries]
+    assert sorted(listed) == sorted(content.faq)
+
+
+def test_bodies_fit_a_phone_and_number_their_steps(content: Content) -> None:
+    for entry in content.faq.values():
+        assert len(entry.body) <= 1600, entry.id  # one WhatsApp message
+        assert re.search(r"^1\. ", entry.body, re.MULTILINE), f"{entry.id} has no numbered steps"
+
+
+def test_emergency_copy_leads_with_999(content: Content) -> None:
+    assert "999" in content.copy["emergency_lead"][:80]
+
+
+def test_answers_state_no_unverified_numbers(content: Content) -> None:
+    """L facts (numbers FACTS.md could not verify) never appear."""
+    for entry in content.faq.values():
+        for _, digits, raw in phone_numbers(entry.body):
+            assert digits in content.numbers, f"{entry.id}: {raw}"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Call **0800 789 321** now", ["0800789321"]),
+        ("call 08 08 16 89 111: free", ["08081689111"]),
+        ("press **55** when asked", ["55"]),
+        ("text relay on 18001 101", ["18001101"]),
+        ("open 10:00–15:00, £29.4 million in 2024, 200 people, 24/7", []),
+        ("from 3 April 2025 at least 100 m away", []),
+    ],
+)
+def test_phone_numbers_are_found_in_text(text: str, found: list[str]) -> None:
+    assert [digits for _, digits, _ in phone_numbers(text)] == found
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+def _errors(directory: Path) -> list[str]:
+    _, problems = inspect_content(directory, date(2026, 11, 26))
+    return [str(p) for p in problems if p.error]
+
+
+def test_mistyped_phone_number_fails_naming_file_and_line(content_copy: Path) -> None:
+    entry = content_copy / "faq" / "terrorism-hotline.md"
+    body_line = next(line for line in entry.read_text().split("---")[2].splitlines()
+                     if "0800 789 321" in line)
+    _edit(entry, body_line, body_line.replace("0800 789 321", "0800 789 312"))
+    errors = _errors(content_copy)
+    line = _line_of(entry, "0800 789 312")
+    assert any(f"terrorism-hotline.md:{line}:" in e and "0800 789 312" in e for e in errors), errors
+
+
+def test_missing_field_duplicate_id_and_unknown_related_fail(content_copy: Path) -> None:
+    faq = content_copy / "faq"
+    _edit(faq / "tell-mama.md", "\nkeywords:", "\nnot_keywords:")
+    duplicate = faq / "tell-mama-copy.md"
+    duplicate.write_text((faq / "cst-antisemitism.md").read_text(encoding="utf-8"), encoding="utf-8")
+    _edit(faq / "victim-support.md", "related: [", "related: [no-such-entry, ")
+    errors = "\n".join(_errors(content_copy))
+    assert "tell-mama.md:2: error: missing required field `keywords`" in errors
+    assert "tell-mama-copy.md" in errors and "also used by cst-antisemitism.md" in errors
+    line = _line_of(faq / "victim-support.md", "no-such-entry")
+    assert f"victim-support.md:{line}: error: related id 'no-such-entry' does not exist" in errors
+
+
+def test_bad_source_and_bad_date_fail_on_their_lines(content_copy: Path) -> None:
+    entry = content_copy / "faq" / "martyns-law.md"
+    first_source = next(line for line in entry.read_text().splitlines() if line.startswith("  - http"))
+    _edit(entry, first_source, "  - legislation dot gov")
+    _edit(entry, "reviewed: 2026-11-26", "reviewed: last spring")
+    errors = "\n".join(_errors(content_copy))
+    assert f"martyns-law.md:{_line_of(entry, 'legislation dot gov')}: error: source" in errors
+    assert f"martyns-law.md:{_line_of(entry, 'last spring')}: error: reviewed" in errors
+
+
+def test_review_older_than_a_year_warns_but_passes(content_copy: Path) -> None:
+    entry = content_copy / "faq" / "cyber-security.md"
+    _edit(entry, "reviewed: 2026-11-26", "reviewed: 2025-01-10")
+    content, problems = inspect_content(content_copy, date(2026, 11, 26))
+    stale = [p for p in problems if "more than 12 months" in p.message]
+    assert content is not None and len(stale) == 1 and not stale[0].error
+    assert stale[0].line == _line_of(entry, "reviewed:")
+
+
+def test_broken_yaml_names_the_line(content_copy: Path) -> None:
+    _edit(content_copy / "lexicon.yaml", "\nsynonyms:", "\nsynonyms: [unclosed")
+    with pytest.raises(ContentError) as caught:
+        load_content(content_copy)
+    assert re.search(r"lexicon\.yaml:\d+: error: not valid YAML", str(caught.value))
+
+
+def test_bad_triage_pattern_fails(content_copy: Path) -> None:
+    _edit(content_copy / "triage.yaml", "      - \\b(knife|", "      - \\b((knife|")
+    assert any("triage.yaml" in e and "bad pattern" in e for e in _errors(content_copy))
+
+
+def test_content_check_command_passes_on_real_content(cli_env: dict[str, str]) -> None:
+    done = subprocess.run([*safetybot(), "content", "check"], env=cli_env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "31 FAQ entries, 0 errors" in done.stdout
+    assert "call-test" in done.stdout
+
+
+def test_content_check_command_fails_on_a_bad_number(
+    cli_env: dict[str, str], content_copy: Path
+) -> None:
+    _edit(content_copy / "faq" / "victim-support.md", "08 08 16 89 111", "08 08 16 98 111")
+    done = subprocess.run([*safetybot(), "content", "check", "--dir", str(content_copy)],
+                          env=cli_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "victim-support.md:" in done.stdout and "08 08 16 98 111" in done.stdout

@@ -1,0 +1,81 @@
+"""Questions in people's own words find the right sourced answer; others get suggestions or a kind no."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answers import Answerer, Kind
+from bot.content import Content
+from bot.faq import Verdict
+
+PARAPHRASES = [
+    ("how can i make a report about a hate crime", "report-hate-crime"),
+    ("wat is tel mama", "tell-mama"),  # misspelt
+    ("jewish community security trust phone number", "cst-antisemitism"),
+    ("can i report it without giving my name", "third-party-reporting"),
+    ("grafitti sprayed on our masjid wall", "graffiti-criminal-damage"),  # misspelt, synonym
+    ("martyns law does it apply to a small mosque", "martyns-law"),
+    ("someone hacked our facebook page", "cyber-security"),
+    ("a fake video about our gurdwara is going round on whatsapp", "misinformation"),
+    ("i cant stop feeling scared after the riots", "mental-health-support"),
+    ("is there a grant to pay for cctv at our church", "security-funding-schemes"),
+    ("unattended rucksack found in the car park what is the procedure", "suspicious-item"),
+    ("my deaf brother needs to contact the police", "deaf-text-relay"),
+    ("does this bot store my personal information", "data-privacy"),
+]
+
+OUT_OF_SCOPE = [
+    "what time is fajr tomorrow",
+    "can you recommend a good curry house",
+    "how do I renew my passport",
+    "who will win the premier league",
+    "ماذا تفعل",
+]
+
+
+@pytest.mark.parametrize(("question", "expected"), PARAPHRASES)
+def test_paraphrases_find_their_answer(answerer: Answerer, question: str, expected: str) -> None:
+    answer = answerer.answer(question)
+    assert answer.kind is Kind.ANSWER, [e.id for e in answer.suggestions]
+    assert answer.entry is not None and answer.entry.id == expected
+
+
+@pytest.mark.parametrize("question", OUT_OF_SCOPE)
+def test_out_of_scope_gets_a_kind_fallback_with_the_menu(answerer: Answerer, question: str) -> None:
+    answer = answerer.answer(question)
+    assert answer.kind in (Kind.FALLBACK, Kind.SUGGEST)
+    if answer.kind is Kind.FALLBACK:
+        reply = answerer.reply(answer)
+        assert reply.text.startswith("Sorry")
+        assert "menu:report" in {c.id for c in reply.choices}
+
+
+def test_confident_answer_has_sources_and_related_topics(answerer: Answerer, content: Content) -> None:
+    reply = answerer.reply(answerer.answer("how do i report online hate speech"))
+    entry = content.faq[reply.answer or ""]
+    assert entry.id == "online-hate"
+    assert "Sources:" in reply.text and all(url in reply.text for url in entry.sources)
+    offered = {c.id for c in reply.choices}
+    assert {f"faq:{related}" for related in entry.related} <= offered
+    assert "menu:main" in offered
+
+
+@pytest.mark.parametrize("vague", ["police", "report", "security"])
+def test_one_general_word_offers_three_suggestions(answerer: Answerer, vague: str) -> None:
+    assert answerer.matcher.match(vague).verdict is Verdict.UNSURE
+    reply = answerer.reply(answerer.answer(vague))
+    assert reply.answer is None and len(reply.suggestions) == 3
+    assert [c.id for c in reply.choices[:3]] == [f"faq:{i}" for i in reply.suggestions]
+    assert reply.choices[-1].id == "menu:none"
+
+
+def test_synonyms_come_from_content(answerer: Answerer) -> None:
+    terms = answerer.normaliser.terms
+    assert terms("masjid") == terms("mosque")
+    assert terms("jummah") == terms("friday prayers")
+
+
+def test_misspellings_are_corrected_towards_content_words(answerer: Answerer) -> None:
+    assert answerer.normaliser.corrected_words("polise reprot") == ["police", "report"]
+    # a real English word is not "corrected" into a content word
+    assert answerer.normaliser.corrected_words("match") == ["match"]

@@ -1,0 +1,109 @@
+"""Shared fixtures: real content, a real SQLite file per test, an engine with an injected clock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.answers import Answerer
+from bot.config import Settings, default_content_dir
+from bot.content import Content, load_content
+from bot.dialog import Engine
+from bot.messages import Incoming
+from bot.store import Database
+
+REPO = Path(__file__).resolve().parent.parent
+CONTENT_DIR = REPO / "content"
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="session")
+def content() -> Content:
+    return load_content(CONTENT_DIR)
+
+
+@pytest.fixture(scope="session")
+def answerer(content: Content) -> Answerer:
+    return Answerer(content)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "bot.db")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def make_engine(
+    content: Content, answerer: Answerer, db: Database, clock: FakeClock
+) -> Callable[..., Engine]:
+    def build(**overrides: Any) -> Engine:
+        options: dict[str, Any] = {"answerer": answerer, "clock": clock}
+        options.update(overrides)
+        return Engine(content, overrides.pop("db", db), **options)
+
+    return build
+
+
+@pytest.fixture
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    return make_engine()
+
+
+def make_incoming(text: str | None = None, **overrides: Any) -> Incoming:
+    """An incoming console message from user "amina" unless told otherwise."""
+    fields: dict[str, Any] = {"channel": "console", "user_id": "amina", "text": text}
+    fields.update(overrides)
+    return Incoming(**fields)
+
+
+@pytest.fixture
+def content_copy(tmp_path: Path) -> Path:
+    """A writable copy of the real content, for tests that break it on purpose."""
+    target = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, target)
+    return target
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running `safetybot` as a subprocess against a temporary database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
+    env.update(DATABASE_PATH=str(tmp_path / "cli.db"), CONTENT_DIR=str(CONTENT_DIR),
+               PYTHONIOENCODING="utf-8")
+    return env
+
+
+def safetybot() -> list[str]:
+    """The command that runs the CLI with this interpreter."""
+    return [sys.executable, "-m", "bot"]
+
+
+def settings_for(tmp_path: Path, **values: Any) -> Settings:
+    return Settings(_env_file=None, database_path=tmp_path / "bot.db",  # type: ignore[call-arg]
+                    content_dir=default_content_dir(), **values)
