@@ -5,7 +5,7 @@ Builds the `Reply` a person sees; the dialog engine and `safetybot ask` both use
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.content import Content, FaqEntry
@@ -36,7 +36,7 @@ class Answer:
     kind: Kind
     entry: FaqEntry | None = None
     suggestions: tuple[FaqEntry, ...] = ()
-    assessment: Assessment = Assessment(False)
+    assessment: Assessment = field(default_factory=lambda: Assessment(False))
     truncated: bool = False
 
 
@@ -70,8 +70,7 @@ class Answerer:
         if match.verdict is Verdict.CONFIDENT:
             # Close runners-up are offered too, in case the question was misread.
             floor = ALTERNATIVE_RATIO * match.candidates[0].score
-            close = tuple(self.content.faq[c.entry_id] for c in match.candidates[1:]
-                          if c.score >= floor)
+            close = tuple(self.content.faq[c.entry_id] for c in match.candidates[1:] if c.score >= floor)
             return Answer(Kind.ANSWER, ranked[0], close, assessment, truncated)
         if match.verdict is Verdict.UNSURE:
             return Answer(Kind.SUGGEST, None, tuple(ranked), assessment, truncated)
@@ -85,14 +84,22 @@ class Answerer:
         if answer.kind is Kind.EMERGENCY:
             reply = self.emergency_reply(answer.entry)
             # The 999 advice comes first, before any notice.
-            return Reply(reply.text + ("\n\n" + copy["too_long"] if note else ""), reply.choices,
-                         emergency=True, answer=reply.answer)
+            return Reply(
+                reply.text + ("\n\n" + copy["too_long"] if note else ""),
+                reply.choices,
+                emergency=True,
+                answer=reply.answer,
+            )
         if answer.kind is Kind.ANSWER and answer.entry is not None:
             reply = self.entry_reply(answer.entry)
             alternatives = tuple(faq_choice(e) for e in answer.suggestions)
             choices = alternatives + tuple(c for c in reply.choices if c not in alternatives)
-            return Reply(note + reply.text, choices, answer=answer.entry.id,
-                         suggestions=tuple(e.id for e in answer.suggestions))
+            return Reply(
+                note + reply.text,
+                choices,
+                answer=answer.entry.id,
+                suggestions=tuple(e.id for e in answer.suggestions),
+            )
         if answer.kind is Kind.SUGGEST:
             options = tuple(faq_choice(e) for e in answer.suggestions)
             return Reply(
@@ -106,8 +113,7 @@ class Answerer:
         """The 999 advice first, then the guidance for this kind of danger."""
         copy = self.content.copy
         if guidance is None:
-            return Reply(copy["emergency_lead"], (Choice(MAIN_MENU, copy["main_menu"]),),
-                         emergency=True)
+            return Reply(copy["emergency_lead"], (Choice(MAIN_MENU, copy["main_menu"]),), emergency=True)
         entry = self.entry_reply(guidance)
         text = f"{copy['emergency_lead']}\n\n{copy['emergency_more']}\n\n{entry.text}"
         return Reply(text, entry.choices, emergency=True, answer=guidance.id)
@@ -123,8 +129,10 @@ class Answerer:
     def main_menu_choices(self) -> tuple[Choice, ...]:
         """The main menu's options."""
         copy = self.content.copy
-        return tuple(Choice(f"menu:{key}", copy[f"menu_{key.replace('-', '_')}"]) for key in
-                     ("help-now", "report", "topics", "training", "alerts", "privacy"))
+        return tuple(
+            Choice(f"menu:{key}", copy[f"menu_{key.replace('-', '_')}"])
+            for key in ("help-now", "report", "topics", "training", "alerts", "privacy")
+        )
 
 
 def _site(url: str) -> str:

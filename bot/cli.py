@@ -33,15 +33,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
-    chat.add_argument("--user", default="you", help="who you are (console:NAME in COORDINATORS "
-                                                     "makes you a coordinator)")
+    chat.add_argument(
+        "--user", default="you", help="who you are (console:NAME in COORDINATORS makes you a coordinator)"
+    )
 
     commands.add_parser("run", help="run every configured channel")
 
     ask = commands.add_parser("ask", help="answer questions as the bot would")
     ask.add_argument("question", nargs="?", help="one question (or use --json with stdin)")
-    ask.add_argument("--json", action="store_true",
-                     help="read one message per line on stdin, print one JSON object per line")
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="read one message per line on stdin, print one JSON object per line",
+    )
 
     content = commands.add_parser("content", help="check the curated content")
     content_commands = content.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -130,8 +134,7 @@ async def _chat(settings: Settings, user: str) -> int:
 
 def _explain_run(settings: Settings) -> int:
     telegram = settings.telegram_bot_token is not None
-    whatsapp = all((settings.twilio_account_sid, settings.twilio_auth_token,
-                    settings.twilio_whatsapp_from))
+    whatsapp = all((settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_whatsapp_from))
     if not telegram and not whatsapp:
         print(
             "safetybot run: no channel is configured.\n"
@@ -150,12 +153,9 @@ def _explain_run(settings: Settings) -> int:
     return 2
 
 
-async def _ask(
-    settings: Settings, question: str | None, as_json: bool, stdin: TextIO, stdout: TextIO
-) -> int:
+async def _ask(settings: Settings, question: str | None, as_json: bool, stdin: TextIO, stdout: TextIO) -> int:
     if not as_json and question is None:
-        print("safetybot ask: give a question, or --json to read questions from stdin",
-              file=sys.stderr)
+        print("safetybot ask: give a question, or --json to read questions from stdin", file=sys.stderr)
         return 2
     # A private in-memory database: asking never touches the bot's real data.
     async with open_app(settings, database=":memory:", record_gaps=False) as app:
@@ -164,7 +164,8 @@ async def _ask(
             stdout.write(format_reply(reply, app.content.copy) + "\n")
             return 0
         if hasattr(stdin, "reconfigure"):
-            stdin.reconfigure(errors="replace")
+            # Split on "\n" only, so a stray "\r" in a message can't turn one line into two.
+            stdin.reconfigure(errors="replace", newline="\n")
         number = 0
         for line in stdin:
             number += 1
@@ -178,7 +179,7 @@ async def _ask(
                 "suggestions": list(reply.suggestions),
                 "reply": render(reply.text, Style.PLAIN),
             }
-            stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            stdout.write(json.dumps(record) + "\n")
             stdout.flush()
     return 0
 
@@ -189,11 +190,14 @@ def _content_check(directory: Path) -> int:
     for problem in sorted(problems, key=lambda p: (not p.error, str(p.path), p.line)):
         print(problem)
     entries = len(content.faq) if content is not None else 0
-    print(f"\n{directory}: {entries} FAQ entries, {len(errors)} errors, "
-          f"{len(problems) - len(errors)} warnings")
+    print(
+        f"\n{directory}: {entries} FAQ entries, {len(errors)} errors, {len(problems) - len(errors)} warnings"
+    )
     if content is not None:
-        print(f"{len(content.numbers)} known phone numbers: call-test each one before going live "
-              "(content/numbers.yaml).")
+        print(
+            f"{len(content.numbers)} known phone numbers: call-test each one before going live "
+            "(content/numbers.yaml)."
+        )
     return 1 if errors else 0
 
 
@@ -205,8 +209,20 @@ async def _gaps(settings: Settings, limit: int, as_json: bool) -> int:
     finally:
         await db.close()
     if as_json:
-        print(json.dumps([{"text": g.text, "times": g.times, "last_asked": g.last_asked,
-                           "suggested": g.suggestions.split()} for g in gaps], ensure_ascii=False))
+        print(
+            json.dumps(
+                [
+                    {
+                        "text": g.text,
+                        "times": g.times,
+                        "last_asked": g.last_asked,
+                        "suggested": g.suggestions.split(),
+                    }
+                    for g in gaps
+                ],
+                ensure_ascii=False,
+            )
+        )
         return 0
     if not gaps:
         print("No unanswered questions recorded.")

@@ -22,7 +22,10 @@ def default_content_dir() -> Path:
 class Settings(BaseSettings):
     """Every setting of the bot; names match DESIGN.md and `.env.example`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Empty values count as unset, so a copied .env.example with blanks behaves like no .env.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_path: Path = Path("./safetybot.db")
     content_dir: Path = Field(default_factory=default_content_dir)

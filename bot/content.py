@@ -133,12 +133,41 @@ class Content:
 
 # Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.
 COPY_KEYS = (
-    "welcome", "main_menu_prompt", "menu_help_now", "menu_report", "menu_topics", "menu_training",
-    "menu_alerts", "menu_privacy", "training_soon", "alerts_soon", "topics_prompt",
-    "category_prompt", "back", "main_menu", "cancelled", "expired_menu", "empty_message",
-    "too_long", "no_text", "fallback", "did_you_mean", "none_of_these", "sources",
-    "emergency_lead", "emergency_more", "privacy", "forget_confirm", "forget_yes", "forget_no",
-    "forgotten", "forget_kept", "error", "choose_number", "coordinator_hello", "unknown_command",
+    "welcome",
+    "main_menu_prompt",
+    "menu_help_now",
+    "menu_report",
+    "menu_topics",
+    "menu_training",
+    "menu_alerts",
+    "menu_privacy",
+    "training_soon",
+    "alerts_soon",
+    "topics_prompt",
+    "category_prompt",
+    "back",
+    "main_menu",
+    "cancelled",
+    "expired_menu",
+    "empty_message",
+    "too_long",
+    "no_text",
+    "fallback",
+    "did_you_mean",
+    "none_of_these",
+    "sources",
+    "emergency_lead",
+    "emergency_more",
+    "privacy",
+    "forget_confirm",
+    "forget_yes",
+    "forget_no",
+    "forgotten",
+    "forget_kept",
+    "error",
+    "choose_number",
+    "coordinator_hello",
+    "unknown_command",
 )
 
 
@@ -193,7 +222,7 @@ def split_front_matter(text: str) -> tuple[str, str, int] | None:
         return None
     for index in range(1, len(lines)):
         if lines[index].strip() == "---":
-            return "".join(lines[1:index]), "".join(lines[index + 1:]), index + 2
+            return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
     return None
 
 
@@ -219,9 +248,7 @@ def phone_numbers(text: str, first_line: int = 1) -> Iterator[tuple[int, str, st
             digits = re.sub(r"\D", "", raw)
             before = plain[: match.start()]
             phone_like = (
-                raw.startswith(("0", "+"))
-                or len(digits) >= 5
-                or bool(_CALL_WORDS.search(before[-24:]))
+                raw.startswith(("0", "+")) or len(digits) >= 5 or bool(_CALL_WORDS.search(before[-24:]))
             )
             if phone_like and not (len(digits) == 4 and _YEARISH.match(digits) and " " not in raw):
                 yield first_line + offset, digits, raw

@@ -10,13 +10,13 @@ from typing import Any
 import yaml
 
 from bot.content import (
+    _ID,
+    _REQUIRED,
+    _URL,
     AUDIENCES,
     COPY_KEYS,
     MIN_QUESTIONS,
     REVIEW_PERIOD,
-    _ID,
-    _REQUIRED,
-    _URL,
     Category,
     Content,
     Copy,
@@ -29,7 +29,6 @@ from bot.content import (
     phone_numbers,
     split_front_matter,
 )
-
 
 TRIAGE_GROUPS = ("now", "hypothetical", "ongoing", "question", "past")
 
@@ -122,8 +121,9 @@ class Inspector:
             for variant in variants:
                 key = tuple(variant.lower().split())
                 if key in synonyms and synonyms[key] != target:
-                    self.error(doc.path, line, f"{variant!r} is already a variant of "
-                                               f"{' '.join(synonyms[key])!r}")
+                    self.error(
+                        doc.path, line, f"{variant!r} is already a variant of {' '.join(synonyms[key])!r}"
+                    )
                 synonyms[key] = target
         stopwords = data.get("stopwords") or ""
         if not isinstance(stopwords, str):
@@ -145,8 +145,9 @@ class Inspector:
                 continue
             entry, doc = loaded
             if entry.id in entries:
-                self.error(path, doc.line("id"), f"id {entry.id!r} is also used by "
-                                                 f"{entries[entry.id].path.name}")
+                self.error(
+                    path, doc.line("id"), f"id {entry.id!r} is also used by {entries[entry.id].path.name}"
+                )
                 continue
             entries[entry.id] = entry
             lines[entry.id] = (path, doc)
@@ -188,15 +189,23 @@ class Inspector:
             self.error(path, doc.line("id"), f"id {entry_id!r} must be lowercase kebab-case")
         if entry_id != path.stem:
             self.error(path, doc.line("id"), f"id {entry_id!r} does not match the file name")
-        lists = {key: self._strings(doc, key) for key in
-                 ("questions", "keywords", "audience", "sources", "related", "verify")}
+        lists = {
+            key: self._strings(doc, key)
+            for key in ("questions", "keywords", "audience", "sources", "related", "verify")
+        }
         if len(lists["questions"]) < MIN_QUESTIONS:
-            self.error(path, doc.line("questions"),
-                       f"needs at least {MIN_QUESTIONS} example questions, has {len(lists['questions'])}")
+            self.error(
+                path,
+                doc.line("questions"),
+                f"needs at least {MIN_QUESTIONS} example questions, has {len(lists['questions'])}",
+            )
         for index, audience in enumerate(lists["audience"]):
             if audience not in AUDIENCES:
-                self.error(path, doc.line("audience", index),
-                           f"audience {audience!r} is not one of {', '.join(sorted(AUDIENCES))}")
+                self.error(
+                    path,
+                    doc.line("audience", index),
+                    f"audience {audience!r} is not one of {', '.join(sorted(AUDIENCES))}",
+                )
         for index, source in enumerate(lists["sources"]):
             if not _URL.match(source):
                 self.error(path, doc.line("sources", index), f"source {source!r} is not a URL")
@@ -205,15 +214,26 @@ class Inspector:
             self.error(path, body_line, "the answer body is empty")
         for line, digits, raw in phone_numbers(body, body_line):
             if digits not in numbers:
-                self.error(path, line, f"phone number {raw!r} is not in numbers.yaml: "
-                                       "check the digits, or add it there with its source")
+                self.error(
+                    path,
+                    line,
+                    f"phone number {raw!r} is not in numbers.yaml: "
+                    "check the digits, or add it there with its source",
+                )
         for index, fact in enumerate(lists["verify"]):
             self.warn(path, doc.line("verify", index), f"re-verify against the official source: {fact}")
         entry = FaqEntry(
-            id=entry_id, title=str(data["title"]).strip(), questions=lists["questions"],
-            keywords=lists["keywords"], audience=lists["audience"], sources=lists["sources"],
-            reviewed=reviewed or date.min, related=lists["related"], body=body.strip(),
-            verify=lists["verify"], path=path,
+            id=entry_id,
+            title=str(data["title"]).strip(),
+            questions=lists["questions"],
+            keywords=lists["keywords"],
+            audience=lists["audience"],
+            sources=lists["sources"],
+            reviewed=reviewed or date.min,
+            related=lists["related"],
+            body=body.strip(),
+            verify=lists["verify"],
+            path=path,
         )
         return entry, doc
 
@@ -238,8 +258,11 @@ class Inspector:
         if value > self.today:
             self.error(doc.path, doc.line("reviewed"), f"reviewed {value} is in the future")
         elif self.today - value > REVIEW_PERIOD:
-            self.warn(doc.path, doc.line("reviewed"),
-                      f"last reviewed {value}, more than 12 months ago: check it against its sources")
+            self.warn(
+                doc.path,
+                doc.line("reviewed"),
+                f"last reviewed {value}, more than 12 months ago: check it against its sources",
+            )
         return value
 
     # --- topics.yaml ------------------------------------------------------------------------
@@ -286,8 +309,11 @@ class Inspector:
                 continue
             guidance = str(item.get("guidance", ""))
             if guidance not in faq:
-                self.error(doc.path, doc.line("danger", index, "guidance"),
-                           f"guidance id {guidance!r} does not exist")
+                self.error(
+                    doc.path,
+                    doc.line("danger", index, "guidance"),
+                    f"guidance id {guidance!r} does not exist",
+                )
             pattern = self._pattern(doc, item["patterns"], ("danger", index, "patterns"))
             if pattern is not None:
                 danger.append(DangerRule(str(item["name"]), pattern, guidance))

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.answers import MAIN_MENU, NONE_OF_THESE, Answerer, Kind, faq_choice
+from bot.answers import MAIN_MENU, Answerer, Kind, faq_choice
 from bot.content import Content
 from bot.messages import Choice, Incoming, Reply
 from bot.store import Database
@@ -43,8 +43,15 @@ class State(StrEnum):
 
 COMMANDS = ("start", "help", "menu", "cancel", "privacy", "forget")
 # A message that is just one of these words acts like the command (as on SMS and WhatsApp).
-KEYWORDS = {"help": "help", "menu": "menu", "cancel": "cancel", "start": "start",
-            "hi": "start", "hello": "start", "privacy": "privacy"}
+KEYWORDS = {
+    "help": "help",
+    "menu": "menu",
+    "cancel": "cancel",
+    "start": "start",
+    "hi": "start",
+    "hello": "start",
+    "privacy": "privacy",
+}
 _COMMAND = re.compile(r"^/([a-z]+)(?:@\w+)?(?:\s+(\S.*))?$", re.IGNORECASE | re.DOTALL)
 _KEYWORD = re.compile(r"^\W*([a-z]+)\W*$", re.IGNORECASE)
 
@@ -175,9 +182,7 @@ class Engine:
         return None
 
     # --- commands -----------------------------------------------------------------------------
-    async def _on_command(
-        self, incoming: Incoming, command: str, state: State
-    ) -> tuple[Reply, State | None]:
+    async def _on_command(self, incoming: Incoming, command: str, state: State) -> tuple[Reply, State | None]:
         if command == "start":
             intro = self.copy["welcome"]
             if self.is_coordinator(incoming):
@@ -192,10 +197,13 @@ class Engine:
         if command == "privacy":
             return self._privacy(incoming), State.IDLE
         if command == "forget":
-            return Reply(self.copy["forget_confirm"], (
-                Choice("forget:yes", self.copy["forget_yes"]),
-                Choice("forget:no", self.copy["forget_no"]),
-            )), State.CONFIRM_FORGET
+            return Reply(
+                self.copy["forget_confirm"],
+                (
+                    Choice("forget:yes", self.copy["forget_yes"]),
+                    Choice("forget:no", self.copy["forget_no"]),
+                ),
+            ), State.CONFIRM_FORGET
         return self.main_menu(self.copy["unknown_command"]), State.IDLE
 
     def _privacy(self, incoming: Incoming) -> Reply:
@@ -221,10 +229,13 @@ class Engine:
         if item == "report":
             return self.answerer.entry_reply(faq["report-hate-crime"])
         if item == "topics":
-            return Reply(self.copy["topics_prompt"], (
-                *(Choice(f"cat:{c.id}", c.label) for c in self.content.categories),
-                Choice(MAIN_MENU, self.copy["main_menu"]),
-            ))
+            return Reply(
+                self.copy["topics_prompt"],
+                (
+                    *(Choice(f"cat:{c.id}", c.label) for c in self.content.categories),
+                    Choice(MAIN_MENU, self.copy["main_menu"]),
+                ),
+            )
         if item == "training":
             return self._soon("training_soon", "security-training-sessions")
         if item == "alerts":
@@ -243,9 +254,11 @@ class Engine:
                 entries = [self.content.faq[i] for i in category.entries if i in self.content.faq]
                 return Reply(
                     self.copy.format("category_prompt", label=category.label),
-                    (*(faq_choice(e) for e in entries),
-                     Choice("menu:topics", self.copy["back"]),
-                     Choice(MAIN_MENU, self.copy["main_menu"])),
+                    (
+                        *(faq_choice(e) for e in entries),
+                        Choice("menu:topics", self.copy["back"]),
+                        Choice(MAIN_MENU, self.copy["main_menu"]),
+                    ),
                 )
         return self.main_menu(self.copy["expired_menu"])
 

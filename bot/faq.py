@@ -1,10 +1,12 @@
 """Match a free-text question to the curated FAQ entries.
 
 Each entry is indexed by the canonical terms (bot.text) of its title, keywords, example questions
-and body. A question is scored against every entry by how much of its meaning (terms weighted by
-rarity) the entry covers, plus how closely it resembles the entry's nearest example question.
+and body; a term is stronger in an entry the more central the field it appears in. A question is
+scored against each entry by its *coverage* (how much of the question's meaning, terms weighted by
+rarity, the entry explains) and its *resemblance* to the entry's closest example question.
 Words the content never uses count against every entry in proportion to how unusual they are in
-English, which is what keeps "recipe for biryani" from being answered.
+English, which keeps "recipe for biryani" from being answered; everyday words ("time", "good")
+weigh little either way, which keeps long, chatty messages answerable.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 from wordfreq import zipf_frequency
 
@@ -22,21 +25,20 @@ from bot.text import Normaliser, words
 
 # How strongly a term found in each field ties the entry to it.
 FIELD_STRENGTH = {"title": 1.0, "keywords": 1.0, "questions": 0.7, "body": 0.2}
-QUESTION_BASE, QUESTION_STEP = 0.15, 0.2
-TITLE_SHARE = 0.3  # how much of a title term's strength depends on the title's length  # a term in n example questions: base + n * step
-BIGRAM_BONUS = 0.5
-RESEMBLANCE_WEIGHT = 0.25
+QUESTION_BASE, QUESTION_STEP = 0.15, 0.2  # a term in n example questions: base + n * step
+TITLE_SHARE = 0.3  # how much of a title term's strength depends on the title's length
+BIGRAM_BONUS = 0.5  # extra for two words in the same order as the entry has them
+RESEMBLANCE_WEIGHT = 0.25  # weight of the closest example question against coverage
 UNEXPLAINED = 0.8  # how much a question's unexplained meaning counts against an entry
 MIN_EVIDENCE = 1.0  # below this much explained meaning, confidence shrinks in proportion
 OOV_MIN, OOV_MAX = 0.6, 3.0  # weight range of words the content never uses
 EVERYDAY_ZIPF, EVERYDAY_FLOOR = 4.5, 0.4  # words commoner than this in English weigh less
-# Decision thresholds (see `Matcher.match`).
-CONFIDENT_SCORE = 0.45  # confident when the best entry scores this well...
-CONFIDENT_MARGIN = 0.0  # ...and leads the next by this much,
-CLEAR_LEAD_SCORE, CLEAR_LEAD = 0.35, 0.2  # or when a lower score leads the rest clearly
+# Decisions (see `Matcher.match_words`).
+CONFIDENT_SCORE = 0.45  # confident when the best entry scores this well,
+CLEAR_LEAD_SCORE, CLEAR_LEAD = 0.35, 0.2  # or scores less but leads the next clearly
 CENTRAL_STRENGTH = 0.9  # a term this strong in an entry (title, keywords) is its subject
 GENERAL_TERM_ENTRIES = 4  # a lone word that is the subject of this many entries is too general
-SUGGEST_SCORE = 0.2
+SUGGEST_SCORE = 0.2  # below this, the question is out of scope
 
 
 class Verdict(StrEnum):
@@ -71,7 +73,7 @@ class Match:
 
 
 def _bigrams(terms: list[str]) -> list[str]:
-    return [f"{a} {b}" for a, b in zip(terms, terms[1:], strict=False)]
+    return [f"{a} {b}" for a, b in pairwise(terms)]
 
 
 class Matcher:
@@ -81,10 +83,10 @@ class Matcher:
         self.normaliser = normaliser
         self.entries = list(entries)
         self._strength: dict[str, dict[str, float]] = defaultdict(dict)  # term -> entry -> strength
-        self._examples: dict[str, list[Counter[str]]] = {}
+        examples: list[tuple[str, frozenset[str]]] = []  # (entry id, terms) per example question
         profile_df: Counter[str] = Counter()  # entries whose title, keywords or examples hold a term
         for entry in self.entries:
-            profile_df.update(self._index(entry))
+            profile_df.update(self._index(entry, examples))
         count = len(self.entries)
         # Rarity among the entries that are *about* a term; a term only ever mentioned in passing
         # (in bodies) is rarer still but says less, hence the body's strength below 1.
@@ -93,8 +95,17 @@ class Matcher:
             for term, by_entry in self._strength.items()
         }
         self._weights: dict[str, float] = {}
+        # Example questions, indexed by term, with their vector lengths, for resemblance.
+        self._example_entry = [entry_id for entry_id, _ in examples]
+        self._example_norm = [
+            math.sqrt(sum(self.weight(t) ** 2 for t in terms)) or 1.0 for _, terms in examples
+        ]
+        self._example_index: dict[str, list[int]] = defaultdict(list)
+        for number, (_, terms) in enumerate(examples):
+            for term in terms:
+                self._example_index[term].append(number)
 
-    def _index(self, entry: FaqEntry) -> set[str]:
+    def _index(self, entry: FaqEntry, examples: list[tuple[str, frozenset[str]]]) -> set[str]:
         terms = self.normaliser.terms
         fields: dict[str, list[list[str]]] = {
             "title": [terms(entry.title)],
@@ -118,9 +129,9 @@ class Matcher:
                     strength *= 1 - TITLE_SHARE + TITLE_SHARE * share
                 current = self._strength[term].get(entry.id, 0.0)
                 self._strength[term][entry.id] = max(current, strength)
-        self._examples[entry.id] = [Counter(q) for q in fields["questions"] if q] + [
-            Counter(fields["title"][0])
-        ]
+        for text in [*fields["questions"], fields["title"][0]]:
+            if text:
+                examples.append((entry.id, frozenset(text)))
         return profile
 
     def weight(self, term: str) -> float:
@@ -156,7 +167,7 @@ class Matcher:
         for bigram in dict.fromkeys(_bigrams(terms)):
             for entry_id, strength in self._strength.get(bigram, {}).items():
                 bonus[entry_id] += BIGRAM_BONUS * self._idf[bigram] * strength
-        query = Counter(unique)
+        resemblance = self._resemblance(unique, weights)
         candidates = []
         for entry_id, evidence in found.items():
             # What the entry leaves unexplained counts against it, but less than what it explains:
@@ -164,21 +175,27 @@ class Matcher:
             missing = total - evidence
             coverage = min(1.0, (evidence + bonus[entry_id]) / (evidence + UNEXPLAINED * missing))
             coverage *= min(1.0, evidence / MIN_EVIDENCE)
-            resemblance = max(self._cosine(query, example, weights)
-                              for example in self._examples[entry_id])
-            score = (coverage + RESEMBLANCE_WEIGHT * resemblance) / (1 + RESEMBLANCE_WEIGHT)
-            candidates.append(Candidate(entry_id, score, coverage, resemblance))
+            like = resemblance.get(entry_id, 0.0)
+            score = (coverage + RESEMBLANCE_WEIGHT * like) / (1 + RESEMBLANCE_WEIGHT)
+            candidates.append(Candidate(entry_id, score, coverage, like))
         candidates.sort(key=lambda c: c.score, reverse=True)
         return candidates
 
-    def _cosine(self, query: Counter[str], example: Counter[str], weights: Mapping[str, float]) -> float:
-        shared = query.keys() & example.keys()
-        if not shared:
-            return 0.0
-        dot = sum(weights[t] ** 2 for t in shared)
-        norm_q = math.sqrt(sum(weights[t] ** 2 for t in query))
-        norm_e = math.sqrt(sum(self.weight(t) ** 2 for t in example))
-        return dot / (norm_q * norm_e) if norm_q and norm_e else 0.0
+    def _resemblance(self, terms: list[str], weights: Mapping[str, float]) -> dict[str, float]:
+        """Per entry, the cosine similarity of the question to its closest example question."""
+        dots: dict[int, float] = defaultdict(float)
+        for term in terms:
+            square = weights[term] ** 2
+            for number in self._example_index.get(term, ()):
+                dots[number] += square
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        best: dict[str, float] = {}
+        for number, dot in dots.items():
+            entry_id = self._example_entry[number]
+            value = dot / (norm * self._example_norm[number])
+            if value > best.get(entry_id, 0.0):
+                best[entry_id] = value
+        return best
 
     def match(self, text: str) -> Match:
         """Decide: confident (top score high and clear of the next), unsure, or out of scope."""
@@ -194,9 +211,7 @@ class Matcher:
         lead = best - (ranked[1].score if len(ranked) > 1 else 0.0)
         if self._too_general(words):
             return Match(Verdict.UNSURE, top)
-        if (best >= CONFIDENT_SCORE and lead >= CONFIDENT_MARGIN) or (
-            best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD
-        ):
+        if best >= CONFIDENT_SCORE or (best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD):
             return Match(Verdict.CONFIDENT, top)
         return Match(Verdict.UNSURE, top)
 
@@ -205,8 +220,9 @@ class Matcher:
         terms = set(self.normaliser.terms_of_words(words))
         if len(terms) != 1:
             return False
-        central = [e for e, strength in self._strength.get(terms.pop(), {}).items()
-                   if strength >= CENTRAL_STRENGTH]
+        central = [
+            e for e, strength in self._strength.get(terms.pop(), {}).items() if strength >= CENTRAL_STRENGTH
+        ]
         return len(central) >= GENERAL_TERM_ENTRIES
 
 

@@ -36,8 +36,7 @@ _ESCAPE: dict[Style, Callable[[str], str]] = {
 }
 _MARKS: dict[Style, dict[str, str]] = {
     Style.PLAIN: {"strong": "", "em": ""},
-    Style.TELEGRAM_HTML: {"strong_open": "<b>", "strong_close": "</b>",
-                          "em_open": "<i>", "em_close": "</i>"},
+    Style.TELEGRAM_HTML: {"strong_open": "<b>", "strong_close": "</b>", "em_open": "<i>", "em_close": "</i>"},
     Style.WHATSAPP: {"strong": "*", "em": "_"},
 }
 
@@ -64,7 +63,7 @@ def _inline(children: Iterable[Token], style: Style) -> str:
                 out.append(f'<a href="{html.escape(href, quote=True)}">')
         elif kind == "link_close" and link_href:
             href = link_href.pop()
-            label = "".join(out[link_start.pop():])
+            label = "".join(out[link_start.pop() :])
             if style is Style.TELEGRAM_HTML:
                 out.append("</a>")
             elif label.strip("*_ ") != href and href.removeprefix("mailto:") != label.strip("*_ "):
@@ -136,7 +135,7 @@ def _fit(block: str, limit: int) -> list[str]:
                     else:
                         parts.append(fitted)
             return parts
-    return [block[i:i + limit] for i in range(0, len(block), limit)]
+    return [block[i : i + limit] for i in range(0, len(block), limit)]
 
 
 def numbered_choices(labels: list[str], prompt: str) -> str:

@@ -234,7 +234,10 @@ class Database:
 
     async def scan(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, for privacy checks and `mydata`-style exports in tests."""
-        tables = [r[0] for r in await self._fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )]
+        tables = [
+            r[0]
+            for r in await self._fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         return {t: [tuple(r) for r in await self._fetchall(f'SELECT * FROM "{t}"')] for t in tables}

@@ -39,9 +39,7 @@ def words(text: str) -> list[str]:
 class Normaliser:
     """Turns text into canonical stemmed terms, correcting misspellings on the way."""
 
-    def __init__(
-        self, lexicon: Lexicon, vocabulary: Iterable[str], examples: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, lexicon: Lexicon, vocabulary: Iterable[str], examples: Iterable[str] = ()) -> None:
         """`vocabulary`: correctly spelled words misspellings are corrected towards.
 
         `examples`: words from example questions, which editors misspell on purpose; each joins
@@ -97,8 +95,9 @@ class Normaliser:
             return word
         # Typos seldom change the first letter: prefer words that share it, and ask more of others.
         same_initial = self._by_initial.get(word[0], [])
-        best = process.extractOne(word, same_initial, scorer=OSA.normalized_similarity,
-                                  score_cutoff=CORRECTION_CUTOFF)
+        best = process.extractOne(
+            word, same_initial, scorer=OSA.normalized_similarity, score_cutoff=CORRECTION_CUTOFF
+        )
         if best is None:
             best = process.extractOne(word, self._choices, scorer=fuzz.ratio, score_cutoff=88)
         return str(best[0]) if best is not None else word
@@ -118,7 +117,7 @@ class Normaliser:
         i = 0
         while i < len(stems):
             for size in range(min(self._longest, len(stems) - i), 0, -1):
-                canonical = self._synonyms.get(tuple(stems[i:i + size]))
+                canonical = self._synonyms.get(tuple(stems[i : i + size]))
                 if canonical is not None:
                     out.extend(canonical)
                     i += size

@@ -94,8 +94,7 @@ def content_copy(tmp_path: Path) -> Path:
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for running `safetybot` as a subprocess against a temporary database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
-    env.update(DATABASE_PATH=str(tmp_path / "cli.db"), CONTENT_DIR=str(CONTENT_DIR),
-               PYTHONIOENCODING="utf-8")
+    env.update(DATABASE_PATH=str(tmp_path / "cli.db"), CONTENT_DIR=str(CONTENT_DIR), PYTHONIOENCODING="utf-8")
     return env
 
 
@@ -105,5 +104,9 @@ def safetybot() -> list[str]:
 
 
 def settings_for(tmp_path: Path, **values: Any) -> Settings:
-    return Settings(_env_file=None, database_path=tmp_path / "bot.db",  # type: ignore[call-arg]
-                    content_dir=default_content_dir(), **values)
+    return Settings(
+        _env_file=None,
+        database_path=tmp_path / "bot.db",  # type: ignore[call-arg]
+        content_dir=default_content_dir(),
+        **values,
+    )

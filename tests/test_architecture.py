@@ -31,8 +31,11 @@ def test_alerts_never_imports_bot(path: Path) -> None:
     assert not any(name == "bot" or name.startswith("bot.") for name in imports_of(path))
 
 
-ENGINE_MODULES = [p for p in modules("bot") if "channels" not in p.parts
-                  and p.name not in ("app.py", "cli.py", "__main__.py")]
+ENGINE_MODULES = [
+    p
+    for p in modules("bot")
+    if "channels" not in p.parts and p.name not in ("app.py", "cli.py", "__main__.py")
+]
 
 
 @pytest.mark.parametrize("path", ENGINE_MODULES, ids=lambda p: p.name)

@@ -1,0 +1,108 @@
+"""The `safetybot` command as a user runs it: real subprocesses, a temporary database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import safetybot
+
+BAD_INPUT = [
+    "",
+    "   \t  ",
+    "x" * 20_000,
+    "bell\x07 and\x1b[31m escape\x00 NUL",
+    "🙏🙏🙏 😡",
+    "مسجد میں کیا ہوا",  # Urdu
+    "মসজিদে কি হয়েছে",  # Bengali
+    "'; DROP TABLE dialog_state; --",
+    "<b>bold</b> **stars** [link](javascript:alert(1)) <script>x</script>",
+    "carriage\rreturn",
+    "someone is attacking people outside the masjid right now",
+]
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*safetybot(), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+
+
+def test_ask_json_answers_every_line_in_order_even_bad_input(cli_env: dict[str, str]) -> None:
+    done = run(["ask", "--json"], cli_env, "\n".join(BAD_INPUT) + "\n")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["text"] for r in rows] == BAD_INPUT
+    for row in rows:
+        assert set(row) == {"text", "emergency", "answer", "suggestions", "reply"}
+        assert row["reply"].strip()
+    assert rows[-1]["emergency"] and "999" in rows[-1]["reply"][:100]
+    assert not any(r["emergency"] for r in rows[:-1])
+    assert "read only the first part" in rows[2]["reply"]
+
+
+def test_ask_one_question_prints_the_reply(cli_env: dict[str, str]) -> None:
+    done = run(["ask", "what is true vision"], cli_env)
+    assert done.returncode == 0
+    assert "True Vision" in done.stdout and "report-it.org.uk" in done.stdout
+    assert "Reply with a number" in done.stdout
+
+
+def test_ask_does_not_touch_the_real_database(cli_env: dict[str, str]) -> None:
+    run(["ask", "--json"], cli_env, "recipe for jollof rice\n")
+    assert not Path(cli_env["DATABASE_PATH"]).exists()
+
+
+def test_chat_is_a_whole_conversation(cli_env: dict[str, str]) -> None:
+    done = run(
+        ["chat", "--user", "amina"], cli_env, "2\n/menu\n3\nwhat is the weather like in leeds\n/quit\n"
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Faith Safety Bot" in out and "1. Get help now" in out
+    assert "Report a hate crime or hate incident" in out  # picked by number
+    assert "Which area would you like guidance on?" in out
+    assert "Sorry, I don't have guidance on that" in out
+    gaps = run(["content", "gaps", "--json"], cli_env)
+    assert json.loads(gaps.stdout)[0]["text"] == "what is the weather like in leeds"
+
+
+def test_chat_as_a_coordinator(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "COORDINATORS": "telegram:1234,console:amina"}
+    done = run(["chat", "--user", "amina"], env, "")
+    assert "signed in as a coordinator" in done.stdout
+
+
+def test_run_without_tokens_explains_what_is_missing(cli_env: dict[str, str]) -> None:
+    done = run(["run"], cli_env)
+    assert done.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN" in done.stderr and "safetybot chat" in done.stderr
+
+
+def test_db_migrate_and_backup(cli_env: dict[str, str], tmp_path: Path) -> None:
+    migrated = run(["db", "migrate"], cli_env)
+    assert migrated.returncode == 0 and "schema version 1" in migrated.stdout
+    backup = tmp_path / "backup.db"
+    done = run(["db", "backup", str(backup)], cli_env)
+    assert done.returncode == 0 and backup.stat().st_size > 0
+
+
+def test_bad_settings_get_a_clear_message(cli_env: dict[str, str]) -> None:
+    done = run(["ask", "hello"], {**cli_env, "TIMEZONE": "Mars/Olympus"})
+    assert done.returncode == 2
+    assert "TIMEZONE" in done.stderr and "Traceback" not in done.stderr
+    done = run(["ask", "hello"], {**cli_env, "COORDINATORS": "amina"})
+    assert "COORDINATORS" in done.stderr and "channel:user_id" in done.stderr
+
+
+def test_missing_content_directory_is_explained(cli_env: dict[str, str], tmp_path: Path) -> None:
+    done = run(["chat"], {**cli_env, "CONTENT_DIR": str(tmp_path / "nowhere")}, "")
+    assert done.returncode == 2 and "content directory not found" in done.stderr

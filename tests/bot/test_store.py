@@ -1,0 +1,72 @@
+"""The database: WAL, foreign keys, migrations by user_version, online backup."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.store import Database, StoreError, latest_version
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+async def test_new_database_is_migrated_with_wal_and_foreign_keys(db: Database) -> None:
+    assert await db.version() == latest_version() >= 1
+    assert (await db._fetchone("PRAGMA journal_mode"))[0] == "wal"
+    assert (await db._fetchone("PRAGMA foreign_keys"))[0] == 1
+    assert (await db._fetchone("PRAGMA busy_timeout"))[0] >= 1000
+
+
+async def test_migrate_twice_does_nothing(db: Database) -> None:
+    assert await db.migrate() == []
+
+
+async def test_a_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {latest_version() + 1}")
+    with pytest.raises(StoreError, match="newer than this code"):
+        await Database.open(path)
+
+
+async def test_failed_write_leaves_nothing_half_written(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO unanswered (text, verdict, asked_at) VALUES ('q', 'fallback', 'x')"
+            )
+            raise RuntimeError("crash mid-transaction")
+    assert await db.gaps() == []
+
+
+async def test_dialog_round_trip_and_purge(db: Database) -> None:
+    await db.save_dialog("console", "a", "idle", {"choices": [["menu:main", "Main menu"]]}, NOW)
+    await db.save_dialog("console", "b", "idle", {}, NOW - timedelta(days=40))
+    record = await db.load_dialog("console", "a")
+    assert record is not None and record.data["choices"] == [["menu:main", "Main menu"]]
+    assert await db.purge_dialogs(NOW - timedelta(days=30)) == 1
+    assert await db.load_dialog("console", "b") is None
+
+
+async def test_backup_while_open_copies_everything(db: Database, tmp_path: Path) -> None:
+    await db.record_unanswered("where is the bake sale", "fallback", [], NOW)
+    target = tmp_path / "backups" / "copy.db"
+    await db.backup(target)
+    await db.record_unanswered("after the backup", "fallback", [], NOW)  # still writable
+    copy = await Database.open(target)
+    try:
+        assert [g.text for g in await copy.gaps()] == ["where is the bake sale"]
+    finally:
+        await copy.close()
+
+
+async def test_gaps_group_repeats_and_purge_old_ones(db: Database) -> None:
+    for text in ("Bake sale?", "bake sale?", "parking"):
+        await db.record_unanswered(text, "fallback", [], NOW)
+    await db.record_unanswered("ancient", "fallback", [], NOW - timedelta(days=200))
+    gaps = await db.gaps()
+    assert (gaps[0].text, gaps[0].times) == ("bake sale?", 2)
+    assert await db.purge_unanswered(NOW - timedelta(days=90)) == 1
