@@ -39,6 +39,7 @@ async def open_app(
             answerer=Answerer(content),
             coordinators=settings.coordinator_ids,
             idle_limit=timedelta(days=settings.dialog_retention_days),
+            gaps_limit=timedelta(days=settings.gaps_retention_days),
             record_gaps=record_gaps,
         )
         yield App(settings, content, db, engine)

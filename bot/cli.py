@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -131,7 +130,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _chat(settings: Settings, user: str) -> int:
     async with open_app(settings) as app:
-        await app.engine.purge_idle()
+        await app.engine.purge_expired()
         print(f"(Faith Safety Bot, local chat. Data is kept in {settings.database_path}.)\n")
         await run_console(app.engine, user)
     return 0
@@ -207,12 +206,9 @@ def _content_check(directory: Path) -> int:
 
 
 async def _gaps(settings: Settings, limit: int, as_json: bool) -> int:
-    db = await Database.open(settings.database_path)
-    try:
-        await db.purge_unanswered(datetime.now(UTC) - timedelta(days=settings.gaps_retention_days))
-        gaps = await db.gaps(limit)
-    finally:
-        await db.close()
+    async with open_app(settings) as app:
+        await app.engine.purge_expired()
+        gaps = await app.db.gaps(limit)
     if as_json:
         print(
             json.dumps(
@@ -224,8 +220,7 @@ async def _gaps(settings: Settings, limit: int, as_json: bool) -> int:
                         "suggested": g.suggestions.split(),
                     }
                     for g in gaps
-                ],
-                ensure_ascii=False,
+                ]
             )
         )
         return 0

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 DIALOG_IDLE_LIMIT = timedelta(days=30)  # default: conversations idle longer are deleted
+GAPS_LIMIT = timedelta(days=90)  # default: unanswered questions older than this are deleted
 
 
 class State(StrEnum):
@@ -60,6 +61,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _first_word(label: str) -> str:
+    return label.split(maxsplit=1)[0].strip(",.:;!?").casefold() if label.strip() else ""
+
+
 class Engine:
     """Runs every conversation."""
 
@@ -71,6 +76,7 @@ class Engine:
         answerer: Answerer | None = None,
         coordinators: frozenset[tuple[str, str]] = frozenset(),
         idle_limit: timedelta = DIALOG_IDLE_LIMIT,
+        gaps_limit: timedelta = GAPS_LIMIT,
         clock: Clock = _utcnow,
         record_gaps: bool = True,
     ) -> None:
@@ -80,6 +86,7 @@ class Engine:
         self.answerer = answerer or Answerer(content)
         self.coordinators = coordinators
         self.idle_limit = idle_limit
+        self.gaps_limit = gaps_limit
         self.clock = clock
         self.record_gaps = record_gaps
         self._locks: dict[tuple[str, str], list[Any]] = {}
@@ -179,6 +186,11 @@ class Engine:
         for option in offered:
             if option.label.casefold() == folded:
                 return option.id
+        # One word that starts exactly one option ("yes" for "Yes, delete it") picks it too.
+        if folded.isalpha():
+            starts = [o for o in offered if _first_word(o.label) == folded]
+            if len(starts) == 1:
+                return starts[0].id
         return None
 
     # --- commands -----------------------------------------------------------------------------
@@ -283,6 +295,9 @@ class Engine:
             )
         return self.answerer.reply(answer)
 
-    async def purge_idle(self) -> int:
-        """Delete conversations idle longer than the limit; return how many."""
-        return await self.db.purge_dialogs(self.clock() - self.idle_limit)
+    async def purge_expired(self) -> None:
+        """Delete conversations idle longer than the limit, and unanswered questions past theirs."""
+        now = self.clock()
+        dialogs = await self.db.purge_dialogs(now - self.idle_limit)
+        gaps = await self.db.purge_unanswered(now - self.gaps_limit)
+        logger.info("retention: deleted %d idle conversations, %d old unanswered questions", dialogs, gaps)

@@ -136,7 +136,7 @@ async def test_forget_asks_first_then_deletes_everything(engine: Engine, db: Dat
     await engine.handle(make_incoming("/menu"))
     confirm = await engine.handle(make_incoming("/forget"))
     assert ids(confirm) == ["forget:yes", "forget:no"]
-    done = await engine.handle(make_incoming("1"))
+    done = await engine.handle(make_incoming("yes"))
     assert done.text.startswith("Done")
     rows = await db.scan()
     assert not any("amina" in str(row) for table in rows.values() for row in table)
@@ -173,3 +173,18 @@ async def test_coordinators_are_recognised(make_engine: Callable[..., Engine]) -
     engine = make_engine(coordinators=frozenset({("console", "amina")}))
     assert "coordinator" in (await engine.handle(make_incoming("/start"))).text
     assert "coordinator" not in (await engine.handle(make_incoming("/start", user_id="yusuf"))).text
+
+
+async def test_retention_deletes_idle_conversations_and_old_questions(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    await engine.handle(make_incoming("what time is the bake sale on saturday"))
+    clock.advance(days=31)
+    await engine.handle(make_incoming("/menu", user_id="yusuf"))
+    await engine.purge_expired()
+    assert await db.load_dialog("console", "amina") is None
+    assert await db.load_dialog("console", "yusuf") is not None
+    assert len(await db.gaps()) == 1
+    clock.advance(days=60)
+    await engine.purge_expired()
+    assert await db.gaps() == []
