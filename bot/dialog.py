@@ -144,8 +144,10 @@ class Engine:
         if choice is None and text:
             command = self._command(text)
             if command is not None:
-                return await self._on_command(incoming, command, state)
-            choice = self._pick(text, offered)
+                return await self._on_command(incoming, command)
+            # Danger now outranks any menu: "fire" must never be read as picking an option.
+            if text.isdigit() or not self.answerer.triage.assess(text).emergency:
+                choice = self._pick(text, offered)
         if choice is not None:
             if choice not in {c.id for c in offered}:
                 menu = self.main_menu(self.copy["expired_menu"])
@@ -194,7 +196,7 @@ class Engine:
         return None
 
     # --- commands -----------------------------------------------------------------------------
-    async def _on_command(self, incoming: Incoming, command: str, state: State) -> tuple[Reply, State | None]:
+    async def _on_command(self, incoming: Incoming, command: str) -> tuple[Reply, State | None]:
         if command == "start":
             intro = self.copy["welcome"]
             if self.is_coordinator(incoming):

@@ -65,7 +65,8 @@ def make_engine(
     def build(**overrides: Any) -> Engine:
         options: dict[str, Any] = {"answerer": answerer, "clock": clock}
         options.update(overrides)
-        return Engine(content, overrides.pop("db", db), **options)
+        engine_content = options.pop("content", content)
+        return Engine(engine_content, options.pop("db", db), **options)
 
     return build
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
+from bot.content import Category, Content
 from bot.dialog import Engine
 from bot.messages import Reply
 from bot.store import Database
@@ -188,3 +190,17 @@ async def test_retention_deletes_idle_conversations_and_old_questions(
     clock.advance(days=60)
     await engine.purge_expired()
     assert await db.gaps() == []
+
+
+async def test_danger_words_are_never_taken_as_picking_an_option(
+    content: Content, db: Database, make_engine: Callable[..., Engine]
+) -> None:
+    fire_menu = (Category("fire", "Fire safety", ("emergency-999",)), *content.categories)
+    engine = make_engine(answerer=None, content=dataclasses.replace(content, categories=fire_menu))
+    await engine.handle(make_incoming("/menu"))
+    await engine.handle(make_incoming(choice="menu:topics"))  # offers "Fire safety"
+    assert (await engine.handle(make_incoming("FIRE!!"))).emergency
+    await engine.handle(make_incoming("/menu"))
+    await engine.handle(make_incoming(choice="menu:topics"))
+    picked = await engine.handle(make_incoming("1"))  # a number still picks
+    assert picked.text.startswith("**Fire safety**")
