@@ -84,15 +84,20 @@ class DangerRule:
 
 
 @dataclass(frozen=True, slots=True)
+class TimingGroup:
+    """Patterns that say something about *when* (now, ongoing, hypothetical, past) and their weight."""
+
+    name: str
+    weight: float
+    patterns: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TriageRules:
-    """The word patterns triage reads: danger cues, and framings that make a message not urgent."""
+    """The word patterns triage reads: danger cues, and evidence about whether it is happening now."""
 
     danger: tuple[DangerRule, ...]
-    now: tuple[re.Pattern[str], ...]
-    hypothetical: tuple[re.Pattern[str], ...]
-    ongoing: tuple[re.Pattern[str], ...]
-    question: tuple[re.Pattern[str], ...]
-    past: tuple[re.Pattern[str], ...]
+    timing: tuple[TimingGroup, ...]
     vocabulary: frozenset[str]
 
 

@@ -24,14 +24,12 @@ from bot.content import (
     FaqEntry,
     Lexicon,
     Problem,
+    TimingGroup,
     TriageRules,
     YamlDoc,
     phone_numbers,
     split_front_matter,
 )
-
-TRIAGE_GROUPS = ("now", "hypothetical", "ongoing", "question", "past")
-
 
 class Inspector:
     """One pass over a content directory."""
@@ -317,14 +315,19 @@ class Inspector:
             pattern = self._pattern(doc, item["patterns"], ("danger", index, "patterns"))
             if pattern is not None:
                 danger.append(DangerRule(str(item["name"]), pattern, guidance))
-        groups: dict[str, tuple[re.Pattern[str], ...]] = {}
-        for key in TRIAGE_GROUPS:
+        timing: list[TimingGroup] = []
+        for index, item in enumerate(data.get("timing") or []):
+            line = doc.line("timing", index)
+            if not isinstance(item, dict) or not isinstance(item.get("weight"), int | float):
+                self.error(doc.path, line, "each timing group needs `name`, a number `weight` and `patterns`")
+                continue
+            raw = item.get("patterns") or []
             compiled = []
-            for index, patterns in enumerate(data.get(key) or []):
-                pattern = self._pattern(doc, [patterns], (key, index))
-                if pattern is not None:
-                    compiled.append(pattern)
-            groups[key] = tuple(compiled)
+            for number, pattern in enumerate(raw if isinstance(raw, list) else [raw]):
+                one = self._pattern(doc, [pattern], ("timing", index, "patterns", number))
+                if one is not None:
+                    compiled.append(one)
+            timing.append(TimingGroup(str(item.get("name", index)), float(item["weight"]), tuple(compiled)))
         if not danger:
             self.error(doc.path, 1, "triage needs at least one `danger` rule")
         vocabulary = data.get("vocabulary") or ""
@@ -332,7 +335,7 @@ class Inspector:
             self.error(doc.path, doc.line("vocabulary"), "`vocabulary` should be words separated by spaces")
             vocabulary = ""
         words = frozenset(vocabulary.lower().split())
-        return TriageRules(tuple(danger), vocabulary=words, **groups)
+        return TriageRules(tuple(danger), tuple(timing), words)
 
     def _pattern(self, doc: YamlDoc, patterns: object, where: tuple[object, ...]) -> re.Pattern[str] | None:
         if isinstance(patterns, str):

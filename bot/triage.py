@@ -1,14 +1,13 @@
 """Decide whether a message says someone is in danger now, so the reply leads with 999.
 
-The patterns live in content/triage.yaml; the order of the decision is fixed here:
-a danger cue is needed; "right now" makes it urgent; a hypothetical, a plan or a topic of
-general interest ("what if", "training") does not; something ongoing or present does; a general
-question or something in the past does not; and when still unsure, treat it as urgent.
+A danger cue must match (content/triage.yaml). Then the timing groups weigh whether it is
+happening now: "right now" and "is at the gate" count for it; "what if", "last week" and
+"how do I" count against it. A total of zero or more is urgent, so a danger cue with no clue
+about time is treated as urgent: missing a real emergency is far worse than a false alarm.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from bot.content import TriageRules
@@ -22,7 +21,7 @@ class Assessment:
     emergency: bool
     danger: str | None = None  # name of the first danger rule that matched
     guidance: str | None = None  # FAQ id to add after the 999 advice
-    reason: str = "no danger cue"
+    reason: str = "no danger cue"  # or the timing evidence that decided it
 
 
 class Triage:
@@ -42,20 +41,12 @@ class Triage:
         rule = next((r for r in self.rules.danger if r.pattern.search(plain)), None)
         if rule is None:
             return Assessment(False)
-
-        def found(patterns: tuple[re.Pattern[str], ...]) -> bool:
-            return any(p.search(plain) for p in patterns)
-
-        if found(self.rules.now):
-            verdict, reason = True, "happening now"
-        elif found(self.rules.hypothetical):
-            verdict, reason = False, "hypothetical, a plan or general interest"
-        elif found(self.rules.ongoing):
-            verdict, reason = True, "present or ongoing"
-        elif found(self.rules.question):
-            verdict, reason = False, "a general question"
-        elif found(self.rules.past):
-            verdict, reason = False, "in the past"
-        else:
-            verdict, reason = True, "danger cue, unsure of time: treated as urgent"
-        return Assessment(verdict, rule.name, rule.guidance, reason)
+        score = 0.0
+        found = []
+        for group in self.rules.timing:
+            hits = sum(1 for pattern in group.patterns if pattern.search(plain))
+            if hits:
+                score += hits * group.weight
+                found.append(f"{group.name}×{hits}")
+        reason = ", ".join(found) or "no clue about time"
+        return Assessment(score >= 0, rule.name, rule.guidance, reason)
