@@ -53,7 +53,7 @@ class Answerer:
         edited, examples = content_vocabulary(content.faq.values())
         self.normaliser = Normaliser(content.lexicon, edited | content.triage.vocabulary, examples)
         self.triage = Triage(content.triage, self.normaliser)
-        self.matcher = Matcher(content.faq.values(), self.normaliser)
+        self.matcher = Matcher(content.faq.values(), self.normaliser, content.out_of_scope)
 
     def answer(self, text: str) -> Answer:
         """Decide what a free-text message needs."""
@@ -61,7 +61,7 @@ class Answerer:
         text = clean(text[:MAX_MESSAGE_CHARS])
         words = self.normaliser.corrected_words(text)
         assessment = self.triage.assess_words(words)
-        match = self.matcher.match_words(words)
+        match = self.matcher.match_words(words, text)
         ranked = [self.content.faq[c.entry_id] for c in match.candidates]
         if assessment.emergency:
             # The danger rule's guidance suits danger now better than a word match does.

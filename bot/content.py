@@ -107,6 +107,8 @@ class Lexicon:
 
     synonyms: Mapping[tuple[str, ...], tuple[str, ...]]
     stopwords: frozenset[str]
+    about_the_bot: frozenset[str] = frozenset()  # "you" in a message with no other meaning
+    greetings: frozenset[str] = frozenset()  # a message of only these words is a greeting
 
 
 class Copy:
@@ -133,6 +135,7 @@ class Content:
     lexicon: Lexicon
     triage: TriageRules
     copy: Copy
+    out_of_scope: FaqEntry | None = None  # what the bot declines: keywords and questions only
     directory: Path = field(default=Path())
 
 

@@ -31,6 +31,7 @@ from bot.content import (
     split_front_matter,
 )
 
+
 class Inspector:
     """One pass over a content directory."""
 
@@ -55,10 +56,10 @@ class Inspector:
         categories = self._topics(faq)
         triage = self._triage(faq)
         copy = self._copy(numbers)
-        if None in (lexicon, triage, copy):
+        decline = self._out_of_scope()
+        if lexicon is None or triage is None or copy is None:
             return None, self.problems
-        assert lexicon is not None and triage is not None and copy is not None
-        content = Content(faq, categories, numbers, lexicon, triage, copy, self.directory)
+        content = Content(faq, categories, numbers, lexicon, triage, copy, decline, self.directory)
         return content, self.problems
 
     def _yaml(self, name: str) -> YamlDoc | None:
@@ -127,7 +128,10 @@ class Inspector:
         if not isinstance(stopwords, str):
             self.error(doc.path, doc.line("stopwords"), "`stopwords` should be words separated by spaces")
             stopwords = ""
-        return Lexicon(synonyms, frozenset(stopwords.lower().split()))
+        about, greetings = (
+            frozenset(w.lower() for w in self._strings(doc, key)) for key in ("about_the_bot", "greetings")
+        )
+        return Lexicon(synonyms, frozenset(stopwords.lower().split()), about, greetings)
 
     # --- faq/*.md ---------------------------------------------------------------------------
     def _faq(self, numbers: dict[str, str]) -> dict[str, FaqEntry]:
@@ -262,6 +266,30 @@ class Inspector:
                 f"last reviewed {value}, more than 12 months ago: check it against its sources",
             )
         return value
+
+    # --- out_of_scope.yaml (optional) --------------------------------------------------------
+    def _out_of_scope(self) -> FaqEntry | None:
+        if not (self.directory / "out_of_scope.yaml").exists():
+            return None
+        doc = self._yaml("out_of_scope.yaml")
+        if doc is None:
+            return None
+        lists = {key: self._strings(doc, key) for key in ("keywords", "questions")}
+        if not lists["keywords"] and not lists["questions"]:
+            self.error(doc.path, 1, "expected `keywords` and `questions` lists")
+            return None
+        return FaqEntry(
+            id="out-of-scope",
+            title="",
+            questions=lists["questions"],
+            keywords=lists["keywords"],
+            audience=(),
+            sources=(),
+            reviewed=date.min,
+            related=(),
+            body="",
+            path=doc.path,
+        )
 
     # --- topics.yaml ------------------------------------------------------------------------
     def _topics(self, faq: dict[str, FaqEntry]) -> tuple[Category, ...]:

@@ -43,16 +43,9 @@ class State(StrEnum):
 
 
 COMMANDS = ("start", "help", "menu", "cancel", "privacy", "forget")
-# A message that is just one of these words acts like the command (as on SMS and WhatsApp).
-KEYWORDS = {
-    "help": "help",
-    "menu": "menu",
-    "cancel": "cancel",
-    "start": "start",
-    "hi": "start",
-    "hello": "start",
-    "privacy": "privacy",
-}
+# A message that is just one of these words acts like the command (as on SMS and WhatsApp);
+# a greeting (content/lexicon.yaml) acts like /start.
+KEYWORDS = {"help": "help", "menu": "menu", "cancel": "cancel", "start": "start", "privacy": "privacy"}
 _COMMAND = re.compile(r"^/([a-z]+)(?:@\w+)?(?:\s+(\S.*))?$", re.IGNORECASE | re.DOTALL)
 _KEYWORD = re.compile(r"^\W*([a-z]+)\W*$", re.IGNORECASE)
 
@@ -173,6 +166,8 @@ class Engine:
         word = _KEYWORD.match(text)
         if word and word.group(1).lower() in KEYWORDS:
             return KEYWORDS[word.group(1).lower()]
+        if self.answerer.normaliser.is_greeting(text):
+            return "start"
         return None
 
     @staticmethod

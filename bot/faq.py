@@ -12,6 +12,7 @@ weigh little either way, which keeps long, chatty messages answerable.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,14 +29,19 @@ FIELD_STRENGTH = {"title": 1.0, "keywords": 1.0, "questions": 0.7, "body": 0.2}
 QUESTION_BASE, QUESTION_STEP = 0.15, 0.2  # a term in n example questions: base + n * step
 TITLE_SHARE = 0.3  # how much of a title term's strength depends on the title's length
 BIGRAM_BONUS = 0.5  # extra for two words in the same order as the entry has them
+PHRASE_WEIGHT = 0.2  # weight of those ordered pairs in the score
 RESEMBLANCE_WEIGHT = 0.25  # weight of the closest example question against coverage
-UNEXPLAINED = 0.8  # how much a question's unexplained meaning counts against an entry
+UNEXPLAINED = 0.6  # how much a question's unexplained meaning counts against an entry
 MIN_EVIDENCE = 1.0  # below this much explained meaning, confidence shrinks in proportion
 OOV_MIN, OOV_MAX = 0.6, 3.0  # weight range of words the content never uses
 EVERYDAY_ZIPF, EVERYDAY_FLOOR = 4.5, 0.4  # words commoner than this in English weigh less
 # Decisions (see `Matcher.match_words`).
 CONFIDENT_SCORE = 0.45  # confident when the best entry scores this well,
 CLEAR_LEAD_SCORE, CLEAR_LEAD = 0.35, 0.2  # or scores less but leads the next clearly
+LONG_AFTER, LONG_STEP, LONG_FLOOR = 6, 0.03, 0.2  # past 6 terms the bar falls 0.03 a term
+LONG_LEAD = 0.05  # the lead a long message's best entry needs
+SENTENCE_WEIGHT = 0.85  # a long message's question sentence, scored alone, counts this much
+SENTENCE_MIN_TERMS = 3  # and needs this many meaningful words
 CENTRAL_STRENGTH = 0.9  # a term this strong in an entry (title, keywords) is its subject
 GENERAL_TERM_ENTRIES = 4  # a lone word that is the subject of this many entries is too general
 SUGGEST_SCORE = 0.2  # below this, the question is out of scope
@@ -72,6 +78,23 @@ class Match:
         return self.candidates[0].entry_id if self.verdict is Verdict.CONFIDENT else None
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?;\n])\s+|\n")
+_ASKING = re.compile(
+    r"^\W*(how|what|who|where|when|which|why|can|could|should|shall|is|are|do|does|did|will|would|"
+    r"please|pls|plz|any|anyone|help|tell me|i need|we need|i want|we want)\b",
+    re.IGNORECASE,
+)
+
+
+def _questions(text: str) -> list[str]:
+    """The sentences of a message that ask something, and its last sentence."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    asking = [s for s in sentences if "?" in s or _ASKING.match(s)]
+    if sentences and sentences[-1] not in asking:
+        asking.append(sentences[-1])
+    return asking if len(sentences) > 1 else []
+
+
 def _bigrams(terms: list[str]) -> list[str]:
     return [f"{a} {b}" for a, b in pairwise(terms)]
 
@@ -79,9 +102,15 @@ def _bigrams(terms: list[str]) -> list[str]:
 class Matcher:
     """Ranked retrieval over FAQ entries, tolerant of misspellings and informal words."""
 
-    def __init__(self, entries: Iterable[FaqEntry], normaliser: Normaliser) -> None:
+    def __init__(
+        self, entries: Iterable[FaqEntry], normaliser: Normaliser, decline: FaqEntry | None = None
+    ) -> None:
+        """`decline`: questions the bot does not answer; a message closest to it is out of scope."""
         self.normaliser = normaliser
         self.entries = list(entries)
+        self.decline_id = decline.id if decline is not None else None
+        if decline is not None:
+            self.entries.append(decline)
         self._strength: dict[str, dict[str, float]] = defaultdict(dict)  # term -> entry -> strength
         examples: list[tuple[str, frozenset[str]]] = []  # (entry id, terms) per example question
         profile_df: Counter[str] = Counter()  # entries whose title, keywords or examples hold a term
@@ -173,10 +202,11 @@ class Matcher:
             # What the entry leaves unexplained counts against it, but less than what it explains:
             # long messages carry greetings and backstory that no entry covers.
             missing = total - evidence
-            coverage = min(1.0, (evidence + bonus[entry_id]) / (evidence + UNEXPLAINED * missing))
+            coverage = evidence / (evidence + UNEXPLAINED * missing)
             coverage *= min(1.0, evidence / MIN_EVIDENCE)
             like = resemblance.get(entry_id, 0.0)
-            score = (coverage + RESEMBLANCE_WEIGHT * like) / (1 + RESEMBLANCE_WEIGHT)
+            phrase = bonus[entry_id] / total  # words in the entry's own order
+            score = (coverage + PHRASE_WEIGHT * phrase + RESEMBLANCE_WEIGHT * like) / (1 + RESEMBLANCE_WEIGHT)
             candidates.append(Candidate(entry_id, score, coverage, like))
         candidates.sort(key=lambda c: c.score, reverse=True)
         return candidates
@@ -199,30 +229,56 @@ class Matcher:
 
     def match(self, text: str) -> Match:
         """Decide: confident (top score high and clear of the next), unsure, or out of scope."""
-        return self.match_words(self.normaliser.corrected_words(text))
+        return self.match_words(self.normaliser.corrected_words(text), text)
 
-    def match_words(self, words: list[str]) -> Match:
-        """Match a question already split into corrected words."""
-        ranked = self.rank_words(words)
+    def match_words(self, words: list[str], text: str = "") -> Match:
+        """Match a question already split into corrected words (`text`: the message itself)."""
+        ranked = self._with_questions(self.rank_words(words), words, text)
+        declined = bool(ranked) and ranked[0].entry_id == self.decline_id
+        ranked = [c for c in ranked if c.entry_id != self.decline_id]
         top = tuple(ranked[:3])
-        if not ranked or ranked[0].score < SUGGEST_SCORE:
+        if declined or not ranked or ranked[0].score < SUGGEST_SCORE:
             return Match(Verdict.OUT_OF_SCOPE, top)
         best = ranked[0].score
         lead = best - (ranked[1].score if len(ranked) > 1 else 0.0)
-        if self._too_general(words):
+        terms = set(self.normaliser.terms_of_words(words))
+        if self._too_general(terms):
             return Match(Verdict.UNSURE, top)
-        if best >= CONFIDENT_SCORE or (best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD):
+        # A long message carries greetings and backstory no entry explains, which dilutes even
+        # the right entry's score; so the bar falls with length (and still wants a lead).
+        extra = max(0, len(terms) - LONG_AFTER)
+        bar = max(LONG_FLOOR, CONFIDENT_SCORE - LONG_STEP * extra)
+        if (best >= bar and (not extra or lead >= LONG_LEAD)) or (
+            best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD
+        ):
             return Match(Verdict.CONFIDENT, top)
         return Match(Verdict.UNSURE, top)
 
-    def _too_general(self, words: list[str]) -> bool:
+    def _with_questions(self, ranked: list[Candidate], words: list[str], text: str) -> list[Candidate]:
+        """In a long message, also score the sentences that ask something, and keep the best.
+
+        "Salaam, I'm the secretary ... (five sentences of backstory) ... how do we report it?"
+        is about its question; the backstory dilutes the whole message's scores.
+        """
+        if len(set(self.normaliser.terms_of_words(words))) <= LONG_AFTER:
+            return ranked
+        best = {c.entry_id: c for c in ranked}
+        for sentence in _questions(text):
+            sentence_words = self.normaliser.corrected_words(sentence)
+            if len(set(self.normaliser.terms_of_words(sentence_words))) < SENTENCE_MIN_TERMS:
+                continue
+            for c in self.rank_words(sentence_words):
+                score = c.score * SENTENCE_WEIGHT
+                if c.entry_id not in best or score > best[c.entry_id].score:
+                    best[c.entry_id] = Candidate(c.entry_id, score, c.coverage, c.resemblance)
+        return sorted(best.values(), key=lambda c: c.score, reverse=True)
+
+    def _too_general(self, terms: set[str]) -> bool:
         """One word that is the subject of many entries ("police", "safety") can't pick one."""
-        terms = set(self.normaliser.terms_of_words(words))
         if len(terms) != 1:
             return False
-        central = [
-            e for e, strength in self._strength.get(terms.pop(), {}).items() if strength >= CENTRAL_STRENGTH
-        ]
+        (term,) = terms
+        central = [e for e, strength in self._strength.get(term, {}).items() if strength >= CENTRAL_STRENGTH]
         return len(central) >= GENERAL_TERM_ENTRIES
 
 

@@ -49,6 +49,9 @@ class Normaliser:
         self._stems: dict[str, str] = {}
         self._fixes: dict[str, str] = {}
         self.stopwords = frozenset(self.stem(w) for w in lexicon.stopwords)
+        self._about_the_bot = lexicon.about_the_bot
+        self._greetings = lexicon.greetings
+        self._small_talk = lexicon.greetings | lexicon.stopwords | lexicon.about_the_bot
         self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         lexicon_words: set[str] = set(lexicon.stopwords)
         for variant, canonical in lexicon.synonyms.items():
@@ -102,6 +105,11 @@ class Normaliser:
             best = process.extractOne(word, self._choices, scorer=fuzz.ratio, score_cutoff=88)
         return str(best[0]) if best is not None else word
 
+    def is_greeting(self, text: str) -> bool:
+        """Whether the message is only a greeting ("salam bro, how are you?")."""
+        found = words(text)
+        return bool(found) and set(found) <= self._small_talk and bool(self._greetings.intersection(found))
+
     def corrected_words(self, text: str) -> list[str]:
         """The message's words with misspellings corrected (no stemming, stopwords kept)."""
         return [self.correct(w) for w in words(text)]
@@ -125,4 +133,7 @@ class Normaliser:
             else:
                 out.append(stems[i])
                 i += 1
-        return [t for t in out if t not in self.stopwords]
+        terms = [t for t in out if t not in self.stopwords]
+        if not terms and self._about_the_bot.intersection(tokens):
+            return [self.stem("bot")]  # "what can you do?", "who are you?"
+        return terms

@@ -204,3 +204,10 @@ async def test_danger_words_are_never_taken_as_picking_an_option(
     await engine.handle(make_incoming(choice="menu:topics"))
     picked = await engine.handle(make_incoming("1"))  # a number still picks
     assert picked.text.startswith("**Fire safety**")
+
+
+async def test_a_greeting_gets_the_welcome(engine: Engine) -> None:
+    for greeting in ("Assalamu alaikum", "hi, how are you?", "salam bro"):
+        reply = await engine.handle(make_incoming(greeting))
+        assert reply.text.startswith("Assalamu alaikum, hello and welcome")
+        assert "menu:report" in ids(reply)

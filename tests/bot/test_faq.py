@@ -79,3 +79,29 @@ def test_misspellings_are_corrected_towards_content_words(answerer: Answerer) ->
     assert answerer.normaliser.corrected_words("polise reprot") == ["police", "report"]
     # a real English word is not "corrected" into a content word
     assert answerer.normaliser.corrected_words("match") == ["match"]
+
+
+@pytest.mark.parametrize("question", ["what can u do", "who are you?", "what are you for"])
+def test_questions_about_the_bot_itself(answerer: Answerer, question: str) -> None:
+    answer = answerer.answer(question)
+    assert answer.entry is not None and answer.entry.id == "bot-help"
+
+
+@pytest.mark.parametrize(
+    "question", ["when is iftar today", "can I book the hall for my sister's nikah", "any jobs at the centre"]
+)
+def test_things_the_bot_declines_are_out_of_scope(answerer: Answerer, question: str) -> None:
+    """Closer to content/out_of_scope.yaml than to any answer: declined, not guessed."""
+    assert answerer.answer(question).kind is Kind.FALLBACK
+
+
+def test_a_long_message_is_answered_by_its_question(answerer: Answerer) -> None:
+    message = (
+        "Salaam everyone, hope you are all keeping well. I volunteer at our centre on weekends and "
+        "the committee asked me to look into a few things after a difficult month for the community. "
+        "Several elders were upset by what happened at the bus stop last Tuesday and we are still "
+        "talking about it. Where can people get emotional support after a crime like this?"
+    )
+    answer = answerer.answer(message)
+    assert answer.kind is Kind.ANSWER and answer.entry is not None
+    assert answer.entry.id == "victim-support"
