@@ -51,7 +51,10 @@ class Answerer:
     def __init__(self, content: Content) -> None:
         self.content = content
         edited, examples = content_vocabulary(content.faq.values())
-        self.normaliser = Normaliser(content.lexicon, edited | content.triage.vocabulary, examples)
+        short_numbers = {n for n in content.numbers if len(n) < 3}
+        self.normaliser = Normaliser(
+            content.lexicon, edited | content.triage.vocabulary, examples, short_numbers
+        )
         self.triage = Triage(content.triage, self.normaliser)
         self.matcher = Matcher(content.faq.values(), self.normaliser, content.out_of_scope)
 

@@ -39,16 +39,24 @@ def words(text: str) -> list[str]:
 class Normaliser:
     """Turns text into canonical stemmed terms, correcting misspellings on the way."""
 
-    def __init__(self, lexicon: Lexicon, vocabulary: Iterable[str], examples: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        vocabulary: Iterable[str],
+        examples: Iterable[str] = (),
+        short_numbers: Iterable[str] = (),
+    ) -> None:
         """`vocabulary`: correctly spelled words misspellings are corrected towards.
 
         `examples`: words from example questions, which editors misspell on purpose; each joins
         the vocabulary unless it is itself a near miss of a vocabulary word ("polise").
+        `short_numbers`: numbers under three digits that still mean something (press 55).
         """
         self._stemmer = snowballstemmer.stemmer("english")
         self._stems: dict[str, str] = {}
         self._fixes: dict[str, str] = {}
         self.stopwords = frozenset(self.stem(w) for w in lexicon.stopwords)
+        self.short_numbers = frozenset(short_numbers)  # one- and two-digit numbers that mean something
         self._about_the_bot = lexicon.about_the_bot
         self._greetings = lexicon.greetings
         self._small_talk = lexicon.greetings | lexicon.stopwords | lexicon.about_the_bot
@@ -133,7 +141,12 @@ class Normaliser:
             else:
                 out.append(stems[i])
                 i += 1
-        terms = [t for t in out if t not in self.stopwords]
+        # Short numbers ("9", "2") are ages, counts and steps; phone numbers like 999 and 55 count.
+        terms = [
+            t
+            for t in out
+            if t not in self.stopwords and (not t.isdigit() or len(t) >= 3 or t in self.short_numbers)
+        ]
         if not terms and self._about_the_bot.intersection(tokens):
             return [self.stem("bot")]  # "what can you do?", "who are you?"
         return terms

@@ -21,6 +21,10 @@ DANGER_NOW = [
     "Help!! they are attacking us",
     "he is bleeding a lot, how do i stop it",
     "a gang is waiting outside the gate for the sisters",
+    "i am hiding in the storeroom, he is still shouting in the hall",
+    "opened an envelope and there is white powder on my desk",
+    "two masked men walking round the car park",
+    "someone call an ambulance uncle fell and hit his head theres blood",
 ]
 
 NOT_NOW = [
@@ -34,6 +38,10 @@ NOT_NOW = [
     "what happens if we find a suspicious package",
     "where can we get training on what to do in an attack",
     "they set fire to the bins last year",
+    "there was a fire at the centre in 2021 and now we want to rebuild",
+    "the group chat says they will attack mosques tonight, is it true",
+    "can I call 999 about a break in from last night, nobody is there now",
+    "what number do I ring if someone is bleeding",
 ]
 
 
