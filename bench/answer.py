@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import resource
 import statistics
 import time
 from pathlib import Path

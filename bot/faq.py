@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
 
+import numpy as np
 from wordfreq import zipf_frequency
 
 from bot.content import FaqEntry
@@ -45,6 +46,7 @@ SENTENCE_MIN_TERMS = 3  # and needs this many meaningful words
 CENTRAL_STRENGTH = 0.9  # a term this strong in an entry (title, keywords) is its subject
 GENERAL_TERM_ENTRIES = 4  # a lone word that is the subject of this many entries is too general
 SUGGEST_SCORE = 0.2  # below this, the question is out of scope
+RANKED = 10  # how many of the best entries `rank` returns
 
 
 class Verdict(StrEnum):
@@ -100,7 +102,11 @@ def _bigrams(terms: list[str]) -> list[str]:
 
 
 class Matcher:
-    """Ranked retrieval over FAQ entries, tolerant of misspellings and informal words."""
+    """Ranked retrieval over FAQ entries, tolerant of misspellings and informal words.
+
+    Scores are computed for all entries at once with NumPy, so the cost of a question grows with
+    its words, not with the number of entries.
+    """
 
     def __init__(
         self, entries: Iterable[FaqEntry], normaliser: Normaliser, decline: FaqEntry | None = None
@@ -111,30 +117,43 @@ class Matcher:
         self.decline_id = decline.id if decline is not None else None
         if decline is not None:
             self.entries.append(decline)
-        self._strength: dict[str, dict[str, float]] = defaultdict(dict)  # term -> entry -> strength
-        examples: list[tuple[str, frozenset[str]]] = []  # (entry id, terms) per example question
+        self._ids = [entry.id for entry in self.entries]
+        strength: dict[str, dict[int, float]] = defaultdict(dict)  # term -> entry -> strength
+        examples: list[tuple[int, frozenset[str]]] = []  # (entry, terms) per example question
         profile_df: Counter[str] = Counter()  # entries whose title, keywords or examples hold a term
-        for entry in self.entries:
-            profile_df.update(self._index(entry, examples))
+        for number, entry in enumerate(self.entries):
+            profile_df.update(self._index(number, entry, strength, examples))
         count = len(self.entries)
         # Rarity among the entries that are *about* a term; a term only ever mentioned in passing
         # (in bodies) is rarer still but says less, hence the body's strength below 1.
         self._idf = {
             term: math.log((count + 1) / ((profile_df[term] or len(by_entry)) + 0.5))
-            for term, by_entry in self._strength.items()
+            for term, by_entry in strength.items()
+        }
+        self._strength = strength
+        self._postings = {
+            term: (np.fromiter(by_entry, dtype=np.intp), np.fromiter(by_entry.values(), dtype=float))
+            for term, by_entry in strength.items()
         }
         self._weights: dict[str, float] = {}
         # Example questions, indexed by term, with their vector lengths, for resemblance.
-        self._example_entry = [entry_id for entry_id, _ in examples]
-        self._example_norm = [
-            math.sqrt(sum(self.weight(t) ** 2 for t in terms)) or 1.0 for _, terms in examples
-        ]
-        self._example_index: dict[str, list[int]] = defaultdict(list)
+        self._example_entry = np.array([entry for entry, _ in examples], dtype=np.intp)
+        self._example_norm = np.array(
+            [math.sqrt(sum(self.weight(t) ** 2 for t in terms)) or 1.0 for _, terms in examples]
+        )
+        by_term: dict[str, list[int]] = defaultdict(list)
         for number, (_, terms) in enumerate(examples):
             for term in terms:
-                self._example_index[term].append(number)
+                by_term[term].append(number)
+        self._example_postings = {term: np.array(found, dtype=np.intp) for term, found in by_term.items()}
 
-    def _index(self, entry: FaqEntry, examples: list[tuple[str, frozenset[str]]]) -> set[str]:
+    def _index(
+        self,
+        number: int,
+        entry: FaqEntry,
+        strength: dict[str, dict[int, float]],
+        examples: list[tuple[int, frozenset[str]]],
+    ) -> set[str]:
         terms = self.normaliser.terms
         fields: dict[str, list[list[str]]] = {
             "title": [terms(entry.title)],
@@ -150,17 +169,16 @@ class Matcher:
             if field != "body":
                 profile.update(found)
             for term, times in found.items():
-                strength = FIELD_STRENGTH[field]
+                value = FIELD_STRENGTH[field]
                 if field == "questions":  # a term in many example questions is central to it
-                    strength = min(strength, QUESTION_BASE + QUESTION_STEP * times)
+                    value = min(value, QUESTION_BASE + QUESTION_STEP * times)
                 elif field == "title":  # one word of a short title matters more than of a long one
                     share = 1 / max(1, len(set(texts[0])))
-                    strength *= 1 - TITLE_SHARE + TITLE_SHARE * share
-                current = self._strength[term].get(entry.id, 0.0)
-                self._strength[term][entry.id] = max(current, strength)
+                    value *= 1 - TITLE_SHARE + TITLE_SHARE * share
+                strength[term][number] = max(strength[term].get(number, 0.0), value)
         for text in [*fields["questions"], fields["title"][0]]:
             if text:
-                examples.append((entry.id, frozenset(text)))
+                examples.append((number, frozenset(text)))
         return profile
 
     def weight(self, term: str) -> float:
@@ -177,54 +195,54 @@ class Matcher:
         return weight
 
     def rank(self, text: str) -> list[Candidate]:
-        """Score every entry that shares a term with the question, best first."""
+        """The best-scoring entries for a question, best first."""
         return self.rank_words(self.normaliser.corrected_words(text))
 
     def rank_words(self, words: list[str]) -> list[Candidate]:
-        """Rank for a question already split into corrected words."""
+        """Rank for a question already split into corrected words (the best RANKED entries)."""
         terms = self.normaliser.terms_of_words(words)
         unique = list(dict.fromkeys(terms))
         if not unique:
             return []
         weights = {t: self.weight(t) for t in unique}
         total = sum(weights.values())
-        found: dict[str, float] = defaultdict(float)
+        evidence = np.zeros(len(self.entries))
         for term in unique:
-            for entry_id, strength in self._strength.get(term, {}).items():
-                found[entry_id] += weights[term] * strength
-        bonus: dict[str, float] = defaultdict(float)
+            posting = self._postings.get(term)
+            if posting is not None:
+                evidence[posting[0]] += weights[term] * posting[1]
+        touched = np.flatnonzero(evidence)
+        if not touched.size:
+            return []
+        bonus = np.zeros(len(self.entries))
         for bigram in dict.fromkeys(_bigrams(terms)):
-            for entry_id, strength in self._strength.get(bigram, {}).items():
-                bonus[entry_id] += BIGRAM_BONUS * self._idf[bigram] * strength
-        resemblance = self._resemblance(unique, weights)
-        candidates = []
-        for entry_id, evidence in found.items():
-            # What the entry leaves unexplained counts against it, but less than what it explains:
-            # long messages carry greetings and backstory that no entry covers.
-            missing = total - evidence
-            coverage = evidence / (evidence + UNEXPLAINED * missing)
-            coverage *= min(1.0, evidence / MIN_EVIDENCE)
-            like = resemblance.get(entry_id, 0.0)
-            phrase = bonus[entry_id] / total  # words in the entry's own order
-            score = (coverage + PHRASE_WEIGHT * phrase + RESEMBLANCE_WEIGHT * like) / (1 + RESEMBLANCE_WEIGHT)
-            candidates.append(Candidate(entry_id, score, coverage, like))
-        candidates.sort(key=lambda c: c.score, reverse=True)
-        return candidates
+            posting = self._postings.get(bigram)
+            if posting is not None:
+                bonus[posting[0]] += BIGRAM_BONUS * self._idf[bigram] * posting[1]
+        found = evidence[touched]
+        # What the entry leaves unexplained counts against it, but less than what it explains:
+        # long messages carry greetings and backstory that no entry covers.
+        coverage = found / (found + UNEXPLAINED * (total - found)) * np.minimum(1.0, found / MIN_EVIDENCE)
+        phrase = bonus[touched] / total  # words in the entry's own order
+        like = self._resemblance(unique, weights)[touched]
+        score = (coverage + PHRASE_WEIGHT * phrase + RESEMBLANCE_WEIGHT * like) / (1 + RESEMBLANCE_WEIGHT)
+        best = np.argsort(-score, kind="stable")[:RANKED]
+        return [
+            Candidate(self._ids[touched[i]], float(score[i]), float(coverage[i]), float(like[i]))
+            for i in best
+        ]
 
-    def _resemblance(self, terms: list[str], weights: Mapping[str, float]) -> dict[str, float]:
+    def _resemblance(self, terms: list[str], weights: Mapping[str, float]) -> np.ndarray:
         """Per entry, the cosine similarity of the question to its closest example question."""
-        dots: dict[int, float] = defaultdict(float)
+        dots = np.zeros(len(self._example_entry))
         for term in terms:
-            square = weights[term] ** 2
-            for number in self._example_index.get(term, ()):
-                dots[number] += square
+            posting = self._example_postings.get(term)
+            if posting is not None:
+                dots[posting] += weights[term] ** 2
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        best: dict[str, float] = {}
-        for number, dot in dots.items():
-            entry_id = self._example_entry[number]
-            value = dot / (norm * self._example_norm[number])
-            if value > best.get(entry_id, 0.0):
-                best[entry_id] = value
+        hit = np.flatnonzero(dots)
+        best = np.zeros(len(self.entries))
+        np.maximum.at(best, self._example_entry[hit], dots[hit] / (norm * self._example_norm[hit]))
         return best
 
     def match(self, text: str) -> Match:

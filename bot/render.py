@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from functools import lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -73,6 +74,11 @@ def _inline(children: Iterable[Token], style: Style) -> str:
 
 def render_blocks(markdown: str, style: Style) -> list[str]:
     """Render Markdown as a list of display blocks: paragraphs, and each list as one block."""
+    return list(_render_blocks(markdown, style))
+
+
+@lru_cache(maxsize=2048)  # the same answers are rendered again and again
+def _render_blocks(markdown: str, style: Style) -> tuple[str, ...]:
     blocks: list[str] = []
     lists: list[list[int]] = []  # one counter per open list; -1 marks a bullet list
     items: list[str] = []  # lines of the outermost open list
@@ -97,7 +103,7 @@ def render_blocks(markdown: str, style: Style) -> list[str]:
             (items if lists else blocks).append(text)
         elif tok.type in ("fence", "code_block"):
             (items if lists else blocks).append(_ESCAPE[style](tok.content.rstrip("\n")))
-    return blocks
+    return tuple(blocks)
 
 
 def render(markdown: str, style: Style) -> str:
