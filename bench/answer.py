@@ -112,6 +112,8 @@ def main() -> None:
             f"p99={result['p99_ms']:.2f}ms  (first sight: p50={result['cold_p50_ms']:.2f}ms "
             f"p99={result['cold_p99_ms']:.2f}ms)"
         )
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"peak memory of this process (both content sets loaded): {peak_mib:.0f} MiB")
 
 
 if __name__ == "__main__":
