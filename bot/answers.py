@@ -5,6 +5,7 @@ Builds the `Reply` a person sees; the dialog engine and `safetybot ask` both use
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -64,12 +65,12 @@ class Answerer:
         text = clean(text[:MAX_MESSAGE_CHARS])
         words = self.normaliser.corrected_words(text)
         assessment = self.triage.assess_words(words)
-        match = self.matcher.match_words(words, text)
-        ranked = [self.content.faq[c.entry_id] for c in match.candidates]
         if assessment.emergency:
             # The danger rule's guidance suits danger now better than a word match does.
             guidance = self.content.faq.get(assessment.guidance or "")
             return Answer(Kind.EMERGENCY, guidance, (), assessment, truncated)
+        match = self.matcher.match_words(words, text)
+        ranked = [self.content.faq[c.entry_id] for c in match.candidates]
         if match.verdict is Verdict.CONFIDENT:
             # Close runners-up are offered too, in case the question was misread.
             floor = ALTERNATIVE_RATIO * match.candidates[0].score
@@ -86,13 +87,10 @@ class Answerer:
         note = copy["too_long"] + "\n\n" if answer.truncated else ""
         if answer.kind is Kind.EMERGENCY:
             reply = self.emergency_reply(answer.entry)
+            if not answer.truncated:
+                return reply
             # The 999 advice comes first, before any notice.
-            return Reply(
-                reply.text + ("\n\n" + copy["too_long"] if note else ""),
-                reply.choices,
-                emergency=True,
-                answer=reply.answer,
-            )
+            return dataclasses.replace(reply, text=f"{reply.text}\n\n{copy['too_long']}")
         if answer.kind is Kind.ANSWER and answer.entry is not None:
             reply = self.entry_reply(answer.entry)
             alternatives = tuple(faq_choice(e) for e in answer.suggestions)

@@ -11,18 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-REVIEW_PERIOD = timedelta(days=365)
-_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]+$")
-_REQUIRED = ("id", "title", "questions", "keywords", "audience", "sources", "reviewed", "related")
-AUDIENCES = frozenset({"members", "leaders", "coordinators"})
-MIN_QUESTIONS = 6
 
 
 @dataclass(frozen=True, slots=True)

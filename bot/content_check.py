@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bot.content import (
-    _ID,
-    _REQUIRED,
-    _URL,
-    AUDIENCES,
     COPY_KEYS,
-    MIN_QUESTIONS,
-    REVIEW_PERIOD,
     Category,
     Content,
     Copy,
@@ -30,6 +24,13 @@ from bot.content import (
     phone_numbers,
     split_front_matter,
 )
+
+REVIEW_PERIOD = timedelta(days=365)
+ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]+$")
+REQUIRED = ("id", "title", "questions", "keywords", "audience", "sources", "reviewed", "related")
+AUDIENCES = frozenset({"members", "leaders", "coordinators"})
+MIN_QUESTIONS = 6
 
 
 class Inspector:
@@ -95,7 +96,7 @@ class Inspector:
             if not item.get("name"):
                 self.error(doc.path, line, "each number needs a `name` saying whose it is")
             source = item.get("source")
-            if not isinstance(source, str) or not _URL.match(source):
+            if not isinstance(source, str) or not URL.match(source):
                 self.error(doc.path, line, "each number needs a `source` URL")
             known[digits] = str(item.get("name", ""))
         return known
@@ -180,14 +181,14 @@ class Inspector:
             return None
         data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
         ok = True
-        for key in _REQUIRED:
+        for key in REQUIRED:
             if data.get(key) in (None, "", []):
                 self.error(path, 2, f"missing required field `{key}`")
                 ok = False
         if not ok:
             return None
         entry_id = str(data["id"])
-        if not _ID.match(entry_id):
+        if not ID.match(entry_id):
             self.error(path, doc.line("id"), f"id {entry_id!r} must be lowercase kebab-case")
         if entry_id != path.stem:
             self.error(path, doc.line("id"), f"id {entry_id!r} does not match the file name")
@@ -209,7 +210,7 @@ class Inspector:
                     f"audience {audience!r} is not one of {', '.join(sorted(AUDIENCES))}",
                 )
         for index, source in enumerate(lists["sources"]):
-            if not _URL.match(source):
+            if not URL.match(source):
                 self.error(path, doc.line("sources", index), f"source {source!r} is not a URL")
         reviewed = self._date(doc, data["reviewed"])
         if not body.strip():
