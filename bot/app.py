@@ -1,18 +1,29 @@
-"""The composition root: builds settings, content, database and engine, and nothing else does."""
+"""The composition root: builds content, database, engine, channels and web app; runs the bot."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+import signal
+import warnings
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+
+import uvicorn
 
 from bot.answers import Answerer
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialog import Engine
 from bot.store import Database
+from bot.web import create_web_app
+
+logger = logging.getLogger(__name__)
+HOUSEKEEPING_EVERY = 3600.0  # seconds between retention purges while running
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +56,71 @@ async def open_app(
         yield App(settings, content, db, engine)
     finally:
         await db.close()
+
+
+class WebServer(uvicorn.Server):
+    """uvicorn, minus its own signal handling: `run_bot` stops it and then finishes the bot's work."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def missing_channels(settings: Settings) -> str | None:
+    """Why `safetybot run` has nothing to run, or None if a channel is configured."""
+    if settings.telegram_bot_token is not None:
+        return None
+    return (
+        "no channel is configured.\n"
+        "  - Telegram needs TELEGRAM_BOT_TOKEN (from @BotFather); see the README.\n"
+        "  - WhatsApp (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM) is not in this\n"
+        "    version yet.\n"
+        "Set them in .env (see .env.example). To try the bot now without any tokens, run:\n"
+        "  safetybot chat"
+    )
+
+
+async def run_bot(settings: Settings) -> None:
+    """Run every configured channel and the web app until SIGINT or SIGTERM, then stop cleanly."""
+    from telegram.warnings import PTBDeprecationWarning
+
+    from bot.channels.telegram import TelegramChannel  # imported only when a channel runs
+
+    # PTB warns on every flood-control wait that RetryAfter.retry_after will change type.
+    warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
+
+    async with open_app(settings) as app:
+        telegram = TelegramChannel(settings, app.engine, app.db)
+        secret = settings.telegram_webhook_secret
+        web = create_web_app(
+            telegram=telegram if settings.telegram_webhook_url else None,
+            telegram_secret=secret.get_secret_value() if secret else None,
+        )
+        config = uvicorn.Config(
+            web, host=settings.http_host, port=settings.http_port, lifespan="off", log_level="warning"
+        )
+        server = WebServer(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        await telegram.start()
+        housekeeping = asyncio.create_task(_housekeeping(app))
+        logger.info("web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port)
+        try:
+            await server.serve()
+        finally:
+            logger.info("stopping: finishing updates already received")
+            housekeeping.cancel()
+            await telegram.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+async def _housekeeping(app: App) -> None:
+    """Apply the retention rules now and then while the bot runs."""
+    while True:
+        try:
+            await app.engine.purge_expired()
+        except Exception:
+            logger.exception("housekeeping failed")
+        await asyncio.sleep(HOUSEKEEPING_EVERY)

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from bot.app import open_app
+from bot.app import missing_channels, open_app, run_bot
 from bot.channels.console import format_reply, run_console
 from bot.config import Settings
 from bot.content import ContentError, inspect_content
@@ -100,7 +100,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if command == "chat":
         return await _chat(settings, args.user)
     if command == "run":
-        return _explain_run(settings)
+        return await _run_bot(settings)
     if command == "ask":
         return await _ask(settings, args.question, args.json, sys.stdin, sys.stdout)
     if command == "content" and args.action == "check":
@@ -136,25 +136,13 @@ async def _chat(settings: Settings, user: str) -> int:
     return 0
 
 
-def _explain_run(settings: Settings) -> int:
-    telegram = settings.telegram_bot_token is not None
-    whatsapp = all((settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_whatsapp_from))
-    if not telegram and not whatsapp:
-        print(
-            "safetybot run: no channel is configured.\n"
-            "  - Telegram needs TELEGRAM_BOT_TOKEN (from @BotFather).\n"
-            "  - WhatsApp needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM.\n"
-            "Set them in .env (see .env.example). To try the bot now without any tokens, run:\n"
-            "  safetybot chat",
-            file=sys.stderr,
-        )
+async def _run_bot(settings: Settings) -> int:
+    problem = missing_channels(settings)
+    if problem is not None:
+        print(f"safetybot run: {problem}", file=sys.stderr)
         return 2
-    print(
-        "safetybot run: the Telegram and WhatsApp channels are not part of this version yet.\n"
-        "Use `safetybot chat` for the local console chat.",
-        file=sys.stderr,
-    )
-    return 2
+    await run_bot(settings)
+    return 0
 
 
 async def _ask(settings: Settings, question: str | None, as_json: bool, stdin: TextIO, stdout: TextIO) -> int:

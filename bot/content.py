@@ -169,6 +169,12 @@ COPY_KEYS = (
     "choose_number",
     "coordinator_hello",
     "unknown_command",
+    "command_start",
+    "command_help",
+    "command_menu",
+    "command_cancel",
+    "command_privacy",
+    "command_forget",
 )
 
 

@@ -31,6 +31,7 @@ URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]+$")
 REQUIRED = ("id", "title", "questions", "keywords", "audience", "sources", "reviewed", "related")
 AUDIENCES = frozenset({"members", "leaders", "coordinators"})
 MIN_QUESTIONS = 6
+MAX_ID_LENGTH = 48
 
 
 class Inspector:
@@ -190,6 +191,8 @@ class Inspector:
         entry_id = str(data["id"])
         if not ID.match(entry_id):
             self.error(path, doc.line("id"), f"id {entry_id!r} must be lowercase kebab-case")
+        if len(entry_id) > MAX_ID_LENGTH:  # ids travel in button data, which Telegram caps at 64 bytes
+            self.error(path, doc.line("id"), f"id {entry_id!r} is longer than {MAX_ID_LENGTH} characters")
         if entry_id != path.stem:
             self.error(path, doc.line("id"), f"id {entry_id!r} does not match the file name")
         lists = {
@@ -308,6 +311,8 @@ class Inspector:
             if not isinstance(item, dict) or not item.get("id") or not item.get("label"):
                 self.error(doc.path, line, "each category needs `id`, `label` and `entries`")
                 continue
+            if not ID.match(str(item["id"])) or len(str(item["id"])) > MAX_ID_LENGTH:
+                self.error(doc.path, line, f"category id {item['id']!r} must be short kebab-case")
             ids = item.get("entries") or []
             for number, entry_id in enumerate(ids):
                 where = doc.line("categories", index, "entries", number)

@@ -137,7 +137,7 @@ class Engine:
         if choice is None and text:
             command = self._command(text)
             if command is not None:
-                return await self._on_command(incoming, command)
+                return await self._on_command(incoming, *command)
             # Danger now outranks any menu: "fire" must never be read as picking an option.
             if text.isdigit() or not self.answerer.triage.assess(text).emergency:
                 choice = self._pick(text, offered)
@@ -159,15 +159,16 @@ class Engine:
             return Reply(self.copy["empty_message"], self.main_menu().choices), State.IDLE
         return await self._on_text(incoming, text), State.IDLE
 
-    def _command(self, text: str) -> str | None:
+    def _command(self, text: str) -> tuple[str, str] | None:
+        """The (command, payload) a message is, if any: "/start topic-x", "help", a greeting."""
         match = _COMMAND.match(text)
         if match:
-            return match.group(1).lower()
+            return match.group(1).lower(), (match.group(2) or "").strip()
         word = _KEYWORD.match(text)
         if word and word.group(1).lower() in KEYWORDS:
-            return KEYWORDS[word.group(1).lower()]
+            return KEYWORDS[word.group(1).lower()], ""
         if self.answerer.normaliser.is_greeting(text):
-            return "start"
+            return "start", ""
         return None
 
     @staticmethod
@@ -191,7 +192,15 @@ class Engine:
         return None
 
     # --- commands -----------------------------------------------------------------------------
-    async def _on_command(self, incoming: Incoming, command: str) -> tuple[Reply, State | None]:
+    async def _on_command(
+        self, incoming: Incoming, command: str, payload: str = ""
+    ) -> tuple[Reply, State | None]:
+        if command == "start" and payload:
+            # A deep link (t.me/bot?start=topic-report-hate-crime) opens that topic. Only topics:
+            # a payload is typed by anyone, so it never reaches anything but public guidance.
+            kind, _, value = payload.partition("-")
+            if kind == "topic" and value in self.content.faq:
+                return self.answerer.entry_reply(self.content.faq[value]), State.IDLE
         if command == "start":
             intro = self.copy["welcome"]
             if self.is_coordinator(incoming):

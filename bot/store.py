@@ -189,11 +189,38 @@ class Database:
 
     async def forget_user(self, channel: str, user_id: str) -> int:
         """Delete everything stored about one user; return the rows deleted."""
+        deleted = 0
         async with self.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM dialog_state WHERE channel = ? AND user_id = ?", (channel, user_id)
+            for table in ("dialog_state", "blocked_users"):
+                cursor = await conn.execute(
+                    f"DELETE FROM {table} WHERE channel = ? AND user_id = ?", (channel, user_id)
+                )
+                deleted += cursor.rowcount
+        return deleted
+
+    # --- reachability -------------------------------------------------------------------------
+    async def mark_blocked(self, channel: str, user_id: str, now: datetime) -> None:
+        """Record that a user blocked the bot: no proactive messages to them."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO blocked_users (channel, user_id, blocked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (channel, user_id) DO NOTHING",
+                (channel, user_id, now.isoformat()),
             )
-            return cursor.rowcount
+
+    async def mark_reachable(self, channel: str, user_id: str) -> None:
+        """A user wrote to the bot, so they no longer block it."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM blocked_users WHERE channel = ? AND user_id = ?", (channel, user_id)
+            )
+
+    async def is_blocked(self, channel: str, user_id: str) -> bool:
+        """Whether a user has blocked the bot."""
+        row = await self._fetchone(
+            "SELECT 1 FROM blocked_users WHERE channel = ? AND user_id = ?", (channel, user_id)
+        )
+        return row is not None
 
     async def purge_dialogs(self, older_than: datetime) -> int:
         """Delete conversations idle since before `older_than`; return how many."""

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 
 from bot.answers import Answerer
+from bot.app import WebServer
+from bot.channels.telegram import TelegramChannel
 from bot.config import Settings, default_content_dir
 from bot.content import Content, load_content
 from bot.dialog import Engine
 from bot.messages import Incoming
 from bot.store import Database
+from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram_api import FakeBotApi
 
 REPO = Path(__file__).resolve().parent.parent
 CONTENT_DIR = REPO / "content"
@@ -76,6 +83,16 @@ def engine(make_engine: Callable[..., Engine]) -> Engine:
     return make_engine()
 
 
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> bool:
+    """Wait until an async check passes (for effects of work the bot does in the background)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 def make_incoming(text: str | None = None, **overrides: Any) -> Incoming:
     """An incoming console message from user "amina" unless told otherwise."""
     fields: dict[str, Any] = {"channel": "console", "user_id": "amina", "text": text}
@@ -111,3 +128,45 @@ def settings_for(tmp_path: Path, **values: Any) -> Settings:
         content_dir=default_content_dir(),
         **values,
     )
+
+
+@pytest.fixture
+def telegram_api() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as fake:
+        yield fake
+
+
+def telegram_settings(tmp_path: Path, fake: FakeBotApi, **values: Any) -> Settings:
+    """Settings for a bot whose Telegram client talks to the fake Bot API."""
+    return settings_for(
+        tmp_path, telegram_bot_token=TELEGRAM_TOKEN, telegram_api_base_url=fake.base_url, **values
+    )
+
+
+@pytest.fixture
+async def telegram(
+    tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database
+) -> AsyncIterator[TelegramChannel]:
+    """The Telegram channel, long polling the fake Bot API, started and stopped around the test."""
+    channel = TelegramChannel(telegram_settings(tmp_path, telegram_api), engine, db, backoff=0.01)
+    await channel.start()
+    yield channel
+    await channel.stop()
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL."""
+    server = WebServer(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started or task.done()
+
+    await eventually(started)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 from pathlib import Path
 
+import httpx
+
+from bot.store import latest_version
 from tests.conftest import safetybot
+from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram_api import FakeBotApi, private_message
 
 BAD_INPUT = [
     "",
@@ -89,7 +96,7 @@ def test_run_without_tokens_explains_what_is_missing(cli_env: dict[str, str]) ->
 
 def test_db_migrate_and_backup(cli_env: dict[str, str], tmp_path: Path) -> None:
     migrated = run(["db", "migrate"], cli_env)
-    assert migrated.returncode == 0 and "schema version 1" in migrated.stdout
+    assert migrated.returncode == 0 and f"schema version {latest_version()}" in migrated.stdout
     backup = tmp_path / "backup.db"
     done = run(["db", "backup", str(backup)], cli_env)
     assert done.returncode == 0 and backup.stat().st_size > 0
@@ -106,3 +113,46 @@ def test_bad_settings_get_a_clear_message(cli_env: dict[str, str]) -> None:
 def test_missing_content_directory_is_explained(cli_env: dict[str, str], tmp_path: Path) -> None:
     done = run(["chat"], {**cli_env, "CONTENT_DIR": str(tmp_path / "nowhere")}, "")
     assert done.returncode == 2 and "content directory not found" in done.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_run_serves_telegram_and_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
+    with FakeBotApi() as api:
+        port = free_port()
+        env = {
+            **cli_env,
+            "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+            "TELEGRAM_API_BASE_URL": api.base_url,
+            "HTTP_PORT": str(port),
+        }
+        bot = subprocess.Popen(
+            [*safetybot(), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            api.wait_for("setMyCommands", timeout=30)
+            api.wait_for("deleteWebhook")  # long polling replaces any webhook
+            api.push(private_message("/start"))
+            api.wait_for("sendMessage")
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+            bot.send_signal(signal.SIGTERM)
+            _, stderr = bot.communicate(timeout=30)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        assert bot.returncode == 0, stderr
+        assert "Traceback" not in stderr
+
+
+def test_run_refuses_a_webhook_without_a_secret(cli_env: dict[str, str]) -> None:
+    env = {
+        **cli_env,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram/webhook",
+    }
+    done = run(["run"], env)
+    assert done.returncode == 2 and "TELEGRAM_WEBHOOK_SECRET" in done.stderr

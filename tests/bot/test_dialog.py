@@ -211,3 +211,10 @@ async def test_a_greeting_gets_the_welcome(engine: Engine) -> None:
         reply = await engine.handle(make_incoming(greeting))
         assert reply.text.startswith("Assalamu alaikum, hello and welcome")
         assert "menu:report" in ids(reply)
+
+
+async def test_a_deep_link_opens_its_topic(engine: Engine) -> None:
+    reply = await engine.handle(make_incoming("/start topic-report-hate-crime"))
+    assert reply.answer == "report-hate-crime"
+    assert (await engine.handle(make_incoming("/start topic-nonsense"))).text.startswith("Assalamu")
+    assert (await engine.handle(make_incoming("/start menu:privacy"))).text.startswith("Assalamu")

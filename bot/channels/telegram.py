@@ -1,0 +1,277 @@
+"""The Telegram channel: updates in, `Incoming` to the engine, its `Reply` back as messages.
+
+Built on python-telegram-bot's `Application`. Only translation lives here: who is writing (one
+conversation per person, per group), what they wrote or pressed, and how a reply looks on
+Telegram (HTML, inline keyboards, split under 4,096 characters). Flows live in `bot.dialog`.
+
+Sending: `AIORateLimiter` keeps under Telegram's limits and waits out `RetryAfter`; network errors
+are retried with backoff; `Forbidden` (the user blocked the bot) marks them unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.dialog import COMMANDS, Engine
+from bot.messages import Choice, Incoming, Reply
+from bot.render import Style, render_blocks, split_message
+from bot.store import Database
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096  # characters in one Telegram message
+MAX_CALLBACK_DATA = 64  # bytes of button data Telegram accepts
+ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
+RETRY_AFTER_RETRIES = 3  # flood-control waits the rate limiter sits out before giving up
+CONCURRENT_UPDATES = 64  # updates handled at once (the engine serialises each person's own)
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def file_base_url(api_base_url: str) -> str:
+    """The file download address that goes with a Bot API address (…/bot → …/file/bot)."""
+    base = api_base_url.rstrip("/")
+    return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file"
+
+
+class TelegramChannel:
+    """The bot on Telegram, by long polling or by webhook."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        db: Database,
+        *,
+        send_attempts: int = 4,
+        backoff: float = 0.5,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if settings.telegram_bot_token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self.engine = engine
+        self.db = db
+        self.webhook_url = settings.telegram_webhook_url
+        self.webhook_secret = (
+            settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+        )
+        self.send_attempts = send_attempts
+        self.backoff = backoff
+        self.sleep = sleep
+        builder = (
+            Application.builder()
+            .token(settings.telegram_bot_token.get_secret_value())
+            .base_url(settings.telegram_api_base_url)
+            .base_file_url(file_base_url(settings.telegram_api_base_url))
+            .rate_limiter(
+                AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=RETRY_AFTER_RETRIES)
+            )
+            .concurrent_updates(CONCURRENT_UPDATES)
+        )
+        if self.webhook_url:
+            builder = builder.updater(None)  # updates arrive through the web app instead
+        self.application = builder.build()
+        self.application.add_handler(CallbackQueryHandler(self._on_button))
+        self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        self.application.add_error_handler(self._on_error)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, list the commands in Telegram's menu, and start receiving updates."""
+        app = self.application
+        await app.initialize()  # getMe: fails here, clearly, on a wrong token
+        copy = self.engine.copy
+        await app.bot.set_my_commands([BotCommand(name, copy[f"command_{name}"]) for name in COMMANDS])
+        if self.webhook_url:
+            await app.bot.set_webhook(
+                self.webhook_url, secret_token=self.webhook_secret, allowed_updates=list(ALLOWED_UPDATES)
+            )
+        elif app.updater is not None:
+            await app.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
+        await app.start()
+        mode = "webhook" if self.webhook_url else "long polling"
+        logger.info("telegram: @%s receiving updates by %s", app.bot.username, mode)
+
+    async def stop(self) -> None:
+        """Stop receiving, let updates already received finish, then disconnect."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()  # handles what is already queued before returning
+        await app.shutdown()
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """Queue an update that arrived by webhook (raises ValueError if it is not an update)."""
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError("not a Telegram update") from exc
+        if update is None or not isinstance(update.update_id, int):
+            raise ValueError("not a Telegram update")
+        await self.application.update_queue.put(update)
+
+    # --- incoming -----------------------------------------------------------------------------
+    async def _on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Turn a message into an Incoming; in groups only commands and mentions count."""
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return
+        chat = message.chat
+        text: str | None = message.text
+        if chat.type != ChatType.PRIVATE:
+            text = self._addressed_to_us(message)
+            if text is None:
+                return
+        user_id = self._user_key(chat, message.from_user)
+        await self._reachable(user_id)
+        incoming = Incoming(CHANNEL, user_id, text, None, message.from_user.first_name, message.date)
+        reply = await self.engine.handle(incoming)
+        in_group = chat.type != ChatType.PRIVATE
+        await self.send(chat.id, reply, user_id=user_id, reply_to=message.message_id if in_group else None)
+
+    async def _on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Turn a button press into an Incoming choice; always stop the button's spinner."""
+        query = update.callback_query
+        if query is None:
+            return
+        await self._acknowledge(query)
+        message = query.message if isinstance(query.message, Message) else None
+        chat = message.chat if message is not None else None
+        user_id = self._user_key(chat, query.from_user) if chat else str(query.from_user.id)
+        # Button data is whatever the client sends: the engine accepts only choices it offered.
+        choice = query.data if isinstance(query.data, str) else ""
+        await self._reachable(user_id)
+        reply = await self.engine.handle(
+            Incoming(CHANNEL, user_id, None, choice, query.from_user.first_name, datetime.now(UTC))
+        )
+        await self.send(chat.id if chat else query.from_user.id, reply, user_id=user_id)
+
+    async def _acknowledge(self, query: CallbackQuery) -> None:
+        try:
+            await query.answer()
+        except TelegramError as exc:  # too old to answer: the reply still goes out
+            logger.info("telegram: could not answer a button press (%s)", type(exc).__name__)
+
+    def _addressed_to_us(self, message: Message) -> str | None:
+        """In a group: the text of a command, a mention of the bot or a reply to it, else None."""
+        text = message.text
+        if not text:
+            return None
+        username = (self.application.bot.username or "").lower()
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            _, at, target = command.partition("@")
+            return text if not at or target.lower() == username else None
+        mention = f"@{username}"
+        if username and mention in text.lower():
+            start = text.lower().index(mention)
+            return (text[:start] + text[start + len(mention) :]).strip()
+        replied = message.reply_to_message
+        author = replied.from_user if replied is not None else None
+        return text if author is not None and author.id == self.application.bot.id else None
+
+    @staticmethod
+    def _user_key(chat: Chat, user: User) -> str:
+        """One conversation per person, and in a group per person in that group."""
+        return str(user.id) if chat.type == ChatType.PRIVATE else f"{chat.id}:{user.id}"
+
+    async def _reachable(self, user_id: str) -> None:
+        if await self.db.is_blocked(CHANNEL, user_id):
+            await self.db.mark_reachable(CHANNEL, user_id)
+
+    # --- outgoing -----------------------------------------------------------------------------
+    def render(self, reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+        """A reply as Telegram messages: HTML text split under the limit, buttons on the last."""
+        parts = split_message(render_blocks(reply.text, Style.TELEGRAM_HTML), MAX_TEXT)
+        keyboard = self.keyboard(reply.choices)
+        return [(part, keyboard if i == len(parts) - 1 else None) for i, part in enumerate(parts)]
+
+    @staticmethod
+    def keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
+        """Choices as an inline keyboard, one button a row."""
+        rows = []
+        for choice in choices:
+            if len(choice.id.encode()) > MAX_CALLBACK_DATA:
+                logger.warning("telegram: choice id %r is too long for a button; left out", choice.id)
+                continue
+            rows.append([InlineKeyboardButton(choice.label, callback_data=choice.id)])
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    async def send(self, chat_id: int, reply: Reply, *, user_id: str, reply_to: int | None = None) -> bool:
+        """Send a reply; return False if it could not be delivered."""
+        send_message = self.application.bot.send_message
+        for number, (text, keyboard) in enumerate(self.render(reply)):
+            quote = None
+            if reply_to is not None and number == 0:  # in a group, say whom we answer
+                quote = ReplyParameters(reply_to, allow_sending_without_reply=True)
+            options: dict[str, Any] = {
+                "parse_mode": ParseMode.HTML,
+                "reply_markup": keyboard,
+                "link_preview_options": _NO_PREVIEW,
+                "reply_parameters": quote,
+            }
+            if not await self._deliver(user_id, partial(send_message, chat_id, text, **options)):
+                return False
+        return True
+
+    async def _deliver(self, user_id: str, call: Callable[[], Awaitable[object]]) -> bool:
+        """Make one Bot API call, retrying network errors with backoff."""
+        for attempt in range(1, self.send_attempts + 1):
+            try:
+                await call()
+                return True
+            except Forbidden:
+                await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
+                logger.info("telegram: a user has blocked the bot; marked unreachable")
+                return False
+            except RetryAfter:  # the rate limiter already waited and retried
+                logger.warning("telegram: flood control persisted after %d retries", RETRY_AFTER_RETRIES)
+                return False
+            except BadRequest as exc:
+                logger.error("telegram: message rejected: %s", exc.message)
+                return False
+            except NetworkError as exc:
+                if attempt == self.send_attempts:
+                    logger.error("telegram: giving up after %d attempts (%s)", attempt, type(exc).__name__)
+                    return False
+                await self.sleep(self.backoff * 2 ** (attempt - 1))
+        return False
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log an unexpected failure (never the message itself) and apologise to the person."""
+        logger.error("telegram: failed to handle an update", exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None and update.effective_user:
+            user_id = self._user_key(update.effective_chat, update.effective_user)
+            await self.send(update.effective_chat.id, Reply(self.engine.copy["error"]), user_id=user_id)

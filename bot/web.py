@@ -1,0 +1,80 @@
+"""The one web app: platform webhooks and a health check, served by uvicorn.
+
+    POST /telegram/webhook   Telegram updates (secret header checked), queued for the bot
+    GET  /healthz            200 while the process is up
+
+Every webhook is authenticated before its body is read, and bodies over `MAX_BODY` are refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024  # Telegram updates are a few kilobytes
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class UpdateSink(Protocol):
+    """Where webhook updates go (the Telegram channel)."""
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """Queue one update; raise ValueError if it is not one."""
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the limit."""
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """Read a request body, refusing it as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def create_web_app(*, telegram: UpdateSink | None = None, telegram_secret: str | None = None) -> Starlette:
+    """Build the web app with the routes for the configured channels."""
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def telegram_webhook(request: Request) -> Response:
+        sent = request.headers.get(TELEGRAM_SECRET_HEADER, "")
+        if not telegram_secret or not hmac.compare_digest(sent.encode(), telegram_secret.encode()):
+            logger.warning("telegram webhook: refused a request without the right secret")
+            return Response(status_code=403)
+        try:
+            data = json.loads(await read_body(request))
+        except BodyTooLarge:
+            return Response(status_code=413)
+        except (ValueError, UnicodeDecodeError):
+            return Response("not JSON", status_code=400)
+        if not isinstance(data, dict):
+            return Response("not an update", status_code=400)
+        assert telegram is not None
+        try:
+            await telegram.feed(data)
+        except ValueError:
+            return Response("not an update", status_code=400)
+        return Response(status_code=200)
+
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    if telegram is not None:
+        routes.append(Route("/telegram/webhook", telegram_webhook, methods=["POST"]))
+    return Starlette(routes=routes)
