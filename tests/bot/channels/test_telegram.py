@@ -166,3 +166,23 @@ def test_choice_ids_too_long_for_a_button_are_left_out() -> None:
     keyboard = TelegramChannel.keyboard((Choice("faq:" + "x" * 70, "Too long"), Choice("menu:main", "Menu")))
     assert keyboard is not None
     assert [row[0].callback_data for row in keyboard.inline_keyboard] == ["menu:main"]
+
+
+async def test_polling_survives_dropped_connections(
+    telegram: TelegramChannel, telegram_api: FakeBotApi
+) -> None:
+    telegram_api.fail("getUpdates", "drop", times=2)
+    telegram_api.push(private_message("what is true vision"))
+    reply = await telegram_api.called("sendMessage", to(111))
+    assert "True Vision" in reply.params["text"]
+
+
+async def test_an_unexpected_failure_gets_a_kind_apology(
+    telegram: TelegramChannel, telegram_api: FakeBotApi, db: Database
+) -> None:
+    await db.close()  # the database is gone: handling the update fails outside the engine
+    telegram_api.push(private_message("hello"))
+    reply = await telegram_api.called("sendMessage", to(111))
+    assert reply.params["text"].startswith("Sorry, something went wrong on our side")
+    telegram_api.push(private_message("hello again", user_id=222))  # and the bot keeps going
+    await telegram_api.called("sendMessage", to(222))
