@@ -103,10 +103,12 @@ async def run_bot(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        await telegram.start()
         housekeeping = asyncio.create_task(_housekeeping(app))
-        logger.info("web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port)
         try:
+            await telegram.start()
+            logger.info(
+                "web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port
+            )
             await server.serve()
         finally:
             logger.info("stopping: finishing updates already received")

@@ -15,6 +15,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from bot.app import missing_channels, open_app, run_bot
+from bot.channels import ChannelError
 from bot.channels.console import format_reply, run_console
 from bot.config import Settings
 from bot.content import ContentError, inspect_content
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContentError as exc:
         print(f"safetybot: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:
+    except (StoreError, ChannelError) as exc:
         print(f"safetybot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

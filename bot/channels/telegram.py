@@ -30,7 +30,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -40,6 +40,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels import ChannelError
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
 from bot.messages import Choice, Incoming, Reply
@@ -82,6 +83,7 @@ class TelegramChannel:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self.engine = engine
         self.db = db
+        self.api_base_url = settings.telegram_api_base_url
         self.webhook_url = settings.telegram_webhook_url
         self.webhook_secret = (
             settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
@@ -110,9 +112,17 @@ class TelegramChannel:
     async def start(self) -> None:
         """Connect, list the commands in Telegram's menu, and start receiving updates."""
         app = self.application
-        await app.initialize()  # getMe: fails here, clearly, on a wrong token
-        copy = self.engine.copy
-        await app.bot.set_my_commands([BotCommand(name, copy[f"command_{name}"]) for name in COMMANDS])
+        try:
+            await app.initialize()  # getMe: a wrong token fails here
+            copy = self.engine.copy
+            await app.bot.set_my_commands([BotCommand(name, copy[f"command_{name}"]) for name in COMMANDS])
+        except InvalidToken as exc:
+            raise ChannelError("Telegram refused TELEGRAM_BOT_TOKEN: copy it again from @BotFather") from exc
+        except NetworkError as exc:
+            raise ChannelError(
+                f"could not reach the Telegram Bot API at {self.api_base_url} ({type(exc).__name__}): "
+                "check the network and TELEGRAM_API_BASE_URL"
+            ) from exc
         if self.webhook_url:
             await app.bot.set_webhook(
                 self.webhook_url, secret_token=self.webhook_secret, allowed_updates=list(ALLOWED_UPDATES)

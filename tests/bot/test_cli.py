@@ -156,3 +156,25 @@ def test_run_refuses_a_webhook_without_a_secret(cli_env: dict[str, str]) -> None
     }
     done = run(["run"], env)
     assert done.returncode == 2 and "TELEGRAM_WEBHOOK_SECRET" in done.stderr
+
+
+def test_run_explains_a_wrong_token_or_an_unreachable_api(cli_env: dict[str, str]) -> None:
+    with FakeBotApi() as api:
+        env = {
+            **cli_env,
+            "TELEGRAM_BOT_TOKEN": "999:wrong",
+            "TELEGRAM_API_BASE_URL": api.base_url,
+            "HTTP_PORT": str(free_port()),
+        }
+        done = run(["run"], env)
+    assert done.returncode == 2 and "refused TELEGRAM_BOT_TOKEN" in done.stderr, done.stderr
+    unreachable = f"http://127.0.0.1:{free_port()}/bot"
+    env = {
+        **cli_env,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_API_BASE_URL": unreachable,
+        "HTTP_PORT": str(free_port()),
+    }
+    done = run(["run"], env)
+    assert done.returncode == 2 and "could not reach the Telegram Bot API" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
