@@ -68,14 +68,15 @@ class WebServer(uvicorn.Server):
 
 def missing_channels(settings: Settings) -> str | None:
     """Why `safetybot run` has nothing to run, or None if a channel is configured."""
-    if settings.telegram_bot_token is not None:
+    if settings.telegram_bot_token is not None or settings.whatsapp_enabled:
         return None
     return (
         "no channel is configured.\n"
-        "  - Telegram needs TELEGRAM_BOT_TOKEN (from @BotFather); see the README.\n"
-        "  - WhatsApp (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM) is not in this\n"
-        "    version yet.\n"
-        "Set them in .env (see .env.example). To try the bot now without any tokens, run:\n"
+        "  - Telegram needs TELEGRAM_BOT_TOKEN (from @BotFather).\n"
+        "  - WhatsApp needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM and\n"
+        "    PUBLIC_BASE_URL.\n"
+        "Set them in .env (see .env.example and the README). To try the bot now without any\n"
+        "tokens, run:\n"
         "  safetybot chat"
     )
 
@@ -85,16 +86,20 @@ async def run_bot(settings: Settings) -> None:
     from telegram.warnings import PTBDeprecationWarning
 
     from bot.channels.telegram import TelegramChannel  # imported only when a channel runs
+    from bot.channels.whatsapp import WhatsAppChannel
 
     # PTB warns on every flood-control wait that RetryAfter.retry_after will change type.
     warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request
 
     async with open_app(settings) as app:
-        telegram = TelegramChannel(settings, app.engine, app.db)
+        telegram = TelegramChannel(settings, app.engine, app.db) if settings.telegram_bot_token else None
+        whatsapp = WhatsAppChannel(settings, app.engine, app.db) if settings.whatsapp_enabled else None
         secret = settings.telegram_webhook_secret
         web = create_web_app(
-            telegram=telegram if settings.telegram_webhook_url else None,
+            telegram=telegram if telegram and settings.telegram_webhook_url else None,
             telegram_secret=secret.get_secret_value() if secret else None,
+            routes=whatsapp.routes() if whatsapp else (),
         )
         config = uvicorn.Config(
             web, host=settings.http_host, port=settings.http_port, lifespan="off", log_level="warning"
@@ -105,15 +110,21 @@ async def run_bot(settings: Settings) -> None:
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         housekeeping = asyncio.create_task(_housekeeping(app))
         try:
-            await telegram.start()
+            if telegram:
+                await telegram.start()
+            if whatsapp:
+                await whatsapp.start()
             logger.info(
                 "web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port
             )
             await server.serve()
         finally:
-            logger.info("stopping: finishing updates already received")
+            logger.info("stopping: finishing messages already received")
             housekeeping.cancel()
-            await telegram.stop()
+            if telegram:
+                await telegram.stop()
+            if whatsapp:
+                await whatsapp.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
     whatsapp_rate_limit: float = 80.0
+    whatsapp_template_sid: str | None = None
 
     public_base_url: str | None = None
     http_host: str = "127.0.0.1"
@@ -92,6 +93,29 @@ class Settings(BaseSettings):
         if self.telegram_webhook_url and not self.telegram_webhook_url.startswith("https://"):
             raise ValueError("TELEGRAM_WEBHOOK_URL must be an https:// address (Telegram requires it)")
         return self
+
+    @model_validator(mode="after")
+    def _whatsapp_complete(self) -> Settings:
+        twilio = {
+            "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "TWILIO_WHATSAPP_FROM": self.twilio_whatsapp_from,
+        }
+        given = [name for name, value in twilio.items() if value]
+        if given and len(given) < len(twilio):
+            missing = ", ".join(name for name in twilio if name not in given)
+            raise ValueError(f"WhatsApp needs {missing} too (or unset {', '.join(given)})")
+        if given and not self.public_base_url:
+            raise ValueError(
+                "WhatsApp needs PUBLIC_BASE_URL: the https address Twilio calls (webhook signatures "
+                "are checked against it)"
+            )
+        return self
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """Whether the WhatsApp channel is configured."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
 
     @property
     def coordinator_ids(self) -> frozenset[tuple[str, str]]:

@@ -175,6 +175,10 @@ COPY_KEYS = (
     "command_cancel",
     "command_privacy",
     "command_forget",
+    "opted_out",
+    "opted_in",
+    "template_sender",
+    "view_word",
 )
 
 

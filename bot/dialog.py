@@ -45,7 +45,15 @@ class State(StrEnum):
 COMMANDS = ("start", "help", "menu", "cancel", "privacy", "forget")
 # A message that is just one of these words acts like the command (as on SMS and WhatsApp);
 # a greeting (content/lexicon.yaml) acts like /start.
-KEYWORDS = {"help": "help", "menu": "menu", "cancel": "cancel", "start": "start", "privacy": "privacy"}
+KEYWORDS = {
+    "help": "help",
+    "menu": "menu",
+    "cancel": "cancel",
+    "start": "start",
+    "privacy": "privacy",
+    "stop": "stop",
+    "unsubscribe": "stop",
+}
 _COMMAND = re.compile(r"^/([a-z]+)(?:@\w+)?(?:\s+(\S.*))?$", re.IGNORECASE | re.DOTALL)
 _KEYWORD = re.compile(r"^\W*([a-z]+)\W*$", re.IGNORECASE)
 
@@ -201,8 +209,14 @@ class Engine:
             kind, _, value = payload.partition("-")
             if kind == "topic" and value in self.content.faq:
                 return self.answerer.entry_reply(self.content.faq[value]), State.IDLE
+        if command == "stop":  # no messages from the bot first, until START
+            await self.db.set_opted_out(incoming.channel, incoming.user_id, self.clock())
+            return self.main_menu(self.copy["opted_out"]), State.IDLE
         if command == "start":
             intro = self.copy["welcome"]
+            if (await self.db.contact(incoming.channel, incoming.user_id)).opted_out_at is not None:
+                await self.db.set_opted_out(incoming.channel, incoming.user_id, None)
+                intro = f"{self.copy['opted_in']}\n\n{intro}"
             if self.is_coordinator(incoming):
                 intro += "\n\n" + self.copy["coordinator_hello"]
             return self.main_menu(intro), State.IDLE

@@ -23,6 +23,8 @@ from typing import Any
 import aiosqlite
 
 BUSY_TIMEOUT_MS = 5000
+# Tables holding rows about one user (by channel and user id): what /forget deletes.
+USER_TABLES = ("dialog_state", "contacts", "outgoing_messages", "held_messages")
 
 
 class StoreError(Exception):
@@ -36,6 +38,16 @@ class DialogRecord:
     state: str
     data: dict[str, Any]
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """How a user can be reached: when they last wrote, and what stops the bot writing first."""
+
+    last_inbound_at: datetime | None = None
+    window_closed_at: datetime | None = None
+    opted_out_at: datetime | None = None
+    blocked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,36 +203,119 @@ class Database:
         """Delete everything stored about one user; return the rows deleted."""
         deleted = 0
         async with self.transaction() as conn:
-            for table in ("dialog_state", "blocked_users"):
+            for table in USER_TABLES:
                 cursor = await conn.execute(
                     f"DELETE FROM {table} WHERE channel = ? AND user_id = ?", (channel, user_id)
                 )
                 deleted += cursor.rowcount
         return deleted
 
-    # --- reachability -------------------------------------------------------------------------
-    async def mark_blocked(self, channel: str, user_id: str, now: datetime) -> None:
-        """Record that a user blocked the bot: no proactive messages to them."""
+    # --- contacts: reaching people first ------------------------------------------------------
+    async def _set_contact(self, channel: str, user_id: str, column: str, value: str | None) -> None:
         async with self.transaction() as conn:
             await conn.execute(
-                "INSERT INTO blocked_users (channel, user_id, blocked_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (channel, user_id) DO NOTHING",
+                f"INSERT INTO contacts (channel, user_id, {column}) VALUES (?, ?, ?)"
+                f" ON CONFLICT (channel, user_id) DO UPDATE SET {column} = excluded.{column}",
+                (channel, user_id, value),
+            )
+
+    async def contact(self, channel: str, user_id: str) -> Contact:
+        """What is known about reaching a user (all None if nothing)."""
+        row = await self._fetchone(
+            "SELECT last_inbound_at, window_closed_at, opted_out_at, blocked_at FROM contacts"
+            " WHERE channel = ? AND user_id = ?",
+            (channel, user_id),
+        )
+        values = [datetime.fromisoformat(v) if v else None for v in (row or (None,) * 4)]
+        return Contact(*values)
+
+    async def record_inbound(self, channel: str, user_id: str, now: datetime) -> None:
+        """A user wrote: their window opens and they no longer block the bot."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO contacts (channel, user_id, last_inbound_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (channel, user_id) DO UPDATE SET last_inbound_at = excluded.last_inbound_at,"
+                " window_closed_at = NULL, blocked_at = NULL",
                 (channel, user_id, now.isoformat()),
             )
 
+    async def mark_blocked(self, channel: str, user_id: str, now: datetime) -> None:
+        """Record that a user blocked the bot: no proactive messages to them."""
+        await self._set_contact(channel, user_id, "blocked_at", now.isoformat())
+
     async def mark_reachable(self, channel: str, user_id: str) -> None:
         """A user wrote to the bot, so they no longer block it."""
-        async with self.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM blocked_users WHERE channel = ? AND user_id = ?", (channel, user_id)
-            )
+        await self._set_contact(channel, user_id, "blocked_at", None)
 
     async def is_blocked(self, channel: str, user_id: str) -> bool:
         """Whether a user has blocked the bot."""
+        return (await self.contact(channel, user_id)).blocked_at is not None
+
+    async def set_opted_out(self, channel: str, user_id: str, when: datetime | None) -> None:
+        """STOP (a time) or START (None): whether the bot may message the user first."""
+        await self._set_contact(channel, user_id, "opted_out_at", when.isoformat() if when else None)
+
+    async def mark_window_closed(self, channel: str, user_id: str, now: datetime) -> None:
+        """The platform refused a free-form message: only templates until the user writes."""
+        await self._set_contact(channel, user_id, "window_closed_at", now.isoformat())
+
+    # --- outgoing messages --------------------------------------------------------------------
+    async def record_outgoing(
+        self, message_id: str, channel: str, user_id: str, kind: str, status: str, now: datetime
+    ) -> None:
+        """Remember a message handed to a platform, to match its delivery reports."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO outgoing_messages (id, channel, user_id, kind, status, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (message_id, channel, user_id, kind, status, now.isoformat(), now.isoformat()),
+            )
+
+    async def update_outgoing(
+        self, message_id: str, status: str, error_code: int | None, now: datetime
+    ) -> tuple[str, str] | None:
+        """Record a delivery report; return (channel, user id) of the message, if it is ours."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE outgoing_messages SET status = ?, error_code = coalesce(?, error_code),"
+                " updated_at = ? WHERE id = ?",
+                (status, error_code, now.isoformat(), message_id),
+            )
+            async with conn.execute(
+                "SELECT channel, user_id FROM outgoing_messages WHERE id = ?", (message_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+        return (row[0], row[1]) if row else None
+
+    async def outgoing(self, message_id: str) -> tuple[str, int | None] | None:
+        """(status, error code) of a message the bot sent."""
         row = await self._fetchone(
-            "SELECT 1 FROM blocked_users WHERE channel = ? AND user_id = ?", (channel, user_id)
+            "SELECT status, error_code FROM outgoing_messages WHERE id = ?", (message_id,)
         )
-        return row is not None
+        return (row[0], row[1]) if row else None
+
+    # --- held messages ------------------------------------------------------------------------
+    async def hold_message(self, channel: str, user_id: str, text: str, now: datetime) -> None:
+        """Keep a message until the user replies (only a template could be sent)."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO held_messages (channel, user_id, text, created_at) VALUES (?, ?, ?, ?)",
+                (channel, user_id, text, now.isoformat()),
+            )
+
+    async def take_held_messages(self, channel: str, user_id: str) -> list[str]:
+        """The user's held messages, oldest first, removed from the store."""
+        async with self.transaction() as conn:
+            async with conn.execute(
+                "SELECT id, text FROM held_messages WHERE channel = ? AND user_id = ? ORDER BY id",
+                (channel, user_id),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            if rows:
+                await conn.execute(
+                    "DELETE FROM held_messages WHERE channel = ? AND user_id = ?", (channel, user_id)
+                )
+        return [row[1] for row in rows]
 
     async def purge_dialogs(self, older_than: datetime) -> int:
         """Delete conversations idle since before `older_than`; return how many."""

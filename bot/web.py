@@ -1,6 +1,8 @@
 """The one web app: platform webhooks and a health check, served by uvicorn.
 
     POST /telegram/webhook   Telegram updates (secret header checked), queued for the bot
+    POST /whatsapp/inbound   WhatsApp messages through Twilio (bot.channels.whatsapp)
+    POST /whatsapp/status    WhatsApp delivery reports (bot.channels.whatsapp)
     GET  /healthz            200 while the process is up
 
 Every webhook is authenticated before its body is read, and bodies over `MAX_BODY` are refused.
@@ -11,12 +13,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +51,13 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     return bytes(body)
 
 
-def create_web_app(*, telegram: UpdateSink | None = None, telegram_secret: str | None = None) -> Starlette:
-    """Build the web app with the routes for the configured channels."""
+def create_web_app(
+    *,
+    telegram: UpdateSink | None = None,
+    telegram_secret: str | None = None,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """Build the web app: health, Telegram's webhook if given, and other channels' `routes`."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -74,7 +82,7 @@ def create_web_app(*, telegram: UpdateSink | None = None, telegram_secret: str |
             return Response("not an update", status_code=400)
         return Response(status_code=200)
 
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    table: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *routes]
     if telegram is not None:
-        routes.append(Route("/telegram/webhook", telegram_webhook, methods=["POST"]))
-    return Starlette(routes=routes)
+        table.append(Route("/telegram/webhook", telegram_webhook, methods=["POST"]))
+    return Starlette(routes=table)

@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,14 +17,11 @@ import uvicorn
 
 from bot.answers import Answerer
 from bot.app import WebServer
-from bot.channels.telegram import TelegramChannel
 from bot.config import Settings, default_content_dir
 from bot.content import Content, load_content
 from bot.dialog import Engine
 from bot.messages import Incoming
 from bot.store import Database
-from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
-from tests.fakes.telegram_api import FakeBotApi
 
 REPO = Path(__file__).resolve().parent.parent
 CONTENT_DIR = REPO / "content"
@@ -128,30 +125,6 @@ def settings_for(tmp_path: Path, **values: Any) -> Settings:
         content_dir=default_content_dir(),
         **values,
     )
-
-
-@pytest.fixture
-def telegram_api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as fake:
-        yield fake
-
-
-def telegram_settings(tmp_path: Path, fake: FakeBotApi, **values: Any) -> Settings:
-    """Settings for a bot whose Telegram client talks to the fake Bot API."""
-    return settings_for(
-        tmp_path, telegram_bot_token=TELEGRAM_TOKEN, telegram_api_base_url=fake.base_url, **values
-    )
-
-
-@pytest.fixture
-async def telegram(
-    tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database
-) -> AsyncIterator[TelegramChannel]:
-    """The Telegram channel, long polling the fake Bot API, started and stopped around the test."""
-    channel = TelegramChannel(telegram_settings(tmp_path, telegram_api), engine, db, backoff=0.01)
-    await channel.start()
-    yield channel
-    await channel.stop()
 
 
 @asynccontextmanager

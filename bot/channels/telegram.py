@@ -218,7 +218,7 @@ class TelegramChannel:
         return str(user.id) if chat.type == ChatType.PRIVATE else f"{chat.id}:{user.id}"
 
     async def _reachable(self, user_id: str) -> None:
-        if await self.db.is_blocked(CHANNEL, user_id):
+        if await self.db.is_blocked(CHANNEL, user_id):  # a read first: most people never block
             await self.db.mark_reachable(CHANNEL, user_id)
 
     # --- outgoing -----------------------------------------------------------------------------

@@ -6,14 +6,17 @@ import json
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
+from twilio.request_validator import RequestValidator
 
 from bot.store import latest_version
 from tests.conftest import safetybot
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeBotApi, private_message
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilioApi
 
 BAD_INPUT = [
     "",
@@ -178,3 +181,59 @@ def test_run_explains_a_wrong_token_or_an_unreachable_api(cli_env: dict[str, str
     done = run(["run"], env)
     assert done.returncode == 2 and "could not reach the Telegram Bot API" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_run_serves_whatsapp_webhooks(cli_env: dict[str, str]) -> None:
+    with FakeTwilioApi() as twilio:
+        port = free_port()
+        public = "https://bot.example.org"
+        env = {
+            **cli_env,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_WHATSAPP_FROM": SENDER,
+            "TWILIO_API_BASE_URL": twilio.base_url,
+            "PUBLIC_BASE_URL": public,
+            "HTTP_PORT": str(port),
+        }
+        bot = subprocess.Popen(
+            [*safetybot(), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            params = {"From": "whatsapp:+447700900123", "Body": "what is true vision", "NumMedia": "0"}
+            signature = RequestValidator(AUTH_TOKEN).compute_signature(f"{public}/whatsapp/inbound", params)
+            response = None
+            for _ in range(300):  # until the server is up
+                try:
+                    response = httpx.post(
+                        f"http://127.0.0.1:{port}/whatsapp/inbound",
+                        data=params,
+                        headers={"X-Twilio-Signature": signature},
+                        timeout=10,
+                    )
+                    break
+                except httpx.ConnectError:
+                    if bot.poll() is not None:
+                        break
+                    time.sleep(0.1)
+            assert response is not None and response.status_code == 200, bot.stderr
+            assert "True Vision" in response.text
+            bot.send_signal(signal.SIGINT)
+            _, stderr = bot.communicate(timeout=30)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        assert bot.returncode == 0, stderr
+
+
+def test_incomplete_whatsapp_settings_are_explained(cli_env: dict[str, str]) -> None:
+    done = run(["run"], {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID})
+    assert done.returncode == 2 and "TWILIO_AUTH_TOKEN" in done.stderr
+    env = {
+        **cli_env,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_WHATSAPP_FROM": SENDER,
+    }
+    done = run(["run"], env)
+    assert done.returncode == 2 and "PUBLIC_BASE_URL" in done.stderr

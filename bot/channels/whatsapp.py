@@ -1,0 +1,331 @@
+"""The WhatsApp channel through Twilio: signed webhooks in, TwiML or REST messages out.
+
+    POST /whatsapp/inbound   a person's message (Twilio's form post, X-Twilio-Signature checked)
+    POST /whatsapp/status    delivery reports for messages the bot sent (signature checked)
+
+Replies to a message go back in the webhook's response as TwiML: no extra API call, nothing to
+retry, and atomic with Twilio's request. If answering takes longer than `REPLY_DEADLINE` (Twilio
+gives up after 15 s), the webhook answers empty and the reply follows through the REST API.
+
+Messages the bot sends first (`send_proactive`: reminders, alerts) use the REST API, honour STOP,
+and respect WhatsApp's 24-hour window: free-form text within 24 hours of the person's last
+message, otherwise the approved template; the full text is held and delivered when they reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import aiohttp
+import phonenumbers
+from aiolimiter import AsyncLimiter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.config import Settings
+from bot.content import Copy
+from bot.dialog import Engine
+from bot.messages import Incoming, Reply
+from bot.render import Style, numbered_choices, render_blocks, split_message
+from bot.store import Database
+from bot.web import BodyTooLarge, read_body
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+MAX_TEXT = 1600  # characters in one WhatsApp message through Twilio
+WINDOW = timedelta(hours=24)  # free-form messages only this long after the person's last message
+REPLY_DEADLINE = 10.0  # seconds to answer in the webhook response; Twilio waits 15
+MAX_BODY = 64 * 1024  # Twilio's form posts are small
+WINDOW_CLOSED = 63016  # Twilio error: outside the 24-hour window, only templates
+SIGNATURE_HEADER = "X-Twilio-Signature"
+_TWIML = "application/xml"
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Delivery(StrEnum):
+    """What happened to a message the bot sent first."""
+
+    SENT = "sent"  # free-form, inside the 24-hour window
+    TEMPLATE = "template"  # template sent; the text waits for the person's reply
+    OPTED_OUT = "opted_out"  # they sent STOP
+    NO_TEMPLATE = "no_template"  # outside the window and no template configured: nothing sent
+    FAILED = "failed"  # refused or unreachable after retries (recorded with its error code)
+
+
+class SendFailed(Exception):
+    """Twilio refused a message for good, or could not be reached after retries."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
+    """Twilio's async HTTP client, sending to another address (a proxy, or a test fake).
+
+    It also sends the credentials as an Authorization header itself: aiohttp 3.14 deprecates
+    the `auth` argument the stock client passes.
+    """
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base = urlsplit(base_url.rstrip("/"))
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> TwilioResponse:
+        """Make the request against the configured base URL instead of api.twilio.com."""
+        parts = urlsplit(url)
+        url = urlunsplit((self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, ""))
+        auth = kwargs.pop("auth", None)
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Basic {token}"}
+        return await super().request(method, url, **kwargs)
+
+
+def e164(address: str) -> str | None:
+    """A WhatsApp address ("whatsapp:+447700900123") as an E.164 number, or None if not one."""
+    number = address.removeprefix("whatsapp:").strip()
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WhatsAppChannel:
+    """The bot on WhatsApp through Twilio."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        db: Database,
+        *,
+        clock: Clock = _utcnow,
+        send_attempts: int = 4,
+        backoff: float = 0.5,
+        sleep: Sleep = asyncio.sleep,
+        reply_deadline: float = REPLY_DEADLINE,
+    ) -> None:
+        if not settings.whatsapp_enabled or settings.twilio_auth_token is None:
+            raise ValueError("WhatsApp is not configured")
+        self.engine = engine
+        self.copy: Copy = engine.copy
+        self.db = db
+        self.clock = clock
+        self.account_sid = str(settings.twilio_account_sid)
+        self.auth_token = settings.twilio_auth_token.get_secret_value()
+        self.api_base_url = settings.twilio_api_base_url
+        self.sender = "whatsapp:" + (
+            e164(str(settings.twilio_whatsapp_from)) or str(settings.twilio_whatsapp_from)
+        )
+        self.public_base_url = str(settings.public_base_url).rstrip("/")
+        self.template_sid = settings.whatsapp_template_sid
+        self.validator = RequestValidator(self.auth_token)
+        self.limiter = AsyncLimiter(settings.whatsapp_rate_limit, 1)
+        self.send_attempts = send_attempts
+        self.backoff = backoff
+        self.sleep = sleep
+        self.reply_deadline = reply_deadline
+        self._http: BaseUrlHttpClient | None = None
+        self._client: Client | None = None
+        self._late_replies: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Create the Twilio client (inside the running loop, as aiohttp requires)."""
+        self._http = BaseUrlHttpClient(self.api_base_url, timeout=30)
+        self._client = Client(self.account_sid, self.auth_token, http_client=self._http)
+        logger.info("whatsapp: webhooks at %s/whatsapp/inbound and /whatsapp/status", self.public_base_url)
+
+    async def stop(self) -> None:
+        """Let late replies finish, then close the HTTP session."""
+        if self._late_replies:
+            await asyncio.gather(*self._late_replies, return_exceptions=True)
+        if self._http is not None and self._http.session is not None:
+            await self._http.session.close()
+
+    def routes(self) -> list[Route]:
+        """The web app routes for Twilio's webhooks."""
+        return [
+            Route("/whatsapp/inbound", self.inbound, methods=["POST"]),
+            Route("/whatsapp/status", self.status, methods=["POST"]),
+        ]
+
+    # --- webhooks -----------------------------------------------------------------------------
+    async def _signed_form(self, request: Request) -> dict[str, str] | Response:
+        """The posted form if Twilio signed it for our public URL, else the error response."""
+        try:
+            body = await read_body(request, MAX_BODY)
+        except BodyTooLarge:
+            return Response(status_code=413)
+        try:
+            params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return Response(status_code=400)
+        # The URL Twilio signed is the public one, never what a proxy passed on to us.
+        url = self.public_base_url + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature or not self.validator.validate(url, params, signature):
+            logger.warning("whatsapp: refused a request with a missing or wrong signature")
+            return Response(status_code=403)
+        return params
+
+    async def inbound(self, request: Request) -> Response:
+        """A person's message: answer it in the response as TwiML."""
+        params = await self._signed_form(request)
+        if isinstance(params, Response):
+            return params
+        user_id = e164(params.get("From", ""))
+        if user_id is None:
+            return Response("not a WhatsApp number", status_code=400)
+        now = self.clock()
+        await self.db.record_inbound(CHANNEL, user_id, now)
+        words = params.get("ButtonPayload") or params.get("Body") or ""
+        media = params.get("NumMedia", "0") not in ("", "0")
+        text = None if media and not words.strip() else words  # None: a photo or voice note alone
+        messages = await self.db.take_held_messages(CHANNEL, user_id)
+        if messages and text is not None and text.strip().casefold() == self.copy["view_word"].casefold():
+            return self._twiml(messages)  # "reply VIEW to read it"
+        answering = asyncio.ensure_future(
+            self.engine.handle(Incoming(CHANNEL, user_id, text, None, params.get("ProfileName"), now))
+        )
+        done, _ = await asyncio.wait({answering}, timeout=self.reply_deadline)
+        if not done:  # too slow for Twilio's timeout: answer now, send the reply when it is ready
+            late = asyncio.create_task(self._send_late(user_id, messages, answering))
+            self._late_replies.add(late)
+            late.add_done_callback(self._late_replies.discard)
+            return self._twiml([])
+        return self._twiml(messages + self.render(answering.result()))
+
+    async def status(self, request: Request) -> Response:
+        """A delivery report: record it; 63016 means the 24-hour window has closed."""
+        params = await self._signed_form(request)
+        if isinstance(params, Response):
+            return params
+        sid = params.get("MessageSid") or params.get("SmsSid") or ""
+        state = params.get("MessageStatus") or params.get("SmsStatus") or "unknown"
+        code = params.get("ErrorCode") or ""
+        error = int(code) if code.isdigit() else None
+        now = self.clock()
+        owner = await self.db.update_outgoing(sid, state, error, now)
+        if owner is not None and error == WINDOW_CLOSED:
+            await self.db.mark_window_closed(*owner, now)
+        return Response(status_code=204)
+
+    @staticmethod
+    def _twiml(messages: list[str]) -> Response:
+        response = MessagingResponse()
+        for text in messages:
+            response.message(text)
+        return Response(str(response), media_type=_TWIML)
+
+    async def _send_late(self, user_id: str, held: list[str], answering: asyncio.Future[Reply]) -> None:
+        texts = held + self.render(await answering)
+        try:
+            for text in texts:
+                await self._create(user_id, "reply", body=text)
+        except SendFailed as exc:
+            logger.error("whatsapp: a late reply could not be sent (error %s)", exc.code)
+
+    # --- rendering ----------------------------------------------------------------------------
+    def render(self, reply: Reply) -> list[str]:
+        """A reply as WhatsApp messages: *bold*, _italic_, choices numbered, under 1,600 each."""
+        blocks = render_blocks(reply.text, Style.WHATSAPP)
+        if reply.choices:
+            prompt = self.copy.format("choose_number", first=1, last=len(reply.choices))
+            blocks.append(numbered_choices([c.label for c in reply.choices], prompt))
+        return split_message(blocks, MAX_TEXT)
+
+    # --- messages the bot sends first -----------------------------------------------------------
+    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+        """Send a message nobody asked for just now (an alert, a reminder), within WhatsApp's rules."""
+        contact = await self.db.contact(CHANNEL, user_id)
+        if contact.opted_out_at is not None:
+            return Delivery.OPTED_OUT
+        texts = self.render(reply)
+        now = self.clock()
+        last = contact.last_inbound_at
+        closed = contact.window_closed_at is not None and (last is None or contact.window_closed_at >= last)
+        try:
+            if last is not None and now - last < WINDOW and not closed:
+                try:
+                    for text in texts:
+                        await self._create(user_id, "message", body=text)
+                    return Delivery.SENT
+                except SendFailed as exc:
+                    if exc.code != WINDOW_CLOSED:
+                        raise
+                    await self.db.mark_window_closed(CHANNEL, user_id, now)
+            if not self.template_sid:
+                logger.warning("whatsapp: outside the 24-hour window and no WHATSAPP_TEMPLATE_SID set")
+                return Delivery.NO_TEMPLATE
+            for text in texts:
+                await self.db.hold_message(CHANNEL, user_id, text, now)
+            variables = json.dumps({"1": self.copy["template_sender"]})
+            await self._create(
+                user_id, "template", content_sid=self.template_sid, content_variables=variables
+            )
+            return Delivery.TEMPLATE
+        except SendFailed:
+            return Delivery.FAILED
+
+    async def _create(self, user_id: str, kind: str, **fields: str) -> str:
+        """Send one message through the REST API, retrying 429, 5xx and network errors."""
+        assert self._client is not None, "start() the channel first"
+        error: SendFailed | None = None
+        for attempt in range(1, self.send_attempts + 1):
+            try:
+                async with self.limiter:
+                    message = await self._client.messages.create_async(
+                        to=f"whatsapp:{user_id}",
+                        from_=self.sender,
+                        status_callback=f"{self.public_base_url}/whatsapp/status",
+                        **fields,
+                    )
+            except TwilioRestException as exc:
+                error = SendFailed(exc.code, f"Twilio refused the message ({exc.status}, code {exc.code})")
+                if exc.status != 429 and exc.status < 500:
+                    break  # refused for good: retrying won't help
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = SendFailed(None, f"Twilio unreachable ({type(exc).__name__})")
+            else:
+                sid = str(message.sid)
+                await self.db.record_outgoing(sid, CHANNEL, user_id, kind, str(message.status), self.clock())
+                return sid
+            if attempt < self.send_attempts:
+                await self.sleep(self.backoff * 2 ** (attempt - 1))
+        assert error is not None
+        # Never lost silently: the failure is recorded against the person, with its code.
+        failed_id = f"failed-{uuid.uuid4().hex}"
+        await self.db.record_outgoing(failed_id, CHANNEL, user_id, kind, "failed", self.clock())
+        await self.db.update_outgoing(failed_id, "failed", error.code, self.clock())
+        logger.error("whatsapp: message not sent after %d attempts (code %s)", attempt, error.code)
+        raise error

@@ -1,0 +1,66 @@
+"""One conversation suite, run over every channel: what the console chat can do, Telegram and
+WhatsApp do too."""
+
+from __future__ import annotations
+
+from tests.bot.channels.conftest import ConsoleDriver, TelegramDriver, WhatsAppDriver
+
+Driver = ConsoleDriver | TelegramDriver | WhatsAppDriver
+MAIN_MENU = [
+    "Get help now",
+    "Report a hate crime",
+    "Safety guidance by topic",
+    "Training sessions",
+    "Alerts",
+    "Privacy",
+]
+
+
+async def test_start_shows_the_main_menu(driver: Driver) -> None:
+    said = await driver.say("/start")
+    assert "If anyone is in danger right now, call 999." in said.text
+    assert said.options == MAIN_MENU
+
+
+async def test_picking_an_option_gives_its_answer(driver: Driver) -> None:
+    menu = await driver.say("/menu")
+    said = await driver.pick(menu, 2)
+    assert said.text.startswith("Report a hate crime or hate incident")
+    assert "Main menu" in said.options
+
+
+async def test_a_question_in_own_words_gets_the_answer(driver: Driver) -> None:
+    said = await driver.say("someone sprayed grafitti on our masjid wall")
+    assert said.text.startswith("Graffiti, vandalism or damage to your building")
+
+
+async def test_danger_now_leads_with_999(driver: Driver) -> None:
+    said = await driver.say("a man with a knife is at the gate")
+    assert said.text.startswith("If you or anyone else is in danger now, call 999")
+
+
+async def test_did_you_mean_then_pick_one(driver: Driver) -> None:
+    offer = await driver.say("police")
+    assert offer.text.startswith("I'm not sure I understood") and offer.options[-1] == "None of these"
+    said = await driver.pick(offer, 1)
+    assert said.text.startswith(offer.options[0])
+
+
+async def test_browse_topics(driver: Driver) -> None:
+    menu = await driver.say("/menu")
+    topics = await driver.pick(menu, 3)
+    assert topics.options[:2] == ["Emergencies and police", "Reporting hate"]
+    category = await driver.pick(topics, 2)
+    assert "Tell MAMA and the British Muslim Trust (anti-Muslim hate)" in category.options
+
+
+async def test_cancel_returns_to_the_menu(driver: Driver) -> None:
+    menu = await driver.say("/menu")
+    await driver.pick(menu, 3)
+    said = await driver.say("/cancel")
+    assert said.text.startswith("OK, stopped") and said.options == MAIN_MENU
+
+
+async def test_out_of_scope_is_a_kind_no_with_the_menu(driver: Driver) -> None:
+    said = await driver.say("what's a good biryani recipe")
+    assert said.text.startswith("Sorry, I don't have guidance on that") and said.options == MAIN_MENU

@@ -1,0 +1,186 @@
+"""The bot on WhatsApp over real HTTP: Twilio-signed webhooks posted to the running web app, and
+the real twilio client sending through a fake Twilio REST server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from bot.channels.whatsapp import Delivery, e164
+from bot.messages import Reply
+from bot.store import Database
+from tests.bot.channels.conftest import NUMBER, PUBLIC, TEMPLATE, WhatsApp
+from tests.conftest import FakeClock
+from tests.fakes.twilio_api import AUTH_TOKEN, SENDER, FakeTwilioApi
+
+
+async def test_a_question_gets_its_answer_with_numbered_choices(whatsapp: WhatsApp) -> None:
+    messages = await whatsapp.say("how do I report a hate crime")
+    answer = "\n\n".join(messages)
+    assert answer.startswith("*Report a hate crime or hate incident*")
+    assert "<b>" not in answer and "\n1. " in answer and messages[-1].endswith(") or type a question.")
+
+
+async def test_danger_now_leads_with_999(whatsapp: WhatsApp) -> None:
+    first = (await whatsapp.say("there is a man with a knife at the gate"))[0]
+    assert first.startswith("*If you or anyone else is in danger now, call 999*")
+
+
+async def test_numbers_and_keywords_pick_options(whatsapp: WhatsApp) -> None:
+    [menu] = await whatsapp.say("MENU")
+    assert "1. Get help now" in menu and "2. Report a hate crime" in menu
+    answer = await whatsapp.say("2")
+    assert answer[0].startswith("*Report a hate crime or hate incident*")
+    help_text = await whatsapp.say("help")
+    assert help_text[0].startswith("*What this bot can do*")
+
+
+async def test_the_number_is_stored_in_e164(whatsapp: WhatsApp, db: Database) -> None:
+    await whatsapp.say("hello")
+    assert (await db.contact("whatsapp", NUMBER)).last_inbound_at is not None
+    assert e164("whatsapp:+44 7700 900123") == NUMBER and e164("whatsapp:not-a-number") is None
+
+
+async def test_long_answers_are_split_under_1600_characters(whatsapp: WhatsApp) -> None:
+    long = Reply("\n\n".join("Paragraph. " + "word " * 200 for _ in range(6)))
+    parts = whatsapp.channel.render(long)
+    assert len(parts) > 1 and all(len(part) <= 1600 for part in parts)
+
+
+@pytest.mark.parametrize("signature", [None, "", "bm90LXRoZS1zaWduYXR1cmU="])
+async def test_unsigned_or_forged_requests_are_refused_without_touching_state(
+    whatsapp: WhatsApp, db: Database, signature: str | None
+) -> None:
+    params = {"From": f"whatsapp:{NUMBER}", "Body": "STOP"}
+    assert (await whatsapp.post("/whatsapp/inbound", params, signature=signature)).status_code == 403
+    assert await db.contact("whatsapp", NUMBER) == await db.contact("whatsapp", "+440000000000")
+    assert await db.load_dialog("whatsapp", NUMBER) is None
+
+
+async def test_a_signature_replayed_with_a_changed_body_is_refused(whatsapp: WhatsApp, db: Database) -> None:
+    signed = {"From": f"whatsapp:{NUMBER}", "Body": "hello"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + "/whatsapp/inbound", signed)
+    changed = {**signed, "Body": "STOP"}
+    assert (await whatsapp.post("/whatsapp/inbound", changed, signature=signature)).status_code == 403
+    assert (await db.contact("whatsapp", NUMBER)).opted_out_at is None
+
+
+async def test_stop_and_start(whatsapp: WhatsApp, twilio_api: FakeTwilioApi) -> None:
+    [confirmation, *_] = await whatsapp.say("stop")
+    assert "START" in confirmation
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Vigilance alert")) is Delivery.OPTED_OUT
+    assert twilio_api.messages == []
+    welcome = await whatsapp.say("START")
+    assert welcome[0].startswith("Welcome back")
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Vigilance alert")) is Delivery.SENT
+
+
+async def test_proactive_messages_are_free_form_inside_the_window(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
+) -> None:
+    await whatsapp.say("hello")
+    delivery = await whatsapp.channel.send_proactive(NUMBER, Reply("**Reassurance:** police are patrolling."))
+    assert delivery is Delivery.SENT
+    [message] = twilio_api.messages
+    assert message["To"] == f"whatsapp:{NUMBER}" and message["From"] == SENDER
+    assert message["Body"] == "*Reassurance:* police are patrolling."
+    assert message["StatusCallback"] == f"{PUBLIC}/whatsapp/status"
+    assert await db.outgoing(message["Sid"]) == ("queued", None)
+
+
+async def test_outside_the_window_a_template_goes_and_the_text_waits_for_view(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, clock: FakeClock
+) -> None:
+    await whatsapp.say("hello")
+    clock.advance(hours=25)
+    assert (
+        await whatsapp.channel.send_proactive(NUMBER, Reply("Vigilance: be alert tonight."))
+        is Delivery.TEMPLATE
+    )
+    [template] = twilio_api.messages
+    assert template["ContentSid"] == TEMPLATE and "Body" not in template
+    assert template["ContentVariables"] == '{"1": "community safety team"}'
+    assert await whatsapp.say("view") == ["Vigilance: be alert tonight."]
+    assert await whatsapp.say("view") != ["Vigilance: be alert tonight."]  # delivered once
+
+
+async def test_window_closed_error_falls_back_to_the_template(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
+) -> None:
+    await whatsapp.say("hello")
+    twilio_api.fail("code", 63016)
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Alert")) is Delivery.TEMPLATE
+    assert [m.get("ContentSid") for m in twilio_api.messages] == [TEMPLATE]
+    assert (await db.contact("whatsapp", NUMBER)).window_closed_at is not None
+
+
+async def test_rate_limits_and_server_errors_are_retried(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi
+) -> None:
+    await whatsapp.say("hello")
+    twilio_api.fail("status", 429)
+    twilio_api.fail("status", 500)
+    twilio_api.fail("drop")
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Alert")) is Delivery.SENT
+    assert twilio_api.refused == 3 and len(twilio_api.messages) == 1
+
+
+async def test_failures_are_recorded_never_lost(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
+) -> None:
+    await whatsapp.say("hello")
+    twilio_api.fail("code", 21610)  # Twilio: the recipient unsubscribed
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Alert")) is Delivery.FAILED
+    outgoing = (await db.scan())["outgoing_messages"]
+    assert [(row[2], row[4], row[5]) for row in outgoing] == [(NUMBER, "failed", 21610)]
+
+
+async def test_no_template_configured_means_nothing_is_sent(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi
+) -> None:
+    whatsapp.channel.template_sid = None
+    assert await whatsapp.channel.send_proactive("+447700900999", Reply("Alert")) is Delivery.NO_TEMPLATE
+    assert twilio_api.messages == []
+
+
+async def test_delivery_reports_are_recorded(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
+) -> None:
+    await whatsapp.say("hello")
+    await whatsapp.channel.send_proactive(NUMBER, Reply("Alert"))
+    sid = twilio_api.messages[0]["Sid"]
+    report = {"MessageSid": sid, "MessageStatus": "delivered", "To": f"whatsapp:{NUMBER}"}
+    assert (await whatsapp.post("/whatsapp/status", report)).status_code == 204
+    assert await db.outgoing(sid) == ("delivered", None)
+    failed = {**report, "MessageStatus": "undelivered", "ErrorCode": "63016"}
+    assert (await whatsapp.post("/whatsapp/status", failed, signature="forged")).status_code == 403
+    assert (await whatsapp.post("/whatsapp/status", failed)).status_code == 204
+    assert await db.outgoing(sid) == ("undelivered", 63016)
+    assert (await db.contact("whatsapp", NUMBER)).window_closed_at is not None
+
+
+async def test_a_slow_answer_follows_through_the_rest_api(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi
+) -> None:
+    whatsapp.channel.reply_deadline = 0  # answering always takes longer than this
+    assert await whatsapp.say("what is true vision") == []  # Twilio gets its answer at once
+    message = await twilio_api.posted()
+    assert message["Body"].startswith("*Report hate crime online with True Vision*")
+
+
+async def test_a_photo_without_words_gets_a_kind_reply(whatsapp: WhatsApp) -> None:
+    reply = await whatsapp.say("", NumMedia="1", MediaUrl0="https://example.org/p.jpg")
+    assert "text" in reply[0]
+
+
+async def test_forget_leaves_nothing_that_identifies_the_number(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database, clock: FakeClock
+) -> None:
+    await whatsapp.say("hello")
+    await whatsapp.channel.send_proactive(NUMBER, Reply("Alert"))
+    clock.advance(hours=30)
+    await whatsapp.channel.send_proactive(NUMBER, Reply("Held alert"))  # held until VIEW
+    await whatsapp.say("/forget")
+    await whatsapp.say("1")  # yes, delete it
+    rows = await db.scan()
+    assert not any(NUMBER in str(row) for table in rows.values() for row in table), rows

@@ -1,0 +1,144 @@
+"""A fake Twilio REST API: a real HTTP server on 127.0.0.1 that records Messages.json posts.
+
+The real twilio client (AsyncTwilioHttpClient) reaches it through TWILIO_API_BASE_URL. It checks
+basic auth, and tests can make the next posts fail: 429, 500, a refused message with a Twilio
+error code (63016: outside the 24-hour window), or a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "test-twilio-auth-token"
+SENDER = "whatsapp:+14155238886"
+
+
+class FakeTwilioApi:
+    """The fake server. Use as a context manager or call `close()`."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, str]] = []  # accepted posts, in order
+        self.refused = 0  # posts answered with an error
+        self._faults: list[tuple[str, Any]] = []
+        self._changed = threading.Condition()
+        self._sids = itertools.count(1)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        """The value for TWILIO_API_BASE_URL."""
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeTwilioApi:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def fail(self, kind: str, value: Any = None, times: int = 1) -> None:
+        """Make the next `times` posts fail: "status" (value: HTTP status, e.g. 429 or 500),
+        "code" (value: a Twilio error code, answered with 400) or "drop"."""
+        with self._changed:
+            self._faults.extend([(kind, value)] * times)
+
+    def wait_for(
+        self, where: Callable[[dict[str, str]], bool] = lambda _: True, timeout: float = 10.0
+    ) -> dict[str, str]:
+        """Wait for an accepted message matching `where`; return its parameters."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for message in self.messages:
+                    if where(message):
+                        return message
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching message within {timeout}s; got {self.messages}")
+                self._changed.wait(left)
+
+    async def posted(self, where: Callable[[dict[str, str]], bool] = lambda _: True) -> dict[str, str]:
+        """`wait_for` from async code."""
+        return await asyncio.to_thread(self.wait_for, where)
+
+    def _answer(self, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, Any]] | None:
+        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        if headers.get("Authorization") != expected:
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        if path != f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json":
+            return 404, {"code": 20404, "message": "Not found", "status": 404}
+        params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        with self._changed:
+            fault = self._faults.pop(0) if self._faults else None
+            if fault is not None:
+                self.refused += 1
+                self._changed.notify_all()
+        if fault is not None:
+            kind, value = fault
+            if kind == "drop":
+                return None
+            if kind == "status":
+                return value, {
+                    "code": 20429 if value == 429 else 20500,
+                    "message": "try later",
+                    "status": value,
+                }
+            return 400, {"code": value, "message": f"refused with {value}", "status": 400}
+        sid = f"SM{next(self._sids):032x}"
+        with self._changed:
+            self.messages.append({"Sid": sid, **params})
+            self._changed.notify_all()
+        return 201, {
+            "sid": sid,
+            "account_sid": ACCOUNT_SID,
+            "status": "queued",
+            "to": params.get("To"),
+            "from": params.get("From"),
+            "body": params.get("Body"),
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "num_segments": "1",
+            "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                answer = fake._answer(self.path, self.headers, body)
+                if answer is None:
+                    self.close_connection = True
+                    return
+                status, payload = answer
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        return Handler
