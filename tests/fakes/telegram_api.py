@@ -16,9 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes import LoopbackServer
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {
@@ -43,7 +45,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
 
 
-class FakeBotApi:
+class FakeBotApi(LoopbackServer):
     """The fake server. Use as a context manager or call `close()`."""
 
     def __init__(self, poll_hold: float = 0.05) -> None:
@@ -54,26 +56,12 @@ class FakeBotApi:
         self._changed = threading.Condition()
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-        self._thread.start()
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
         """The value for TELEGRAM_API_BASE_URL."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}/bot"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeBotApi:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        return f"{self.address}/bot"
 
     # --- what tests do ------------------------------------------------------------------------
     def push(self, update: dict[str, Any]) -> dict[str, Any]:

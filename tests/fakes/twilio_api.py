@@ -14,16 +14,18 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes import LoopbackServer
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-twilio-auth-token"
 SENDER = "whatsapp:+14155238886"
 
 
-class FakeTwilioApi:
+class FakeTwilioApi(LoopbackServer):
     """The fake server. Use as a context manager or call `close()`."""
 
     def __init__(self) -> None:
@@ -32,26 +34,12 @@ class FakeTwilioApi:
         self._faults: list[tuple[str, Any]] = []
         self._changed = threading.Condition()
         self._sids = itertools.count(1)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-        self._thread.start()
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
         """The value for TWILIO_API_BASE_URL."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeTwilioApi:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        return self.address
 
     def fail(self, kind: str, value: Any = None, times: int = 1) -> None:
         """Make the next `times` posts fail: "status" (value: HTTP status, e.g. 429 or 500),
