@@ -160,9 +160,7 @@ async def echo_bot(api: FakeBotApi, batch: list[dict[str, Any]], _folder: Path) 
     async with application:
         await application.start()
         try:
-            return await drive(
-                api, create_web_app(telegram=EchoSink(application), telegram_secret=SECRET), batch
-            )
+            return await drive(api, create_web_app(telegram=EchoSink(application), telegram_secret=SECRET), batch)
         finally:
             await application.stop()
 

@@ -53,9 +53,7 @@ class Answerer:
         self.content = content
         edited, examples = content_vocabulary(content.faq.values())
         short_numbers = {n for n in content.numbers if len(n) < 3}
-        self.normaliser = Normaliser(
-            content.lexicon, edited | content.triage.vocabulary, examples, short_numbers
-        )
+        self.normaliser = Normaliser(content.lexicon, edited | content.triage.vocabulary, examples, short_numbers)
         self.triage = Triage(content.triage, self.normaliser)
         self.matcher = Matcher(content.faq.values(), self.normaliser, content.out_of_scope)
 

@@ -7,10 +7,10 @@ import contextlib
 import logging
 import signal
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
@@ -19,11 +19,15 @@ from bot.answers import Answerer
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialog import Engine
+from bot.notify import Notifier, ProactiveSender
 from bot.store import Database
+from bot.training import Training
+from bot.training_flow import TrainingFlow
 from bot.web import create_web_app
 
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 3600.0  # seconds between retention purges while running
+SCHEDULE_EVERY = 2.0  # seconds between looks at offers, reminders and queued messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +38,31 @@ class App:
     content: Content
     db: Database
     engine: Engine
+    training: Training
 
 
 @asynccontextmanager
 async def open_app(
-    settings: Settings, *, database: Path | str | None = None, record_gaps: bool = True
+    settings: Settings,
+    *,
+    database: Path | str | None = None,
+    record_gaps: bool = True,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[App]:
     """Load content, open the database and build the engine; close the database on exit."""
     content = load_content(settings.content_dir)
     db = await Database.open(database if database is not None else settings.database_path)
     try:
+        clock = clock or _utcnow
+        training = Training(
+            db,
+            content.copy,
+            settings.zone,
+            clock=clock,
+            offer_for=timedelta(hours=settings.training_offer_hours),
+            reminders=settings.reminder_leads,
+        )
+        flow = TrainingFlow(training, content.copy, retention=timedelta(days=settings.training_retention_days))
         engine = Engine(
             content,
             db,
@@ -51,11 +70,17 @@ async def open_app(
             coordinators=settings.coordinator_ids,
             idle_limit=timedelta(days=settings.dialog_retention_days),
             gaps_limit=timedelta(days=settings.gaps_retention_days),
+            clock=clock,
             record_gaps=record_gaps,
+            flows=(flow.flow(),),
         )
-        yield App(settings, content, db, engine)
+        yield App(settings, content, db, engine, training)
     finally:
         await db.close()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class WebServer(uvicorn.Server):
@@ -100,7 +125,14 @@ async def run_bot(settings: Settings) -> None:
             telegram=telegram if telegram and settings.telegram_webhook_url else None,
             telegram_secret=secret.get_secret_value() if secret else None,
             routes=whatsapp.routes() if whatsapp else (),
+            calendar=app.training.calendar_file,
         )
+        senders: dict[str, ProactiveSender] = {}
+        if telegram:
+            senders["telegram"] = telegram
+        if whatsapp:
+            senders["whatsapp"] = whatsapp
+        notifier = Notifier(app.db, app.engine, senders, app.training.clock)
         config = uvicorn.Config(
             web, host=settings.http_host, port=settings.http_port, lifespan="off", log_level="warning"
         )
@@ -109,18 +141,18 @@ async def run_bot(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         housekeeping = asyncio.create_task(_housekeeping(app))
+        scheduler = asyncio.create_task(_schedule(app, notifier))
         try:
             if telegram:
                 await telegram.start()
             if whatsapp:
                 await whatsapp.start()
-            logger.info(
-                "web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port
-            )
+            logger.info("web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port)
             await server.serve()
         finally:
             logger.info("stopping: finishing messages already received")
             housekeeping.cancel()
+            scheduler.cancel()
             if telegram:
                 await telegram.stop()
             if whatsapp:
@@ -134,6 +166,20 @@ async def _housekeeping(app: App) -> None:
     while True:
         try:
             await app.engine.purge_expired()
+            ended = app.training.clock() - timedelta(days=app.settings.training_retention_days)
+            await app.db.anonymise_past_registrations(ended)
         except Exception:
             logger.exception("housekeeping failed")
         await asyncio.sleep(HOUSEKEEPING_EVERY)
+
+
+async def _schedule(app: App, notifier: Notifier) -> None:
+    """Pass on lapsed offers, queue due reminders, and send what is queued, every few seconds:
+    so what the CLI writes (a cancelled session, say) goes out while the bot runs."""
+    while True:
+        try:
+            await app.training.run_due()
+            await notifier.send_pending()
+        except Exception:
+            logger.exception("the scheduler failed; trying again shortly")
+        await asyncio.sleep(SCHEDULE_EVERY)

@@ -14,12 +14,14 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from bot.app import missing_channels, open_app, run_bot
+from bot import sessions_cli
+from bot.app import App, missing_channels, open_app, run_bot
 from bot.channels import ChannelError
-from bot.channels.console import format_reply, run_console
+from bot.channels.console import ConsoleSender, format_reply, run_console
 from bot.config import Settings
 from bot.content import ContentError, inspect_content
 from bot.messages import Incoming
+from bot.notify import Notifier
 from bot.render import Style, render
 from bot.store import Database, StoreError
 
@@ -56,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     gaps.add_argument("--limit", type=int, default=50)
     gaps.add_argument("--json", action="store_true")
 
+    sessions_cli.add_parser(commands)
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     db_commands.add_parser("migrate", help="bring the database schema up to date")
@@ -74,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = ".".join(str(part) for part in error["loc"]).upper()
             print(f"safetybot: setting {name}: {error['msg']}", file=sys.stderr)
         return 2
-    quiet = args.command in ("chat", "ask")
+    quiet = args.command in ("chat", "ask", "sessions")
     logging.basicConfig(
         level=logging.WARNING if quiet else settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -104,6 +108,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return await _run_bot(settings)
     if command == "ask":
         return await _ask(settings, args.question, args.json, sys.stdin, sys.stdout)
+    if command == "sessions":
+        async with open_app(settings) as app:
+            return await sessions_cli.run(args, app)
     if command == "content" and args.action == "check":
         return _content_check(args.dir or settings.content_dir)
     if command == "content" and args.action == "gaps":
@@ -133,8 +140,25 @@ async def _chat(settings: Settings, user: str) -> int:
     async with open_app(settings) as app:
         await app.engine.purge_expired()
         print(f"(Faith Safety Bot, local chat. Data is kept in {settings.database_path}.)\n")
-        await run_console(app.engine, user)
+        sender = ConsoleSender(app.content.copy, sys.stdout, settings.calendar_dir)
+        notifier = Notifier(app.db, app.engine, {"console": sender}, app.training.clock, only_user=user)
+        scheduler = asyncio.create_task(_console_schedule(app, notifier))
+        try:
+            await run_console(app.engine, user, files=settings.calendar_dir)
+        finally:
+            scheduler.cancel()
     return 0
+
+
+async def _console_schedule(app: App, notifier: Notifier) -> None:
+    """While chatting: offers, reminders and other messages owed to this person, as they fall due."""
+    while True:
+        try:
+            await app.training.run_due()
+            await notifier.send_pending()
+        except Exception:
+            logger.exception("the scheduler failed")
+        await asyncio.sleep(2.0)
 
 
 async def _run_bot(settings: Settings) -> int:
@@ -183,13 +207,10 @@ def _content_check(directory: Path) -> int:
     for problem in sorted(problems, key=lambda p: (not p.error, str(p.path), p.line)):
         print(problem)
     entries = len(content.faq) if content is not None else 0
-    print(
-        f"\n{directory}: {entries} FAQ entries, {len(errors)} errors, {len(problems) - len(errors)} warnings"
-    )
+    print(f"\n{directory}: {entries} FAQ entries, {len(errors)} errors, {len(problems) - len(errors)} warnings")
     if content is not None:
         print(
-            f"{len(content.numbers)} known phone numbers: call-test each one before going live "
-            "(content/numbers.yaml)."
+            f"{len(content.numbers)} known phone numbers: call-test each one before going live (content/numbers.yaml)."
         )
     return 1 if errors else 0
 

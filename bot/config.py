@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,9 +26,7 @@ class Settings(BaseSettings):
     """Every setting of the bot; names match DESIGN.md and `.env.example`."""
 
     # Empty values count as unset, so a copied .env.example with blanks behaves like no .env.
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_path: Path = Path("./safetybot.db")
     content_dir: Path = Field(default_factory=default_content_dir)
@@ -55,6 +54,11 @@ class Settings(BaseSettings):
     dialog_retention_days: int = Field(default=30, ge=1)
     gaps_retention_days: int = Field(default=90, ge=1)
 
+    training_offer_hours: float = Field(default=24.0, gt=0)
+    training_reminder_hours: str = "24,2"
+    training_retention_days: int = Field(default=30, ge=1)
+    calendar_dir: Path = Path("./calendars")
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -71,8 +75,7 @@ class Settings(BaseSettings):
             channel, sep, user = item.partition(":")
             if not sep or not channel or not user:
                 raise ValueError(
-                    f"COORDINATORS entry {item!r} should look like channel:user_id, "
-                    "e.g. telegram:123456,console:amina"
+                    f"COORDINATORS entry {item!r} should look like channel:user_id, e.g. telegram:123456,console:amina"
                 )
         return value
 
@@ -111,6 +114,27 @@ class Settings(BaseSettings):
                 "are checked against it)"
             )
         return self
+
+    @field_validator("training_reminder_hours")
+    @classmethod
+    def _reminder_hours(cls, value: str) -> str:
+        try:
+            hours = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("TRAINING_REMINDER_HOURS should be hours before a session, e.g. 24,2") from None
+        if any(h <= 0 for h in hours):
+            raise ValueError("TRAINING_REMINDER_HOURS must be positive hours, e.g. 24,2")
+        return value
+
+    @property
+    def reminder_leads(self) -> tuple[timedelta, ...]:
+        """How long before a session each reminder goes."""
+        return tuple(timedelta(hours=float(h)) for h in self.training_reminder_hours.split(",") if h.strip())
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """TIMEZONE as a time zone."""
+        return ZoneInfo(self.timezone)
 
     @property
     def whatsapp_enabled(self) -> bool:

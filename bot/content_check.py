@@ -122,9 +122,7 @@ class Inspector:
             for variant in variants:
                 key = tuple(variant.lower().split())
                 if key in synonyms and synonyms[key] != target:
-                    self.error(
-                        doc.path, line, f"{variant!r} is already a variant of {' '.join(synonyms[key])!r}"
-                    )
+                    self.error(doc.path, line, f"{variant!r} is already a variant of {' '.join(synonyms[key])!r}")
                 synonyms[key] = target
         stopwords = data.get("stopwords") or ""
         if not isinstance(stopwords, str):
@@ -149,9 +147,7 @@ class Inspector:
                 continue
             entry, doc = loaded
             if entry.id in entries:
-                self.error(
-                    path, doc.line("id"), f"id {entry.id!r} is also used by {entries[entry.id].path.name}"
-                )
+                self.error(path, doc.line("id"), f"id {entry.id!r} is also used by {entries[entry.id].path.name}")
                 continue
             entries[entry.id] = entry
             lines[entry.id] = (path, doc)
@@ -223,8 +219,7 @@ class Inspector:
                 self.error(
                     path,
                     line,
-                    f"phone number {raw!r} is not in numbers.yaml: "
-                    "check the digits, or add it there with its source",
+                    f"phone number {raw!r} is not in numbers.yaml: check the digits, or add it there with its source",
                 )
         for index, fact in enumerate(lists["verify"]):
             self.warn(path, doc.line("verify", index), f"re-verify against the official source: {fact}")

@@ -1,15 +1,21 @@
 """The conversation engine: takes an `Incoming`, returns a `Reply`, knows no platform.
 
 Each user's place in the conversation lives in the database, keyed by (channel, user id), so a
-restart or a second process carries on where the user was. A flow is a state plus the table of
-what each kind of choice does in that state:
+restart or a second process carries on where the user was: the state, the choices last offered,
+and the data a flow collects across turns (a half-filled registration).
 
-    State.IDLE            menu:*  cat:*  faq:*         (free text is answered)
-    State.CONFIRM_FORGET  forget:yes  forget:no        (anything else cancels the question)
+What a message does is looked up in tables, the engine's own and each feature's `Flow`:
 
-Commands (/start, /help, /menu, /cancel, /privacy, /forget) work in every state. A reply's
-choices are remembered so the next message can pick one by number or by its words, and so a
-choice that was never offered (a stale or forged button) gets "this menu has expired".
+    choice prefix   menu:  cat:  faq:  forget:        (a pressed button or picked option)
+                    + each flow's (trn: for training...)
+    state           a flow's states expecting typed text (a name, a number of seats)
+    main menu item  help-now report topics privacy    + each flow's (training)
+    deep link       topic-<faq id>                     + each flow's (register-<session>)
+
+Commands (/start, /help, /menu, /cancel, /privacy, /forget, STOP) work in every state; danger
+now is checked before anything typed is read as a form answer or an option. A reply's choices
+are remembered so the next message can pick one by number or by its words, and a choice that was
+never offered (a stale or forged button) gets "this menu has expired".
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from bot.answers import MAIN_MENU, Answerer, Kind, faq_choice
@@ -35,14 +41,45 @@ DIALOG_IDLE_LIMIT = timedelta(days=30)  # default: conversations idle longer are
 GAPS_LIMIT = timedelta(days=90)  # default: unanswered questions older than this are deleted
 
 
-class State(StrEnum):
-    """Where a user is in a conversation."""
+IDLE = "idle"
+CONFIRM_FORGET = "confirm_forget"
 
-    IDLE = "idle"
-    CONFIRM_FORGET = "confirm_forget"
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message being handled: who sent it, when, and what the flow collected so far."""
+
+    incoming: Incoming
+    now: datetime
+    coordinator: bool
+    form: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What a handler decides: the reply, the state to be in next, and the flow's data."""
+
+    reply: Reply
+    state: str = IDLE
+    form: Mapping[str, Any] = field(default_factory=dict)
+    save: bool = True  # False: keep nothing (after /forget, or the deleted data would come back)
+
+
+Handler = Callable[[Turn, str], Awaitable[Step]]  # (turn, the choice's value or the text typed)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A feature's part of the conversation (see the module docstring for the four tables)."""
+
+    choices: Mapping[str, Handler] = field(default_factory=dict)
+    texts: Mapping[str, Handler] = field(default_factory=dict)
+    menu: Mapping[str, Handler] = field(default_factory=dict)
+    links: Mapping[str, Handler] = field(default_factory=dict)
 
 
 COMMANDS = ("start", "help", "menu", "cancel", "privacy", "forget")
+_LINK_WORD = re.compile(r"^\s*([a-z]+)\s+(\S+)\s*$", re.IGNORECASE)  # "REGISTER 12" on WhatsApp
 # A message that is just one of these words acts like the command (as on SMS and WhatsApp);
 # a greeting (content/lexicon.yaml) acts like /start.
 KEYWORDS = {
@@ -80,6 +117,7 @@ class Engine:
         gaps_limit: timedelta = GAPS_LIMIT,
         clock: Clock = _utcnow,
         record_gaps: bool = True,
+        flows: Iterable[Flow] = (),
     ) -> None:
         self.content = content
         self.copy = content.copy
@@ -91,11 +129,22 @@ class Engine:
         self.clock = clock
         self.record_gaps = record_gaps
         self._locks: dict[tuple[str, str], list[Any]] = {}
-        Handler = Callable[[Incoming, str, str], Awaitable[Reply]]
-        self._flows: dict[State, dict[str, Handler]] = {
-            State.IDLE: {"menu": self._on_menu, "cat": self._on_category, "faq": self._on_faq},
-            State.CONFIRM_FORGET: {"forget": self._on_forget},
-        }
+        own = Flow(
+            choices={"menu": self._on_menu, "cat": self._on_category, "faq": self._on_faq, "forget": self._on_forget},
+            menu={"main": self._menu_main, "none": self._menu_none, "help-now": self._menu_help_now,
+                  "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy,
+                  "alerts": self._menu_alerts_soon},
+            links={"topic": self._link_topic},
+        )  # fmt: skip
+        self._choices: dict[str, Handler] = {}
+        self._texts: dict[str, Handler] = {}
+        self._menu: dict[str, Handler] = {}
+        self._links: dict[str, Handler] = {}
+        for flow in (own, *flows):  # a feature's flow replaces what it covers ("training")
+            self._choices.update(flow.choices)
+            self._texts.update(flow.texts)
+            self._menu.update(flow.menu)
+            self._links.update(flow.links)
 
     def is_coordinator(self, incoming: Incoming) -> bool:
         """Whether the sender is a coordinator."""
@@ -120,52 +169,53 @@ class Engine:
 
     async def _handle(self, incoming: Incoming) -> Reply:
         record = await self.db.load_dialog(incoming.channel, incoming.user_id)
-        state = State.IDLE
-        offered: list[Choice] = []
+        state, offered, form = IDLE, list[Choice](), dict[str, Any]()
         if record is not None and self.clock() - record.updated_at <= self.idle_limit:
-            state = State(record.state) if record.state in State.__members__.values() else State.IDLE
+            state = record.state
             offered = [Choice(str(i), str(label)) for i, label in record.data.get("choices", [])]
-        reply, next_state = await self._dispatch(incoming, state, offered)
-        if next_state is not None:
-            await self._save(incoming, next_state, reply)
-        return reply
+            form = record.data.get("form") or {}
+        turn = Turn(incoming, self.clock(), self.is_coordinator(incoming), form)
+        step = await self._dispatch(turn, state, offered)
+        if step.save:
+            await self._save(incoming, step)
+        return step.reply
 
-    async def _save(self, incoming: Incoming, state: State, reply: Reply) -> None:
-        data = {"choices": [[c.id, c.label] for c in reply.choices]}
-        await self.db.save_dialog(incoming.channel, incoming.user_id, state, data, self.clock())
+    async def _save(self, incoming: Incoming, step: Step) -> None:
+        data = {"choices": [[c.id, c.label] for c in step.reply.choices], "form": dict(step.form)}
+        await self.db.save_dialog(incoming.channel, incoming.user_id, step.state, data, self.clock())
 
-    async def _dispatch(
-        self, incoming: Incoming, state: State, offered: list[Choice]
-    ) -> tuple[Reply, State | None]:
-        """Route a message; return the reply and the state to save (None: save nothing)."""
+    async def remember_choices(self, channel: str, user_id: str, reply: Reply) -> None:
+        """A message the bot sent first offered choices: let the person's next reply pick them."""
+        await self._save(Incoming(channel, user_id), Step(reply))
+
+    async def _dispatch(self, turn: Turn, state: str, offered: list[Choice]) -> Step:
+        """Route a message to its handler."""
+        incoming = turn.incoming
         choice = incoming.choice
         if choice is None and incoming.text is None:  # a photo, sticker or voice note
-            return Reply(self.copy["no_text"], self.main_menu().choices), State.IDLE
+            return Step(Reply(self.copy["no_text"], self.main_menu().choices), state, turn.form)
         text = clean(incoming.text or "").strip()
         if choice is None and text:
             command = self._command(text)
             if command is not None:
-                return await self._on_command(incoming, *command)
-            # Danger now outranks any menu: "fire" must never be read as picking an option.
-            if text.isdigit() or not self.answerer.triage.assess(text).emergency:
-                choice = self._pick(text, offered)
+                return await self._on_command(turn, *command)
+            # Danger now outranks any menu or form: "fire" must never be read as an answer.
+            if not text.isdigit() and self.answerer.triage.assess(text).emergency:
+                return Step(await self._on_text(turn, text))
+            choice = self._pick(text, offered)
+            if choice is None and state in self._texts:
+                return await self._texts[state](turn, text)
         if choice is not None:
             if choice not in {c.id for c in offered}:
-                menu = self.main_menu(self.copy["expired_menu"])
-                return menu, State.IDLE
+                return Step(self.main_menu(self.copy["expired_menu"]))
             prefix, _, value = choice.partition(":")
-            handler = self._flows[state].get(prefix)
-            if handler is None:  # a choice from another flow: leave this one
-                handler = self._flows[State.IDLE].get(prefix)
-                state = State.IDLE
+            handler = self._choices.get(prefix)
             if handler is None:
-                return self.main_menu(self.copy["expired_menu"]), State.IDLE
-            reply = await handler(incoming, prefix, value)
-            # After "forget: yes" nothing is saved, or the deleted data would come straight back.
-            return reply, (None if choice == "forget:yes" else State.IDLE)
+                return Step(self.main_menu(self.copy["expired_menu"]))
+            return await handler(turn, value)
         if not text:
-            return Reply(self.copy["empty_message"], self.main_menu().choices), State.IDLE
-        return await self._on_text(incoming, text), State.IDLE
+            return Step(Reply(self.copy["empty_message"], self.main_menu().choices))
+        return Step(await self._on_text(turn, text))
 
     def _command(self, text: str) -> tuple[str, str] | None:
         """The (command, payload) a message is, if any: "/start topic-x", "help", a greeting."""
@@ -175,6 +225,9 @@ class Engine:
         word = _KEYWORD.match(text)
         if word and word.group(1).lower() in KEYWORDS:
             return KEYWORDS[word.group(1).lower()], ""
+        link = _LINK_WORD.match(text)
+        if link and link.group(1).lower() in self._links:
+            return link.group(1).lower(), link.group(2)
         if self.answerer.normaliser.is_greeting(text):
             return "start", ""
         return None
@@ -200,43 +253,42 @@ class Engine:
         return None
 
     # --- commands -----------------------------------------------------------------------------
-    async def _on_command(
-        self, incoming: Incoming, command: str, payload: str = ""
-    ) -> tuple[Reply, State | None]:
+    async def _on_command(self, turn: Turn, command: str, payload: str = "") -> Step:
+        incoming = turn.incoming
         if command == "start" and payload:
-            # A deep link (t.me/bot?start=topic-report-hate-crime) opens that topic. Only topics:
-            # a payload is typed by anyone, so it never reaches anything but public guidance.
+            # A deep link (t.me/bot?start=topic-report-hate-crime): anyone can type one, so each
+            # kind's handler checks it as it would a button.
             kind, _, value = payload.partition("-")
-            if kind == "topic" and value in self.content.faq:
-                return self.answerer.entry_reply(self.content.faq[value]), State.IDLE
+            if kind in self._links:
+                return await self._links[kind](turn, value)
+        if command in self._links and payload:  # "REGISTER 12" where there are no deep links
+            return await self._links[command](turn, payload)
         if command == "stop":  # no messages from the bot first, until START
             await self.db.set_opted_out(incoming.channel, incoming.user_id, self.clock())
-            return self.main_menu(self.copy["opted_out"]), State.IDLE
+            return Step(self.main_menu(self.copy["opted_out"]))
         if command == "start":
             intro = self.copy["welcome"]
             if (await self.db.contact(incoming.channel, incoming.user_id)).opted_out_at is not None:
                 await self.db.set_opted_out(incoming.channel, incoming.user_id, None)
                 intro = f"{self.copy['opted_in']}\n\n{intro}"
-            if self.is_coordinator(incoming):
+            if turn.coordinator:
                 intro += "\n\n" + self.copy["coordinator_hello"]
-            return self.main_menu(intro), State.IDLE
+            return Step(self.main_menu(intro))
         if command == "help":
-            return self.answerer.entry_reply(self.content.faq["bot-help"]), State.IDLE
+            return Step(self.answerer.entry_reply(self.content.faq["bot-help"]))
         if command == "menu":
-            return self.main_menu(), State.IDLE
+            return Step(self.main_menu())
         if command == "cancel":
-            return self.main_menu(self.copy["cancelled"]), State.IDLE
+            return Step(self.main_menu(self.copy["cancelled"]))
         if command == "privacy":
-            return self._privacy(incoming), State.IDLE
+            return Step(self._privacy(incoming))
         if command == "forget":
-            return Reply(
+            reply = Reply(
                 self.copy["forget_confirm"],
-                (
-                    Choice("forget:yes", self.copy["forget_yes"]),
-                    Choice("forget:no", self.copy["forget_no"]),
-                ),
-            ), State.CONFIRM_FORGET
-        return self.main_menu(self.copy["unknown_command"]), State.IDLE
+                (Choice("forget:yes", self.copy["forget_yes"]), Choice("forget:no", self.copy["forget_no"])),
+            )
+            return Step(reply, CONFIRM_FORGET)
+        return Step(self.main_menu(self.copy["unknown_command"]))
 
     def _privacy(self, incoming: Incoming) -> Reply:
         text = self.copy.format("privacy", channel=incoming.channel, days=self.idle_limit.days)
@@ -250,64 +302,72 @@ class Engine:
         text = self.copy["main_menu_prompt"] if intro is None else intro
         return Reply(text, self.answerer.main_menu_choices())
 
-    async def _on_menu(self, incoming: Incoming, _prefix: str, item: str) -> Reply:
-        faq = self.content.faq
-        if item == "main":
-            return self.main_menu()
-        if item == "none":
-            return self.main_menu(self.copy["fallback"])
-        if item == "help-now":
-            return self.answerer.emergency_reply(faq.get("emergency-999"))
-        if item == "report":
-            return self.answerer.entry_reply(faq["report-hate-crime"])
-        if item == "topics":
-            return Reply(
-                self.copy["topics_prompt"],
-                (
-                    *(Choice(f"cat:{c.id}", c.label) for c in self.content.categories),
-                    Choice(MAIN_MENU, self.copy["main_menu"]),
-                ),
-            )
-        if item == "training":
-            return self._soon("training_soon", "security-training-sessions")
-        if item == "alerts":
-            return self._soon("alerts_soon", "alerts-subscribe")
-        if item == "privacy":
-            return self._privacy(incoming)
-        return self.main_menu(self.copy["expired_menu"])
+    async def _on_menu(self, turn: Turn, item: str) -> Step:
+        handler = self._menu.get(item)
+        return await handler(turn, item) if handler else Step(self.main_menu(self.copy["expired_menu"]))
+
+    async def _menu_main(self, _turn: Turn, _item: str) -> Step:
+        return Step(self.main_menu())
+
+    async def _menu_none(self, _turn: Turn, _item: str) -> Step:
+        return Step(self.main_menu(self.copy["fallback"]))
+
+    async def _menu_help_now(self, _turn: Turn, _item: str) -> Step:
+        return Step(self.answerer.emergency_reply(self.content.faq.get("emergency-999")))
+
+    async def _menu_report(self, _turn: Turn, _item: str) -> Step:
+        return Step(self.answerer.entry_reply(self.content.faq["report-hate-crime"]))
+
+    async def _menu_topics(self, _turn: Turn, _item: str) -> Step:
+        choices = (*(Choice(f"cat:{c.id}", c.label) for c in self.content.categories), self.main_menu_choice())
+        return Step(Reply(self.copy["topics_prompt"], choices))
+
+    async def _menu_privacy(self, turn: Turn, _item: str) -> Step:
+        return Step(self._privacy(turn.incoming))
+
+    async def _menu_alerts_soon(self, _turn: Turn, _item: str) -> Step:
+        return Step(self._soon("alerts_soon", "alerts-subscribe"))
+
+    def main_menu_choice(self) -> Choice:
+        """The option that goes back to the main menu."""
+        return Choice(MAIN_MENU, self.copy["main_menu"])
 
     def _soon(self, key: str, entry_id: str) -> Reply:
         entry = self.answerer.entry_reply(self.content.faq[entry_id])
         return Reply(f"{self.copy[key]}\n\n{entry.text}", entry.choices, answer=entry.answer)
 
-    async def _on_category(self, _incoming: Incoming, _prefix: str, category_id: str) -> Reply:
+    async def _link_topic(self, _turn: Turn, entry_id: str) -> Step:
+        if entry_id in self.content.faq:
+            return Step(self.answerer.entry_reply(self.content.faq[entry_id]))
+        return Step(self.main_menu(self.copy["welcome"]))
+
+    async def _on_category(self, _turn: Turn, category_id: str) -> Step:
         for category in self.content.categories:
             if category.id == category_id:
                 entries = [self.content.faq[i] for i in category.entries if i in self.content.faq]
-                return Reply(
-                    self.copy.format("category_prompt", label=category.label),
-                    (
-                        *(faq_choice(e) for e in entries),
-                        Choice("menu:topics", self.copy["back"]),
-                        Choice(MAIN_MENU, self.copy["main_menu"]),
-                    ),
+                choices = (
+                    *(faq_choice(e) for e in entries),
+                    Choice("menu:topics", self.copy["back"]),
+                    self.main_menu_choice(),
                 )
-        return self.main_menu(self.copy["expired_menu"])
+                return Step(Reply(self.copy.format("category_prompt", label=category.label), choices))
+        return Step(self.main_menu(self.copy["expired_menu"]))
 
-    async def _on_faq(self, _incoming: Incoming, _prefix: str, entry_id: str) -> Reply:
+    async def _on_faq(self, _turn: Turn, entry_id: str) -> Step:
         entry = self.content.faq.get(entry_id)
         if entry is None:
-            return self.main_menu(self.copy["expired_menu"])
-        return self.answerer.entry_reply(entry)
+            return Step(self.main_menu(self.copy["expired_menu"]))
+        return Step(self.answerer.entry_reply(entry))
 
-    async def _on_forget(self, incoming: Incoming, _prefix: str, answer: str) -> Reply:
+    async def _on_forget(self, turn: Turn, answer: str) -> Step:
+        incoming = turn.incoming
         if answer == "yes":
             await self.db.forget_user(incoming.channel, incoming.user_id)
             logger.info("deleted a %s user's data on request", incoming.channel)
-            return Reply(self.copy["forgotten"])
-        return self.main_menu(self.copy["forget_kept"])
+            return Step(Reply(self.copy["forgotten"]), save=False)
+        return Step(self.main_menu(self.copy["forget_kept"]))
 
-    async def _on_text(self, incoming: Incoming, text: str) -> Reply:
+    async def _on_text(self, _turn: Turn, text: str) -> Reply:
         answer = self.answerer.answer(text)
         if self.record_gaps and answer.kind in (Kind.SUGGEST, Kind.FALLBACK):
             await self.db.record_unanswered(

@@ -108,9 +108,7 @@ class Matcher:
     its words, not with the number of entries.
     """
 
-    def __init__(
-        self, entries: Iterable[FaqEntry], normaliser: Normaliser, decline: FaqEntry | None = None
-    ) -> None:
+    def __init__(self, entries: Iterable[FaqEntry], normaliser: Normaliser, decline: FaqEntry | None = None) -> None:
         """`decline`: questions the bot does not answer; a message closest to it is out of scope."""
         self.normaliser = normaliser
         self.entries = list(entries)
@@ -227,10 +225,7 @@ class Matcher:
         like = self._resemblance(unique, weights)[touched]
         score = (coverage + PHRASE_WEIGHT * phrase + RESEMBLANCE_WEIGHT * like) / (1 + RESEMBLANCE_WEIGHT)
         best = np.argsort(-score, kind="stable")[:RANKED]
-        return [
-            Candidate(self._ids[touched[i]], float(score[i]), float(coverage[i]), float(like[i]))
-            for i in best
-        ]
+        return [Candidate(self._ids[touched[i]], float(score[i]), float(coverage[i]), float(like[i])) for i in best]
 
     def _resemblance(self, terms: list[str], weights: Mapping[str, float]) -> np.ndarray:
         """Per entry, the cosine similarity of the question to its closest example question."""
@@ -266,9 +261,7 @@ class Matcher:
         # the right entry's score; so the bar falls with length (and still wants a lead).
         extra = max(0, len(terms) - LONG_AFTER)
         bar = max(LONG_FLOOR, CONFIDENT_SCORE - LONG_STEP * extra)
-        if (best >= bar and (not extra or lead >= LONG_LEAD)) or (
-            best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD
-        ):
+        if (best >= bar and (not extra or lead >= LONG_LEAD)) or (best >= CLEAR_LEAD_SCORE and lead >= CLEAR_LEAD):
             return Match(Verdict.CONFIDENT, top)
         return Match(Verdict.UNSURE, top)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,29 @@ class Incoming:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A file that goes with a reply (a calendar entry). `token` names it in an unguessable link,
+    for channels that send a link instead of the file."""
+
+    filename: str
+    content: bytes
+    media_type: str
+    token: str
+
+
+class Delivery(StrEnum):
+    """What happened to a message the bot sent first (a reminder, an offer, an alert)."""
+
+    SENT = "sent"
+    TEMPLATE = "template"  # WhatsApp: only the template went; the text waits for the person's reply
+    OPTED_OUT = "opted_out"  # they sent STOP
+    BLOCKED = "blocked"  # they blocked the bot
+    NO_TEMPLATE = "no_template"  # WhatsApp: outside the 24-hour window and no template configured
+    UNREACHABLE = "unreachable"  # the channel can't write first to this person (e.g. the console)
+    FAILED = "failed"  # refused or unreachable after retries
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the bot says back: Markdown-subset `text` and the choices offered with it.
 
@@ -39,3 +63,4 @@ class Reply:
     emergency: bool = False
     answer: str | None = None
     suggestions: tuple[str, ...] = ()
+    document: Document | None = None

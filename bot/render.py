@@ -8,6 +8,7 @@ split never falls inside a tag.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from functools import lru_cache
@@ -148,3 +149,11 @@ def numbered_choices(labels: list[str], prompt: str) -> str:
     """Choices as a numbered list for channels without buttons, then how to pick one."""
     lines = [f"{number}. {label}" for number, label in enumerate(labels, 1)]
     return "\n".join([*lines, "", prompt]) if lines else ""
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#+\-.!|~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Someone's own words, safe to put inside the bot's Markdown: nothing in them formats."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,15 @@ import aiosqlite
 
 BUSY_TIMEOUT_MS = 5000
 # Tables holding rows about one user (by channel and user id): what /forget deletes.
-USER_TABLES = ("dialog_state", "contacts", "outgoing_messages", "held_messages")
+USER_TABLES = (
+    "dialog_state",
+    "contacts",
+    "outgoing_messages",
+    "held_messages",
+    "notifications",
+    "registrations",
+)
+SEAT_HOLDING = ("confirmed", "offered", "attended")  # registration statuses that hold seats
 
 
 class StoreError(Exception):
@@ -48,6 +56,61 @@ class Contact:
     window_closed_at: datetime | None = None
     opted_out_at: datetime | None = None
     blocked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSession:
+    """A training session as stored (times in UTC)."""
+
+    id: int
+    title: str
+    provider: str
+    venue: str
+    address: str
+    borough: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    description: str
+    topics: tuple[str, ...]
+    status: str
+    taken: int = 0  # seats held by confirmed, offered and attended registrations
+    waiting: int = 0  # registrations on the waiting list
+    attended: int = 0  # registrations checked in
+
+    @property
+    def seats_left(self) -> int:
+        return max(0, self.capacity - self.taken)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A person's registration for a session."""
+
+    id: int
+    session_id: int
+    channel: str
+    user_id: str
+    name: str
+    organisation: str
+    role: str
+    seats: int
+    accessibility: str
+    status: str
+    offered_until: datetime | None
+    calendar_token: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A message the bot owes someone."""
+
+    id: int
+    channel: str
+    user_id: str
+    body: dict[str, Any]
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +191,13 @@ class Database:
             newest = latest_version()
             if current > newest:
                 raise StoreError(
-                    f"the database is at schema version {current}, newer than this code "
-                    f"({newest}): upgrade the bot"
+                    f"the database is at schema version {current}, newer than this code ({newest}): upgrade the bot"
                 )
             for number, name, sql in _migrations():
                 if number <= current:
                     continue
                 try:
-                    await self._conn.executescript(
-                        f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;"
-                    )
+                    await self._conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
                 except sqlite3.Error as exc:
                     if self._conn.in_transaction:
                         await self._conn.execute("ROLLBACK")
@@ -186,9 +246,7 @@ class Database:
             return None
         return DialogRecord(row[0], json.loads(row[1]), datetime.fromisoformat(row[2]))
 
-    async def save_dialog(
-        self, channel: str, user_id: str, state: str, data: dict[str, Any], now: datetime
-    ) -> None:
+    async def save_dialog(self, channel: str, user_id: str, state: str, data: dict[str, Any], now: datetime) -> None:
         """Save a user's place in the conversation."""
         async with self.transaction() as conn:
             await conn.execute(
@@ -289,9 +347,7 @@ class Database:
 
     async def outgoing(self, message_id: str) -> tuple[str, int | None] | None:
         """(status, error code) of a message the bot sent."""
-        row = await self._fetchone(
-            "SELECT status, error_code FROM outgoing_messages WHERE id = ?", (message_id,)
-        )
+        row = await self._fetchone("SELECT status, error_code FROM outgoing_messages WHERE id = ?", (message_id,))
         return (row[0], row[1]) if row else None
 
     # --- held messages ------------------------------------------------------------------------
@@ -312,23 +368,17 @@ class Database:
             ) as cursor:
                 rows = list(await cursor.fetchall())
             if rows:
-                await conn.execute(
-                    "DELETE FROM held_messages WHERE channel = ? AND user_id = ?", (channel, user_id)
-                )
+                await conn.execute("DELETE FROM held_messages WHERE channel = ? AND user_id = ?", (channel, user_id))
         return [row[1] for row in rows]
 
     async def purge_dialogs(self, older_than: datetime) -> int:
         """Delete conversations idle since before `older_than`; return how many."""
         async with self.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM dialog_state WHERE updated_at < ?", (older_than.isoformat(),)
-            )
+            cursor = await conn.execute("DELETE FROM dialog_state WHERE updated_at < ?", (older_than.isoformat(),))
             return cursor.rowcount
 
     # --- unanswered questions -----------------------------------------------------------------
-    async def record_unanswered(
-        self, text: str, verdict: str, suggestions: Sequence[str], now: datetime
-    ) -> None:
+    async def record_unanswered(self, text: str, verdict: str, suggestions: Sequence[str], now: datetime) -> None:
         """Keep a question the bot could not answer (its text only, never who asked)."""
         async with self.transaction() as conn:
             await conn.execute(
@@ -349,9 +399,7 @@ class Database:
     async def purge_unanswered(self, older_than: datetime) -> int:
         """Delete unanswered questions recorded before `older_than`."""
         async with self.transaction() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM unanswered WHERE asked_at < ?", (older_than.isoformat(),)
-            )
+            cursor = await conn.execute("DELETE FROM unanswered WHERE asked_at < ?", (older_than.isoformat(),))
             return cursor.rowcount
 
     async def scan(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -363,3 +411,345 @@ class Database:
             )
         ]
         return {t: [tuple(r) for r in await self._fetchall(f'SELECT * FROM "{t}"')] for t in tables}
+
+    # --- training sessions --------------------------------------------------------------------
+    _SESSION_COLUMNS = (
+        "s.id, s.title, s.provider, s.venue, s.address, s.borough, s.starts_at, s.ends_at, s.capacity,"
+        " s.description, s.topics, s.status,"
+        " coalesce(sum(CASE WHEN r.status IN ('confirmed', 'offered', 'attended') THEN r.seats END), 0),"
+        " count(CASE WHEN r.status = 'waiting' THEN 1 END),"
+        " count(CASE WHEN r.status = 'attended' THEN 1 END)"
+    )
+
+    @staticmethod
+    def _session(row: sqlite3.Row | tuple[Any, ...]) -> TrainingSession:
+        return TrainingSession(
+            int(row[0]), row[1], row[2], row[3], row[4], row[5],
+            datetime.fromisoformat(row[6]), datetime.fromisoformat(row[7]), int(row[8]), row[9],
+            tuple(t for t in row[10].split(";") if t), row[11], int(row[12]), int(row[13]), int(row[14]),
+        )  # fmt: skip
+
+    async def add_session(self, fields: dict[str, Any], now: datetime) -> int:
+        """Store a new session; return its id."""
+        return (await self.add_sessions([fields], now))[0]
+
+    async def add_sessions(self, sessions: Sequence[dict[str, Any]], now: datetime) -> list[int]:
+        """Store several sessions in one transaction (all or none); return their ids."""
+        ids = []
+        async with self.transaction() as conn:
+            for fields in sessions:
+                cursor = await conn.execute(
+                    "INSERT INTO training_sessions (title, provider, venue, address, borough, starts_at,"
+                    " ends_at, capacity, description, topics, status, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)",
+                    (*_session_values(fields), now.isoformat(), now.isoformat()),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    async def update_session(self, session_id: int, fields: dict[str, Any], now: datetime) -> None:
+        """Change some fields of a session (capacity never below the seats already taken)."""
+        columns = {k: v for k, v in zip(SESSION_FIELDS, _session_values(fields), strict=True) if k in fields}
+        async with self.transaction() as conn:
+            if "capacity" in columns:
+                async with conn.execute(
+                    "SELECT coalesce(sum(seats), 0) FROM registrations WHERE session_id = ?"
+                    " AND status IN ('confirmed', 'offered', 'attended')",
+                    (session_id,),
+                ) as cursor:
+                    taken = int((await cursor.fetchone() or [0])[0])
+                if int(columns["capacity"]) < taken:
+                    raise StoreError(f"capacity {columns['capacity']} is below the {taken} seats already taken")
+            assignments = ", ".join(f"{name} = ?" for name in columns)
+            await conn.execute(
+                f"UPDATE training_sessions SET {assignments}, updated_at = ? WHERE id = ?",
+                (*columns.values(), now.isoformat(), session_id),
+            )
+
+    async def session(self, session_id: int) -> TrainingSession | None:
+        """One session with its seat counts."""
+        row = await self._fetchone(
+            f"SELECT {self._SESSION_COLUMNS} FROM training_sessions s"
+            " LEFT JOIN registrations r ON r.session_id = s.id WHERE s.id = ? GROUP BY s.id",
+            (session_id,),
+        )
+        return self._session(row) if row else None
+
+    async def sessions(self, *, after: datetime | None = None, scheduled_only: bool = False) -> list[TrainingSession]:
+        """Sessions in start order, optionally only scheduled ones starting after a time."""
+        where, params = [], []
+        if after is not None:
+            where.append("s.starts_at > ?")
+            params.append(after.isoformat())
+        if scheduled_only:
+            where.append("s.status = 'scheduled'")
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._fetchall(
+            f"SELECT {self._SESSION_COLUMNS} FROM training_sessions s"
+            f" LEFT JOIN registrations r ON r.session_id = s.id {clause}"
+            " GROUP BY s.id ORDER BY s.starts_at, s.id",
+            params,
+        )
+        return [self._session(row) for row in rows]
+
+    async def cancel_session(self, session_id: int, now: datetime) -> list[Registration]:
+        """Cancel a session and everyone's place in it; return the registrations to tell."""
+        async with self.transaction() as conn:
+            async with conn.execute(
+                f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE session_id = ?"
+                " AND status IN ('confirmed', 'waiting', 'offered') ORDER BY id",
+                (session_id,),
+            ) as cursor:
+                affected = [_registration(row) for row in await cursor.fetchall()]
+            await conn.execute(
+                "UPDATE training_sessions SET status = 'cancelled', updated_at = ? WHERE id = ?",
+                (now.isoformat(), session_id),
+            )
+            await conn.execute(
+                "UPDATE registrations SET status = 'cancelled', offered_until = NULL, updated_at = ?"
+                " WHERE session_id = ? AND status IN ('confirmed', 'waiting', 'offered')",
+                (now.isoformat(), session_id),
+            )
+        return affected
+
+    # --- registrations ------------------------------------------------------------------------
+    async def register(self, session_id: int, person: dict[str, Any], now: datetime) -> tuple[Registration, bool]:
+        """Take seats if they are free, else join the waiting list, atomically.
+
+        Returns the registration and whether it is new (False: the person already had one).
+        """
+        async with self.transaction() as conn:
+            async with conn.execute(
+                f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE session_id = ? AND channel = ?"
+                " AND user_id = ? AND status != 'cancelled'",
+                (session_id, person["channel"], person["user_id"]),
+            ) as cursor:
+                existing = await cursor.fetchone()
+            if existing is not None:
+                return _registration(existing), False
+            async with conn.execute(
+                "SELECT capacity, status, starts_at FROM training_sessions WHERE id = ?", (session_id,)
+            ) as cursor:
+                session = await cursor.fetchone()
+            if session is None:
+                raise StoreError(f"there is no session {session_id}")
+            if session[1] != "scheduled" or datetime.fromisoformat(session[2]) <= now:
+                raise StoreError(f"session {session_id} is not open for registration")
+            async with conn.execute(
+                "SELECT coalesce(sum(CASE WHEN status IN ('confirmed', 'offered', 'attended') THEN seats END), 0),"
+                " count(CASE WHEN status = 'waiting' THEN 1 END) FROM registrations WHERE session_id = ?",
+                (session_id,),
+            ) as cursor:
+                taken, waiting = await cursor.fetchone() or (0, 0)
+            # First come, first served: nobody jumps a waiting list, even if their seats would fit.
+            fits = int(waiting) == 0 and int(taken) + int(person["seats"]) <= int(session[0])
+            status = "confirmed" if fits else "waiting"
+            cursor = await conn.execute(
+                "INSERT INTO registrations (session_id, channel, user_id, name, organisation, role, seats,"
+                " accessibility, status, calendar_token, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id, person["channel"], person["user_id"], person["name"], person["organisation"],
+                    person["role"], int(person["seats"]), person.get("accessibility", ""), status,
+                    person["calendar_token"], now.isoformat(), now.isoformat(),
+                ),
+            )  # fmt: skip
+            async with conn.execute(
+                f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE id = ?", (cursor.lastrowid,)
+            ) as found:
+                return _registration(await found.fetchone()), True
+
+    async def registration(self, registration_id: int) -> Registration | None:
+        row = await self._fetchone(
+            f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE id = ?", (registration_id,)
+        )
+        return _registration(row) if row else None
+
+    async def registration_by_token(self, token: str) -> Registration | None:
+        row = await self._fetchone(
+            f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE calendar_token = ?", (token,)
+        )
+        return _registration(row) if row else None
+
+    async def registrations_of(self, channel: str, user_id: str) -> list[Registration]:
+        """A person's active registrations (confirmed, waiting, offered), soonest first."""
+        rows = await self._fetchall(
+            f"SELECT {_R_COLUMNS} FROM registrations r"
+            " JOIN training_sessions s ON s.id = r.session_id WHERE r.channel = ? AND r.user_id = ?"
+            " AND r.status IN ('confirmed', 'waiting', 'offered') ORDER BY s.starts_at, r.id",
+            (channel, user_id),
+        )
+        return [_registration(row) for row in rows]
+
+    async def attendees(self, session_id: int) -> list[Registration]:
+        """Everyone registered for a session, in the order they registered."""
+        rows = await self._fetchall(
+            f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+        return [_registration(row) for row in rows]
+
+    async def set_registration_status(
+        self, registration_id: int, status: str, now: datetime, *, expect: tuple[str, ...] = ()
+    ) -> bool:
+        """Change a registration's status (only from one of `expect`, if given); True if changed."""
+        condition = f" AND status IN ({', '.join('?' * len(expect))})" if expect else ""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                f"UPDATE registrations SET status = ?, offered_until = NULL, updated_at = ? WHERE id = ?{condition}",
+                (status, now.isoformat(), registration_id, *expect),
+            )
+            return cursor.rowcount > 0
+
+    async def promote(self, session_id: int, now: datetime, offer_for: timedelta) -> list[Registration]:
+        """Offer free seats to the waiting list, first come first served; return those offered.
+
+        The first waiting person whose seats fit gets an offer; then the next, while seats remain.
+        People a coordinator booked by phone are confirmed at once (the coordinator tells them).
+        """
+        offered: list[Registration] = []
+        async with self.transaction() as conn:
+            async with conn.execute(
+                "SELECT capacity, status, starts_at FROM training_sessions WHERE id = ?", (session_id,)
+            ) as cursor:
+                session = await cursor.fetchone()
+            if session is None or session[1] != "scheduled" or datetime.fromisoformat(session[2]) <= now:
+                return []
+            async with conn.execute(
+                "SELECT coalesce(sum(seats), 0) FROM registrations WHERE session_id = ?"
+                " AND status IN ('confirmed', 'offered', 'attended')",
+                (session_id,),
+            ) as cursor:
+                free = int(session[0]) - int((await cursor.fetchone() or [0])[0])
+            async with conn.execute(
+                f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE session_id = ? AND status = 'waiting'"
+                " ORDER BY id",
+                (session_id,),
+            ) as cursor:
+                waiting = [_registration(row) for row in await cursor.fetchall()]
+            until = min(now + offer_for, datetime.fromisoformat(session[2]))
+            for candidate in waiting:
+                if candidate.seats > free:
+                    continue
+                free -= candidate.seats
+                if candidate.channel == "phone":  # booked by a coordinator, who phones them: no offer to wait on
+                    await conn.execute(
+                        "UPDATE registrations SET status = 'confirmed', updated_at = ? WHERE id = ?",
+                        (now.isoformat(), candidate.id),
+                    )
+                    continue
+                await conn.execute(
+                    "UPDATE registrations SET status = 'offered', offered_until = ?, updated_at = ? WHERE id = ?",
+                    (until.isoformat(), now.isoformat(), candidate.id),
+                )
+                offered.append(_registration_with(candidate, status="offered", offered_until=until))
+        return offered
+
+    async def expired_offers(self, now: datetime) -> list[Registration]:
+        """Offers not taken up in time."""
+        rows = await self._fetchall(
+            f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE status = 'offered' AND offered_until <= ?",
+            (now.isoformat(),),
+        )
+        return [_registration(row) for row in rows]
+
+    async def due_reminders(self, now: datetime, lead: timedelta) -> list[tuple[Registration, TrainingSession]]:
+        """Confirmed registrations whose session starts within `lead` from now (and hasn't started)."""
+        rows = await self._fetchall(
+            f"SELECT {_R_COLUMNS}, s.id FROM registrations r"
+            " JOIN training_sessions s ON s.id = r.session_id"
+            " WHERE r.status = 'confirmed' AND s.status = 'scheduled' AND s.starts_at > ? AND s.starts_at <= ?",
+            (now.isoformat(), (now + lead).isoformat()),
+        )
+        found = []
+        for row in rows:
+            session = await self.session(int(row[-1]))
+            if session is not None:
+                found.append((_registration(row[:-1]), session))
+        return found
+
+    async def anonymise_past_registrations(self, ended_before: datetime) -> int:
+        """Strip personal details from registrations for sessions that ended long ago (counts stay)."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE registrations SET name = '', organisation = '', role = '', accessibility = '',"
+                " channel = 'deleted', user_id = 'deleted-' || id, updated_at = ?"
+                " WHERE channel != 'deleted' AND session_id IN"
+                " (SELECT id FROM training_sessions WHERE ends_at < ?)",
+                (ended_before.isoformat(), ended_before.isoformat()),
+            )
+            return cursor.rowcount
+
+    # --- notifications (the bot's own outbox for people) ----------------------------------------
+    async def notify(self, key: str, channel: str, user_id: str, body: dict[str, Any], now: datetime) -> bool:
+        """Queue a message for someone, once per key; True if newly queued."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO notifications (key, channel, user_id, body, created_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (key, channel, user_id, json.dumps(body), now.isoformat()),
+            )
+            return cursor.rowcount > 0
+
+    async def pending_notifications(self, channels: Sequence[str], limit: int = 100) -> list[Notification]:
+        """Queued messages for the given channels, oldest first."""
+        if not channels:
+            return []
+        marks = ", ".join("?" * len(channels))
+        rows = await self._fetchall(
+            f"SELECT id, channel, user_id, body, attempts FROM notifications WHERE status = 'pending'"
+            f" AND channel IN ({marks}) ORDER BY id LIMIT ?",
+            (*channels, limit),
+        )
+        return [Notification(int(r[0]), r[1], r[2], json.loads(r[3]), int(r[4])) for r in rows]
+
+    async def finish_notification(self, notification_id: int, status: str, now: datetime) -> None:
+        """Record what became of a queued message (sent, or why not)."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE notifications SET status = ?, attempts = attempts + 1, sent_at = ? WHERE id = ?",
+                (status, now.isoformat(), notification_id),
+            )
+
+    async def retry_notification(self, notification_id: int) -> None:
+        """Count a failed attempt; the message stays queued."""
+        async with self.transaction() as conn:
+            await conn.execute("UPDATE notifications SET attempts = attempts + 1 WHERE id = ?", (notification_id,))
+
+
+SESSION_FIELDS = (
+    "title", "provider", "venue", "address", "borough", "starts_at", "ends_at", "capacity",
+    "description", "topics",
+)  # fmt: skip
+_REGISTRATION_FIELDS = (
+    "id", "session_id", "channel", "user_id", "name", "organisation", "role", "seats", "accessibility",
+    "status", "offered_until", "calendar_token", "created_at",
+)  # fmt: skip
+_REGISTRATION_COLUMNS = ", ".join(_REGISTRATION_FIELDS)
+_R_COLUMNS = ", ".join(f"r.{name}" for name in _REGISTRATION_FIELDS)  # the same, in joins
+
+
+def _session_values(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """Session fields in column order, times as ISO strings and topics joined."""
+    values = []
+    for name in SESSION_FIELDS:
+        value = fields.get(name, "" if name not in ("capacity",) else 0)
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat()
+        elif name == "topics":
+            value = ";".join(value) if isinstance(value, list | tuple) else str(value or "")
+        values.append(value)
+    return tuple(values)
+
+
+def _registration(row: Any) -> Registration:
+    return Registration(
+        int(row[0]), int(row[1]), row[2], row[3], row[4], row[5], row[6], int(row[7]), row[8], row[9],
+        datetime.fromisoformat(row[10]) if row[10] else None, row[11], datetime.fromisoformat(row[12]),
+    )  # fmt: skip
+
+
+def _registration_with(registration: Registration, **changes: Any) -> Registration:
+    from dataclasses import replace
+
+    return replace(registration, **changes)

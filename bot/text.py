@@ -106,9 +106,7 @@ class Normaliser:
             return word
         # Typos seldom change the first letter: prefer words that share it, and ask more of others.
         same_initial = self._by_initial.get(word[0], [])
-        best = process.extractOne(
-            word, same_initial, scorer=OSA.normalized_similarity, score_cutoff=CORRECTION_CUTOFF
-        )
+        best = process.extractOne(word, same_initial, scorer=OSA.normalized_similarity, score_cutoff=CORRECTION_CUTOFF)
         if best is None:
             best = process.extractOne(word, self._choices, scorer=fuzz.ratio, score_cutoff=88)
         return str(best[0]) if best is not None else word
@@ -143,9 +141,7 @@ class Normaliser:
                 i += 1
         # Short numbers ("9", "2") are ages, counts and steps; phone numbers like 999 and 55 count.
         terms = [
-            t
-            for t in out
-            if t not in self.stopwords and (not t.isdigit() or len(t) >= 3 or t in self.short_numbers)
+            t for t in out if t not in self.stopwords and (not t.isdigit() or len(t) >= 3 or t in self.short_numbers)
         ]
         if not terms and self._about_the_bot.intersection(tokens):
             return [self.stem("bot")]  # "what can you do?", "who are you?"

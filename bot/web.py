@@ -3,6 +3,7 @@
     POST /telegram/webhook   Telegram updates (secret header checked), queued for the bot
     POST /whatsapp/inbound   WhatsApp messages through Twilio (bot.channels.whatsapp)
     POST /whatsapp/status    WhatsApp delivery reports (bot.channels.whatsapp)
+    GET  /calendar/TOKEN.ics a training booking's calendar entry (unguessable TOKEN)
     GET  /healthz            200 while the process is up
 
 Every webhook is authenticated before its body is read, and bodies over `MAX_BODY` are refused.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -56,8 +57,10 @@ def create_web_app(
     telegram: UpdateSink | None = None,
     telegram_secret: str | None = None,
     routes: Sequence[BaseRoute] = (),
+    calendar: Callable[[str], Awaitable[bytes | None]] | None = None,
 ) -> Starlette:
-    """Build the web app: health, Telegram's webhook if given, and other channels' `routes`."""
+    """Build the web app: health, Telegram's webhook if given, other channels' `routes`, and
+    calendar entries behind unguessable links (for channels that can't send a file)."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -82,7 +85,17 @@ def create_web_app(
             return Response("not an update", status_code=400)
         return Response(status_code=200)
 
+    async def calendar_entry(request: Request) -> Response:
+        assert calendar is not None
+        content = await calendar(str(request.path_params["token"]))
+        if content is None:
+            return Response(status_code=404)
+        headers = {"Content-Disposition": 'attachment; filename="training.ics"', "Cache-Control": "no-store"}
+        return Response(content, media_type="text/calendar", headers=headers)
+
     table: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *routes]
+    if calendar is not None:
+        table.append(Route("/calendar/{token}.ics", calendar_entry, methods=["GET"]))
     if telegram is not None:
         table.append(Route("/telegram/webhook", telegram_webhook, methods=["POST"]))
     return Starlette(routes=table)

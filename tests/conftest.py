@@ -8,20 +8,25 @@ import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
 
 from bot.answers import Answerer
 from bot.app import WebServer
+from bot.cli import main
 from bot.config import Settings, default_content_dir
 from bot.content import Content, load_content
 from bot.dialog import Engine
 from bot.messages import Incoming
 from bot.store import Database
+from bot.training import Training
+from bot.training_flow import TrainingFlow
 
 REPO = Path(__file__).resolve().parent.parent
 CONTENT_DIR = REPO / "content"
@@ -63,9 +68,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def make_engine(
-    content: Content, answerer: Answerer, db: Database, clock: FakeClock
-) -> Callable[..., Engine]:
+def make_engine(content: Content, answerer: Answerer, db: Database, clock: FakeClock) -> Callable[..., Engine]:
     def build(**overrides: Any) -> Engine:
         options: dict[str, Any] = {"answerer": answerer, "clock": clock}
         options.update(overrides)
@@ -76,8 +79,15 @@ def make_engine(
 
 
 @pytest.fixture
-def engine(make_engine: Callable[..., Engine]) -> Engine:
-    return make_engine()
+def training(db: Database, content: Content, clock: FakeClock) -> Training:
+    return Training(db, content.copy, ZoneInfo("Europe/London"), clock=clock, offer_for=timedelta(hours=24))
+
+
+@pytest.fixture
+def engine(make_engine: Callable[..., Engine], training: Training, content: Content) -> Engine:
+    """The engine as the app builds it: with the training flow, and "coord" as a coordinator."""
+    flow = TrainingFlow(training, content.copy, retention=timedelta(days=30)).flow()
+    return make_engine(flows=(flow,), coordinators=frozenset({("console", "coord")}))
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> bool:
@@ -111,6 +121,33 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
     env.update(DATABASE_PATH=str(tmp_path / "cli.db"), CONTENT_DIR=str(CONTENT_DIR), PYTHONIOENCODING="utf-8")
     return env
+
+
+@dataclass
+class Ran:
+    """What a command printed and how it ended."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Ran]:
+    """Run `safetybot ARGS` in this process (the same code, without a new interpreter's start-up)."""
+    for name, value in cli_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(Path(cli_env["DATABASE_PATH"]).parent)
+
+    def run(args: list[str]) -> Ran:
+        capsys.readouterr()
+        code = main(args)
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run
 
 
 def safetybot() -> list[str]:

@@ -32,9 +32,7 @@ def test_alerts_never_imports_bot(path: Path) -> None:
 
 
 ENGINE_MODULES = [
-    p
-    for p in modules("bot")
-    if "channels" not in p.parts and p.name not in ("app.py", "cli.py", "__main__.py")
+    p for p in modules("bot") if "channels" not in p.parts and p.name not in ("app.py", "cli.py", "__main__.py")
 ]
 
 

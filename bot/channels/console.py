@@ -4,28 +4,53 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from bot.content import Copy
 from bot.dialog import Engine
-from bot.messages import Incoming, Reply
+from bot.messages import Delivery, Incoming, Reply
 from bot.render import Style, numbered_choices, render
 
 CHANNEL = "console"
 QUIT = {"/quit", "/exit", "quit", "exit"}
 
 
-def format_reply(reply: Reply, copy: Copy) -> str:
-    """A reply as plain text with its choices numbered."""
+def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
+    """A reply as plain text with its choices numbered; a document is saved in `files`."""
     text = render(reply.text, Style.PLAIN)
+    if reply.document is not None and files is not None:
+        files.mkdir(parents=True, exist_ok=True)
+        path = files / reply.document.filename
+        path.write_bytes(reply.document.content)
+        text += "\n\n" + copy.format("calendar_file", path=path)
     if reply.choices:
         prompt = copy.format("choose_number", first=1, last=len(reply.choices))
         text += "\n\n" + numbered_choices([c.label for c in reply.choices], prompt)
     return text
 
 
+class ConsoleSender:
+    """Messages the bot owes the person at the keyboard, printed between their turns."""
+
+    def __init__(self, copy: Copy, stdout: TextIO, files: Path | None) -> None:
+        self.copy = copy
+        self.stdout = stdout
+        self.files = files
+
+    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+        """Print the message now."""
+        self.stdout.write("\n" + format_reply(reply, self.copy, self.files) + "\n\n")
+        self.stdout.flush()
+        return Delivery.SENT
+
+
 async def run_console(
-    engine: Engine, user: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+    engine: Engine,
+    user: str,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    files: Path | None = None,
 ) -> None:
     """Chat in the terminal until end of input or /quit."""
     interactive = stdin.isatty()
@@ -34,7 +59,7 @@ async def run_console(
         stdout.write(text + "\n\n")
         stdout.flush()
 
-    say(format_reply(await engine.handle(Incoming(CHANNEL, user, "/start")), engine.copy))
+    say(format_reply(await engine.handle(Incoming(CHANNEL, user, "/start")), engine.copy, files))
     if interactive:
         say("(Type /quit to leave.)")
     while True:
@@ -50,4 +75,4 @@ async def run_console(
         if not interactive:
             say(f"> {text}")
         reply = await engine.handle(Incoming(CHANNEL, user, text))
-        say(format_reply(reply, engine.copy))
+        say(format_reply(reply, engine.copy, files))

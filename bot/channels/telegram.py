@@ -23,6 +23,7 @@ from telegram import (
     Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -43,7 +44,7 @@ from telegram.ext import (
 from bot.channels import ChannelError
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
-from bot.messages import Choice, Incoming, Reply
+from bot.messages import Choice, Delivery, Incoming, Reply
 from bot.render import Style, render_blocks, split_message
 from bot.store import Database
 
@@ -254,7 +255,24 @@ class TelegramChannel:
             }
             if not await self._deliver(user_id, partial(send_message, chat_id, text, **options)):
                 return False
+        if reply.document is not None:
+            document = InputFile(reply.document.content, filename=reply.document.filename)
+            return await self._deliver(user_id, partial(self.application.bot.send_document, chat_id, document))
         return True
+
+    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+        """Write to someone first (a reminder, an offer): to them privately, unless they stopped it."""
+        contact = await self.db.contact(CHANNEL, user_id)
+        if contact.opted_out_at is not None:
+            return Delivery.OPTED_OUT
+        if contact.blocked_at is not None:
+            return Delivery.BLOCKED
+        private = user_id.rsplit(":", 1)[-1]  # in a group, the person's own chat
+        if not private.lstrip("-").isdigit():
+            return Delivery.UNREACHABLE
+        if await self.send(int(private), reply, user_id=user_id):
+            return Delivery.SENT
+        return Delivery.BLOCKED if await self.db.is_blocked(CHANNEL, user_id) else Delivery.FAILED
 
     async def _deliver(self, user_id: str, call: Callable[[], Awaitable[object]]) -> bool:
         """Make one Bot API call, retrying network errors with backoff."""

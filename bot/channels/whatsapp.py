@@ -21,7 +21,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -41,7 +40,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.config import Settings
 from bot.content import Copy
 from bot.dialog import Engine
-from bot.messages import Incoming, Reply
+from bot.messages import Delivery, Incoming, Reply
 from bot.render import Style, numbered_choices, render_blocks, split_message
 from bot.store import Database
 from bot.web import BodyTooLarge, read_body
@@ -59,16 +58,6 @@ _TWIML = "application/xml"
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class Delivery(StrEnum):
-    """What happened to a message the bot sent first."""
-
-    SENT = "sent"  # free-form, inside the 24-hour window
-    TEMPLATE = "template"  # template sent; the text waits for the person's reply
-    OPTED_OUT = "opted_out"  # they sent STOP
-    NO_TEMPLATE = "no_template"  # outside the window and no template configured: nothing sent
-    FAILED = "failed"  # refused or unreachable after retries (recorded with its error code)
 
 
 class SendFailed(Exception):
@@ -141,9 +130,7 @@ class WhatsAppChannel:
         self.account_sid = str(settings.twilio_account_sid)
         self.auth_token = settings.twilio_auth_token.get_secret_value()
         self.api_base_url = settings.twilio_api_base_url
-        self.sender = "whatsapp:" + (
-            e164(str(settings.twilio_whatsapp_from)) or str(settings.twilio_whatsapp_from)
-        )
+        self.sender = "whatsapp:" + (e164(str(settings.twilio_whatsapp_from)) or str(settings.twilio_whatsapp_from))
         self.public_base_url = str(settings.public_base_url).rstrip("/")
         self.template_sid = settings.whatsapp_template_sid
         self.validator = RequestValidator(self.auth_token)
@@ -259,6 +246,9 @@ class WhatsAppChannel:
     def render(self, reply: Reply) -> list[str]:
         """A reply as WhatsApp messages: *bold*, _italic_, choices numbered, under 1,600 each."""
         blocks = render_blocks(reply.text, Style.WHATSAPP)
+        if reply.document is not None:  # WhatsApp through Twilio can't send a file here: a link
+            url = f"{self.public_base_url}/calendar/{reply.document.token}.ics"
+            blocks.append(self.copy.format("calendar_link", url=url))
         if reply.choices:
             prompt = self.copy.format("choose_number", first=1, last=len(reply.choices))
             blocks.append(numbered_choices([c.label for c in reply.choices], prompt))
@@ -290,9 +280,7 @@ class WhatsAppChannel:
             for text in texts:
                 await self.db.hold_message(CHANNEL, user_id, text, now)
             variables = json.dumps({"1": self.copy["template_sender"]})
-            await self._create(
-                user_id, "template", content_sid=self.template_sid, content_variables=variables
-            )
+            await self._create(user_id, "template", content_sid=self.template_sid, content_variables=variables)
             return Delivery.TEMPLATE
         except SendFailed:
             return Delivery.FAILED

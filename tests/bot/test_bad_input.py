@@ -65,9 +65,7 @@ async def test_random_conversations_never_hit_the_error_reply(
 ) -> None:
     for user, (kind, value) in steps:
         incoming = (
-            make_incoming(value, user_id=user)
-            if kind == "text"
-            else make_incoming(None, user_id=user, choice=value)
+            make_incoming(value, user_id=user) if kind == "text" else make_incoming(None, user_id=user, choice=value)
         )
         reply = await engine.handle(incoming)
         assert reply.text != engine.copy["error"]

@@ -72,9 +72,7 @@ def test_ask_does_not_touch_the_real_database(cli_env: dict[str, str]) -> None:
 
 
 def test_chat_is_a_whole_conversation(cli_env: dict[str, str]) -> None:
-    done = run(
-        ["chat", "--user", "amina"], cli_env, "2\n/menu\n3\nwhat is the weather like in leeds\n/quit\n"
-    )
+    done = run(["chat", "--user", "amina"], cli_env, "2\n/menu\n3\nwhat is the weather like in leeds\n/quit\n")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Faith Safety Bot" in out and "1. Get help now" in out

@@ -94,9 +94,7 @@ def _errors(directory: Path) -> list[str]:
 
 def test_mistyped_phone_number_fails_naming_file_and_line(content_copy: Path) -> None:
     entry = content_copy / "faq" / "terrorism-hotline.md"
-    body_line = next(
-        line for line in entry.read_text().split("---")[2].splitlines() if "0800 789 321" in line
-    )
+    body_line = next(line for line in entry.read_text().split("---")[2].splitlines() if "0800 789 321" in line)
     _edit(entry, body_line, body_line.replace("0800 789 321", "0800 789 312"))
     errors = _errors(content_copy)
     line = _line_of(entry, "0800 789 312")
@@ -148,9 +146,7 @@ def test_bad_triage_pattern_fails(content_copy: Path) -> None:
 
 
 def test_content_check_command_passes_on_real_content(cli_env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [*safetybot(), "content", "check"], env=cli_env, capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([*safetybot(), "content", "check"], env=cli_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "31 FAQ entries, 0 errors" in done.stdout
     assert "call-test" in done.stdout

@@ -35,9 +35,7 @@ async def test_a_newer_database_is_refused(tmp_path: Path) -> None:
 async def test_failed_write_leaves_nothing_half_written(db: Database) -> None:
     with pytest.raises(RuntimeError):
         async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO unanswered (text, verdict, asked_at) VALUES ('q', 'fallback', 'x')"
-            )
+            await conn.execute("INSERT INTO unanswered (text, verdict, asked_at) VALUES ('q', 'fallback', 'x')")
             raise RuntimeError("crash mid-transaction")
     assert await db.gaps() == []
 

@@ -228,9 +228,7 @@ def user(user_id: int = 111, first_name: str = "Amina") -> dict[str, Any]:
     return {"id": user_id, "is_bot": False, "first_name": first_name}
 
 
-def private_message(
-    text: str | None, user_id: int = 111, message_id: int = 1, **extra: Any
-) -> dict[str, Any]:
+def private_message(text: str | None, user_id: int = 111, message_id: int = 1, **extra: Any) -> dict[str, Any]:
     """An update with a message in a private chat (text None: a sticker)."""
     message: dict[str, Any] = {
         "message_id": message_id,

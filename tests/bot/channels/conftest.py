@@ -42,9 +42,7 @@ def telegram_api() -> Iterator[FakeBotApi]:
 
 def telegram_settings(tmp_path: Path, fake: FakeBotApi, **values: Any) -> Settings:
     """Settings for a bot whose Telegram client talks to the fake Bot API."""
-    return settings_for(
-        tmp_path, telegram_bot_token=TELEGRAM_TOKEN, telegram_api_base_url=fake.base_url, **values
-    )
+    return settings_for(tmp_path, telegram_bot_token=TELEGRAM_TOKEN, telegram_api_base_url=fake.base_url, **values)
 
 
 @pytest.fixture

@@ -61,9 +61,7 @@ async def test_danger_now_leads_with_999(telegram: TelegramChannel, telegram_api
     assert reply.params["text"].startswith("<b>If you or anyone else is in danger now, call 999</b>")
 
 
-async def test_did_you_mean_buttons_lead_to_the_answer(
-    telegram: TelegramChannel, telegram_api: FakeBotApi
-) -> None:
+async def test_did_you_mean_buttons_lead_to_the_answer(telegram: TelegramChannel, telegram_api: FakeBotApi) -> None:
     telegram_api.push(private_message("police"))
     offer = await telegram_api.called("sendMessage", to(111, "I'm not sure"))
     choice = buttons(offer.params)[0]
@@ -73,9 +71,7 @@ async def test_did_you_mean_buttons_lead_to_the_answer(
     entry = choice.removeprefix("faq:")
     answer = await telegram_api.called(
         "sendMessage",
-        lambda p: (
-            f"faq:{entry}" not in buttons(p) and p.get("text", "").startswith("<b>") and p is not offer.params
-        ),
+        lambda p: f"faq:{entry}" not in buttons(p) and p.get("text", "").startswith("<b>") and p is not offer.params,
     )
     title = telegram.engine.content.faq[entry].title
     assert answer.params["text"].startswith(f"<b>{title}</b>")
@@ -168,9 +164,7 @@ def test_choice_ids_too_long_for_a_button_are_left_out() -> None:
     assert [row[0].callback_data for row in keyboard.inline_keyboard] == ["menu:main"]
 
 
-async def test_polling_survives_dropped_connections(
-    telegram: TelegramChannel, telegram_api: FakeBotApi
-) -> None:
+async def test_polling_survives_dropped_connections(telegram: TelegramChannel, telegram_api: FakeBotApi) -> None:
     telegram_api.fail("getUpdates", "drop", times=2)
     telegram_api.push(private_message("what is true vision"))
     reply = await telegram_api.called("sendMessage", to(111))

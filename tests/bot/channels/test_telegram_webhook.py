@@ -58,9 +58,7 @@ async def test_wrong_or_missing_secret_is_refused_and_nothing_is_handled(
     assert [p["chat_id"] for p in telegram_api.sent()] == [3]
 
 
-@pytest.mark.parametrize(
-    "body", [b"{not json", b"[1, 2]", b'{"hello": "world"}', b"\xff\xfe", b'{"update_id": "x"}']
-)
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"hello": "world"}', b"\xff\xfe", b'{"update_id": "x"}'])
 async def test_malformed_bodies_get_400_and_the_app_keeps_serving(
     webhook: tuple[str, TelegramChannel], telegram_api: FakeBotApi, body: bytes
 ) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot.channels.whatsapp import Delivery, e164
-from bot.messages import Reply
+from bot.channels.whatsapp import e164
+from bot.messages import Delivery, Reply
 from bot.store import Database
 from tests.bot.channels.conftest import NUMBER, PUBLIC, TEMPLATE, WhatsApp
 from tests.conftest import FakeClock
@@ -93,10 +93,7 @@ async def test_outside_the_window_a_template_goes_and_the_text_waits_for_view(
 ) -> None:
     await whatsapp.say("hello")
     clock.advance(hours=25)
-    assert (
-        await whatsapp.channel.send_proactive(NUMBER, Reply("Vigilance: be alert tonight."))
-        is Delivery.TEMPLATE
-    )
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Vigilance: be alert tonight.")) is Delivery.TEMPLATE
     [template] = twilio_api.messages
     assert template["ContentSid"] == TEMPLATE and "Body" not in template
     assert template["ContentVariables"] == '{"1": "community safety team"}'
@@ -114,9 +111,7 @@ async def test_window_closed_error_falls_back_to_the_template(
     assert (await db.contact("whatsapp", NUMBER)).window_closed_at is not None
 
 
-async def test_rate_limits_and_server_errors_are_retried(
-    whatsapp: WhatsApp, twilio_api: FakeTwilioApi
-) -> None:
+async def test_rate_limits_and_server_errors_are_retried(whatsapp: WhatsApp, twilio_api: FakeTwilioApi) -> None:
     await whatsapp.say("hello")
     twilio_api.fail("status", 429)
     twilio_api.fail("status", 500)
@@ -125,9 +120,7 @@ async def test_rate_limits_and_server_errors_are_retried(
     assert twilio_api.refused == 3 and len(twilio_api.messages) == 1
 
 
-async def test_failures_are_recorded_never_lost(
-    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
-) -> None:
+async def test_failures_are_recorded_never_lost(whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database) -> None:
     await whatsapp.say("hello")
     twilio_api.fail("code", 21610)  # Twilio: the recipient unsubscribed
     assert await whatsapp.channel.send_proactive(NUMBER, Reply("Alert")) is Delivery.FAILED
@@ -135,17 +128,13 @@ async def test_failures_are_recorded_never_lost(
     assert [(row[2], row[4], row[5]) for row in outgoing] == [(NUMBER, "failed", 21610)]
 
 
-async def test_no_template_configured_means_nothing_is_sent(
-    whatsapp: WhatsApp, twilio_api: FakeTwilioApi
-) -> None:
+async def test_no_template_configured_means_nothing_is_sent(whatsapp: WhatsApp, twilio_api: FakeTwilioApi) -> None:
     whatsapp.channel.template_sid = None
     assert await whatsapp.channel.send_proactive("+447700900999", Reply("Alert")) is Delivery.NO_TEMPLATE
     assert twilio_api.messages == []
 
 
-async def test_delivery_reports_are_recorded(
-    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
-) -> None:
+async def test_delivery_reports_are_recorded(whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database) -> None:
     await whatsapp.say("hello")
     await whatsapp.channel.send_proactive(NUMBER, Reply("Alert"))
     sid = twilio_api.messages[0]["Sid"]
@@ -159,9 +148,7 @@ async def test_delivery_reports_are_recorded(
     assert (await db.contact("whatsapp", NUMBER)).window_closed_at is not None
 
 
-async def test_a_slow_answer_follows_through_the_rest_api(
-    whatsapp: WhatsApp, twilio_api: FakeTwilioApi
-) -> None:
+async def test_a_slow_answer_follows_through_the_rest_api(whatsapp: WhatsApp, twilio_api: FakeTwilioApi) -> None:
     whatsapp.channel.reply_deadline = 0  # answering always takes longer than this
     assert await whatsapp.say("what is true vision") == []  # Twilio gets its answer at once
     message = await twilio_api.posted()

@@ -1,0 +1,338 @@
+"""Training sessions: what coordinators enter, seats and the waiting list, offers, reminders,
+and calendar entries.
+
+Times are stored in UTC and entered and shown in TIMEZONE (Europe/London by default), so a
+session at 10:00 is at 10:00 on the clock on the wall either side of the clocks changing. Messages
+the bot owes people (a seat offered, a reminder, a cancellation) are queued in the database and
+sent by `safetybot run`, so they are queued once, survive restarts, and can come from the CLI.
+
+    TrainingError         bad input or an impossible action; the message says what to fix
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event
+
+from bot.content import Copy
+from bot.messages import Choice, Reply
+from bot.store import Database, Registration, StoreError, TrainingSession
+
+logger = logging.getLogger(__name__)
+
+MAX_CAPACITY = 5000
+MAX_SEATS = 5  # seats one registration may take
+REQUIRED = ("title", "venue", "address", "borough", "starts", "ends", "capacity")
+OPTIONAL = ("provider", "description", "topics")
+LIMITS = {"title": 120, "provider": 120, "venue": 120, "address": 200, "borough": 60, "description": 1000}
+ROLES = ("Imam", "Chair", "Trustee", "Secretary", "Safeguarding lead", "Security lead", "Volunteer")
+
+
+class TrainingError(Exception):
+    """Bad input or an impossible action; the message says what to fix."""
+
+
+# --- times -------------------------------------------------------------------------------------
+def parse_local(value: object, tz: ZoneInfo, what: str) -> datetime:
+    """A local date and time ("2026-12-05 10:00") in `tz`, as an aware UTC datetime."""
+    text = str(value).strip().replace(" ", "T", 1) if value is not None else ""
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError:
+        raise TrainingError(f"{what}: {value!r} is not a date and time like 2026-12-05T10:00") from None
+    if naive.tzinfo is not None:
+        naive = naive.astimezone(tz).replace(tzinfo=None)
+    local = naive.replace(tzinfo=tz)
+    back = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    if back != naive:  # e.g. 01:30 on the night the clocks go forward
+        raise TrainingError(f"{what}: {text} does not exist in {tz.key} (the clocks change that night)")
+    return local.astimezone(UTC)
+
+
+def local(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz)
+
+
+def when(session: TrainingSession, tz: ZoneInfo) -> str:
+    """The session's date and times as people read them: "Sat 5 Dec 2026, 10:00–13:00"."""
+    start, end = local(session.starts_at, tz), local(session.ends_at, tz)
+    day = f"{start:%a} {start.day} {start:%b %Y}, {start:%H:%M}"
+    if end.date() == start.date():
+        return f"{day}–{end:%H:%M}"
+    return f"{day} – {end:%a} {end.day} {end:%b %Y}, {end:%H:%M}"
+
+
+# --- what coordinators enter -------------------------------------------------------------------
+def validate_session(
+    raw: Mapping[str, object],
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    partial: bool = False,
+    current: TrainingSession | None = None,
+) -> dict[str, Any]:
+    """Check a session's fields; return them ready to store, or raise TrainingError naming each problem."""
+    problems: list[str] = []
+    fields: dict[str, Any] = {}
+    known = set(REQUIRED) | set(OPTIONAL)
+    for name in raw:
+        if name not in known:
+            problems.append(f"{name}: not a session field (use {', '.join(REQUIRED + OPTIONAL)})")
+    if not partial:
+        for name in REQUIRED:
+            if raw.get(name) in (None, ""):
+                problems.append(f"{name}: missing")
+    for name, limit in LIMITS.items():
+        if raw.get(name) not in (None, ""):
+            value = " ".join(str(raw[name]).split())
+            if len(value) > limit:
+                problems.append(f"{name}: longer than {limit} characters")
+            fields[name] = value
+    if "topics" in raw and raw["topics"] not in (None, ""):
+        topics = raw["topics"]
+        items = topics if isinstance(topics, list | tuple) else str(topics).split(";")
+        fields["topics"] = [" ".join(str(t).split()) for t in items if str(t).strip()]
+    for name in ("starts", "ends"):
+        if raw.get(name) not in (None, ""):
+            try:
+                fields[f"{name}_at"] = parse_local(raw[name], tz, name)
+            except TrainingError as exc:
+                problems.append(str(exc))
+    starts = fields.get("starts_at", current.starts_at if current else None)
+    ends = fields.get("ends_at", current.ends_at if current else None)
+    if "starts_at" in fields and starts is not None and starts <= now:
+        problems.append(f"starts: {local(starts, tz):%Y-%m-%d %H:%M} is in the past")
+    if starts is not None and ends is not None and ends <= starts:
+        problems.append("ends: must be after the start")
+    if raw.get("capacity") not in (None, ""):
+        try:
+            capacity = int(str(raw["capacity"]).strip())
+        except ValueError:
+            problems.append(f"capacity: {raw['capacity']!r} is not a whole number")
+        else:
+            if not 1 <= capacity <= MAX_CAPACITY:
+                problems.append(f"capacity: must be between 1 and {MAX_CAPACITY}")
+            fields["capacity"] = capacity
+    if problems:
+        raise TrainingError("; ".join(problems))
+    return fields
+
+
+def parse_seats(value: object, most: int = MAX_SEATS) -> int:
+    """A number of seats between 1 and `most`."""
+    try:
+        seats = int(str(value).strip())
+    except ValueError:
+        raise TrainingError(f"seats: {value!r} is not a number") from None
+    if not 1 <= seats <= most:
+        raise TrainingError(f"seats: choose between 1 and {most}")
+    return seats
+
+
+# --- calendar ----------------------------------------------------------------------------------
+def calendar(session: TrainingSession, registration: Registration, tz: ZoneInfo, now: datetime) -> bytes:
+    """An iCalendar file for one registration, with the session's time zone."""
+    cal = Calendar()
+    cal.add("prodid", "-//Faith Safety Bot//training sessions//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"training-{session.id}-registration-{registration.id}@faith-safety-bot")
+    event.add("summary", session.title)
+    event.add("dtstart", local(session.starts_at, tz))
+    event.add("dtend", local(session.ends_at, tz))
+    event.add("dtstamp", now.astimezone(UTC))
+    event.add("location", f"{session.venue}, {session.address}")
+    details = [session.description, f"Provider: {session.provider}" if session.provider else ""]
+    details.append(f"Seats: {registration.seats}")
+    event.add("description", "\n".join(d for d in details if d))
+    if session.status == "cancelled":
+        event.add("status", "CANCELLED")
+    cal.add_component(event)
+    cal.add_missing_timezones()
+    return bytes(cal.to_ical())
+
+
+# --- registration and what follows ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who is registering (channel and user id say where to reach them)."""
+
+    channel: str
+    user_id: str
+    name: str
+    organisation: str
+    role: str
+    seats: int
+    accessibility: str = ""
+
+
+class Training:
+    """Sessions, registrations and the messages they cause."""
+
+    def __init__(
+        self,
+        db: Database,
+        copy: Copy,
+        tz: ZoneInfo,
+        *,
+        clock: Callable[[], datetime],
+        offer_for: timedelta = timedelta(hours=24),
+        reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2)),
+    ) -> None:
+        self.db = db
+        self.copy = copy
+        self.tz = tz
+        self.clock = clock
+        self.offer_for = offer_for
+        self.reminders = tuple(sorted(reminders, reverse=True))
+
+    async def add(self, raw: Mapping[str, object]) -> int:
+        """Create a session from coordinator input."""
+        fields = validate_session(raw, self.tz, self.clock())
+        return await self.db.add_session(fields, self.clock())
+
+    async def edit(self, session_id: int, raw: Mapping[str, object]) -> TrainingSession:
+        """Change some fields of a session; more capacity offers seats to the waiting list."""
+        current = await self.get(session_id)
+        fields = validate_session(raw, self.tz, self.clock(), partial=True, current=current)
+        if not fields:
+            raise TrainingError("nothing to change")
+        try:
+            await self.db.update_session(session_id, fields, self.clock())
+        except StoreError as exc:
+            raise TrainingError(str(exc)) from None
+        await self._offer_free_seats(session_id)
+        return await self.get(session_id)
+
+    async def get(self, session_id: int) -> TrainingSession:
+        session = await self.db.session(session_id)
+        if session is None:
+            raise TrainingError(f"there is no session {session_id}")
+        return session
+
+    async def upcoming(self) -> list[TrainingSession]:
+        """Scheduled sessions that have not started, soonest first."""
+        return await self.db.sessions(after=self.clock(), scheduled_only=True)
+
+    async def cancel(self, session_id: int) -> int:
+        """Cancel a session and tell everyone registered or waiting; return how many were told."""
+        session = await self.get(session_id)
+        if session.status == "cancelled":
+            raise TrainingError(f"session {session_id} is already cancelled")
+        affected = await self.db.cancel_session(session_id, self.clock())
+        text = self.copy.format("training_session_cancelled", title=session.title, when=when(session, self.tz))
+        for registration in affected:
+            await self._tell(f"cancelled:{session_id}:{registration.id}", registration, Reply(text))
+        return len(affected)
+
+    async def register(self, session_id: int, person: Person) -> tuple[Registration, bool]:
+        """Take seats or join the waiting list; (registration, False) if they already had one."""
+        session = await self.get(session_id)
+        if person.seats > session.capacity:
+            raise TrainingError(f"seats: this session has {session.capacity} seats in all")
+        fields = {
+            "channel": person.channel,
+            "user_id": person.user_id,
+            "name": person.name,
+            "organisation": person.organisation,
+            "role": person.role,
+            "seats": person.seats,
+            "accessibility": person.accessibility,
+            "calendar_token": secrets.token_urlsafe(24),
+        }
+        try:
+            return await self.db.register(session_id, fields, self.clock())
+        except StoreError as exc:
+            raise TrainingError(str(exc)) from None
+
+    async def cancel_registration(self, registration_id: int) -> Registration:
+        """Free a registration's seats (or place on the waiting list) and offer them on."""
+        registration = await self.db.registration(registration_id)
+        if registration is None:
+            raise TrainingError(f"there is no registration {registration_id}")
+        changed = await self.db.set_registration_status(
+            registration_id, "cancelled", self.clock(), expect=("confirmed", "waiting", "offered")
+        )
+        if not changed:
+            raise TrainingError("that registration is not active")
+        await self._offer_free_seats(registration.session_id)
+        return registration
+
+    async def accept_offer(self, registration_id: int) -> bool:
+        """The person takes the seat offered to them; False if the offer had lapsed."""
+        return await self.db.set_registration_status(registration_id, "confirmed", self.clock(), expect=("offered",))
+
+    async def check_in(self, registration_id: int) -> None:
+        """Mark a confirmed registration as attended."""
+        if not await self.db.set_registration_status(registration_id, "attended", self.clock(), expect=("confirmed",)):
+            raise TrainingError("only a confirmed registration can be checked in")
+
+    async def _offer_free_seats(self, session_id: int) -> None:
+        for registration in await self.db.promote(session_id, self.clock(), self.offer_for):
+            session = await self.get(session_id)
+            assert registration.offered_until is not None
+            text = self.copy.format(
+                "training_offer",
+                title=session.title,
+                when=when(session, self.tz),
+                seats=registration.seats,
+                until=f"{local(registration.offered_until, self.tz):%a %d %b, %H:%M}",
+            )
+            choices = (
+                Choice(f"trn-accept:{registration.id}", self.copy["training_accept"]),
+                Choice(f"trn-decline:{registration.id}", self.copy["training_decline"]),
+            )
+            key = f"offer:{registration.id}:{registration.offered_until.isoformat()}"
+            await self._tell(key, registration, Reply(text, choices))
+
+    async def calendar_file(self, token: str) -> bytes | None:
+        """The calendar entry behind an unguessable link, or None."""
+        if len(token) < 16:
+            return None
+        registration = await self.db.registration_by_token(token)
+        if registration is None:
+            return None
+        session = await self.db.session(registration.session_id)
+        return calendar(session, registration, self.tz, self.clock()) if session else None
+
+    async def run_due(self) -> None:
+        """Pass on lapsed offers and queue the reminders that are due (each once, ever)."""
+        now = self.clock()
+        for lapsed in await self.db.expired_offers(now):
+            if await self.db.set_registration_status(lapsed.id, "cancelled", now, expect=("offered",)):
+                session = await self.get(lapsed.session_id)
+                text = self.copy.format("training_offer_lapsed", title=session.title)
+                await self._tell(f"offer-lapsed:{lapsed.id}", lapsed, Reply(text))
+                await self._offer_free_seats(lapsed.session_id)
+        for lead in self.reminders:
+            shorter = [other for other in self.reminders if other < lead]
+            for registration, session in await self.db.due_reminders(now, lead):
+                if registration.created_at > session.starts_at - lead:
+                    continue  # they registered after this reminder's time: the confirmation will do
+                if any(now >= session.starts_at - other for other in shorter):
+                    continue  # a later reminder is due already: send that one instead
+                hours = int(lead.total_seconds() // 3600)
+                text = self.copy.format(
+                    "training_reminder",
+                    title=session.title,
+                    when=when(session, self.tz),
+                    venue=session.venue,
+                    address=session.address,
+                    seats=registration.seats,
+                )
+                await self._tell(f"reminder:{hours}h:{registration.id}", registration, Reply(text))
+
+    async def _tell(self, key: str, registration: Registration, reply: Reply) -> None:
+        if registration.channel in ("phone", "deleted"):
+            return  # registered by a coordinator after a phone call: they tell the person
+        body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+        if await self.db.notify(key, registration.channel, registration.user_id, body, self.clock()):
+            logger.info("training: queued %s", key.split(":", 1)[0])

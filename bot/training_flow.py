@@ -1,0 +1,492 @@
+"""The training sessions part of the conversation: find a session, register in a few steps,
+see and cancel registrations, take an offered seat; and, for coordinators, manage sessions.
+
+    choice prefix        value              does
+    trn                  list|my|manage|ID  the session list, my registrations, management, details
+    trn-reg              ID                 start registering for session ID
+    trn-role|trn-seats|trn-access|trn-consent|trn-confirm      answers in the registration form
+    trn-myreg|trn-cancel|trn-cancel-yes|trn-accept|trn-decline REG   one of my registrations
+    trn-admin|trn-admin-edit|trn-admin-cancel|trn-admin-cancel-yes   ID   coordinators only
+    trn-admin-new        -                  coordinators only: a new session
+    trn-checkin          REG                coordinators only: mark attended
+
+    state (typed text)   trn_name trn_org trn_role trn_seats trn_access; trn_new trn_edit
+
+Every coordinator action is checked here, whatever button or link asked for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from bot.content import Copy
+from bot.dialog import Flow, Handler, Step, Turn
+from bot.messages import Choice, Document, Reply
+from bot.render import escape_markdown
+from bot.store import Registration, TrainingSession
+from bot.text import clean
+from bot.training import (
+    MAX_SEATS,
+    REQUIRED,
+    ROLES,
+    Person,
+    Training,
+    TrainingError,
+    calendar,
+    when,
+)
+
+_FIELD_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:\s*(.*?)\s*$")
+FORM_LIMITS = {"name": (2, 80), "organisation": (2, 120), "role": (2, 60), "accessibility": (0, 200)}
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """`key: value` lines, as coordinators type a session into the chat."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _FIELD_LINE.match(line)
+        if match:
+            fields[match.group(1).lower()] = match.group(2)
+    return fields
+
+
+class TrainingFlow:
+    """Builds the `Flow` for training sessions."""
+
+    def __init__(self, training: Training, copy: Copy, *, retention: timedelta) -> None:
+        self.training = training
+        self.copy = copy
+        self.retention = retention
+
+    def flow(self) -> Flow:
+        choices: dict[str, Handler] = {
+            "trn": self._on_trn,
+            "trn-reg": self._on_register,
+            "trn-role": self._on_role_choice,
+            "trn-seats": self._on_seats_choice,
+            "trn-access": self._on_access_choice,
+            "trn-consent": self._on_consent,
+            "trn-confirm": self._on_confirm,
+            "trn-myreg": self._on_my_registration,
+            "trn-cancel": self._on_cancel_registration,
+            "trn-cancel-yes": self._on_cancel_registration_yes,
+            "trn-accept": self._on_accept,
+            "trn-decline": self._on_decline,
+            "trn-admin": self._coordinator(self._on_admin),
+            "trn-admin-new": self._coordinator(self._on_admin_new),
+            "trn-admin-edit": self._coordinator(self._on_admin_edit),
+            "trn-admin-cancel": self._coordinator(self._on_admin_cancel),
+            "trn-admin-cancel-yes": self._coordinator(self._on_admin_cancel_yes),
+            "trn-checkin": self._coordinator(self._on_checkin),
+        }
+        texts: dict[str, Handler] = {
+            "trn_name": self._on_name,
+            "trn_org": self._on_organisation,
+            "trn_role": self._on_role_text,
+            "trn_seats": self._on_seats_text,
+            "trn_access": self._on_access_text,
+            "trn_new": self._coordinator(self._on_new_text),
+            "trn_edit": self._coordinator(self._on_edit_text),
+        }
+        return Flow(choices=choices, texts=texts, menu={"training": self._on_menu}, links={"register": self._on_link})
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _main(self) -> Choice:
+        return Choice("menu:main", self.copy["main_menu"])
+
+    def _back(self) -> Choice:
+        return Choice("trn:list", self.copy["back"])
+
+    def _say(self, key: str, *choices: Choice, **values: object) -> Reply:
+        text = self.copy.format(key, **values) if values else self.copy[key]
+        return Reply(text, (*choices, self._main()))
+
+    def _coordinator(self, handler: Handler) -> Handler:
+        async def checked(turn: Turn, value: str) -> Step:
+            if not turn.coordinator:  # buttons and links are checked here, not trusted
+                return Step(self._say("training_not_allowed"))
+            return await handler(turn, value)
+
+        return checked
+
+    def _when(self, session: TrainingSession) -> str:
+        return when(session, self.training.tz)
+
+    def _label(self, session: TrainingSession) -> str:
+        start = session.starts_at.astimezone(self.training.tz)
+        label = f"{start:%a} {start.day} {start:%b}: {session.title}"
+        if session.status == "cancelled":
+            return f"{label} ({self.copy['training_cancelled_mark']})"
+        return label if session.seats_left else f"{label} ({self.copy['training_full_mark']})"
+
+    async def _session(self, value: str) -> TrainingSession | None:
+        if not value.isdigit():
+            return None
+        try:
+            return await self.training.get(int(value))
+        except TrainingError:
+            return None
+
+    async def _own(self, turn: Turn, value: str) -> Registration | None:
+        """One of the person's own registrations (someone else's id is treated as unknown)."""
+        if not value.isdigit():
+            return None
+        registration = await self.training.db.registration(int(value))
+        incoming = turn.incoming
+        if registration is None or (registration.channel, registration.user_id) != (
+            incoming.channel,
+            incoming.user_id,
+        ):
+            return None
+        return registration
+
+    def _document(self, session: TrainingSession, registration: Registration) -> Document:
+        content = calendar(session, registration, self.training.tz, self.training.clock())
+        return Document(f"training-{session.id}.ics", content, "text/calendar", registration.calendar_token)
+
+    # --- finding a session --------------------------------------------------------------------
+    async def _on_menu(self, turn: Turn, _item: str) -> Step:
+        sessions = await self.training.upcoming()
+        choices = [Choice(f"trn:{s.id}", self._label(s)) for s in sessions[:20]]
+        choices.append(Choice("trn:my", self.copy["training_my"]))
+        if turn.coordinator:
+            choices.append(Choice("trn:manage", self.copy["training_manage"]))
+        key = "training_intro" if sessions else "training_none"
+        return Step(Reply(self.copy[key], (*choices, self._main())))
+
+    async def _on_trn(self, turn: Turn, value: str) -> Step:
+        if value == "list":
+            return await self._on_menu(turn, value)
+        if value == "my":
+            return await self._my_registrations(turn)
+        if value == "manage":
+            return await self._coordinator(self._on_manage)(turn, value)
+        session = await self._session(value)
+        if session is None:
+            return Step(self._say("training_no_such_session"))
+        return Step(await self._details(turn, session))
+
+    async def _details(self, turn: Turn, session: TrainingSession) -> Reply:
+        left = session.seats_left
+        seats = (
+            self.copy.format("training_seats_left", left=left, capacity=session.capacity)
+            if left
+            else self.copy.format("training_full", waiting=session.waiting)
+        )
+        text = self.copy.format(
+            "training_details",
+            title=escape_markdown(session.title),
+            when=self._when(session),
+            venue=escape_markdown(session.venue),
+            address=escape_markdown(session.address),
+            borough=escape_markdown(session.borough),
+            provider=escape_markdown(session.provider or "-"),
+            seats=seats,
+            description=escape_markdown(session.description),
+        ).strip()
+        if session.status == "cancelled":
+            return Reply(f"{text}\n\n{self.copy['training_is_cancelled']}", (self._back(), self._main()))
+        mine = [r for r in await self.training.db.registrations_of(turn.incoming.channel, turn.incoming.user_id)]
+        if any(r.session_id == session.id for r in mine):
+            return Reply(f"{text}\n\n{self.copy['training_already']}", (Choice("trn:my", self.copy["training_my"]),
+                                                                         self._back(), self._main()))  # fmt: skip
+        action = self.copy["training_register" if left else "training_join_waiting"]
+        return Reply(text, (Choice(f"trn-reg:{session.id}", action), self._back(), self._main()))
+
+    async def _on_link(self, turn: Turn, value: str) -> Step:
+        """`/start register-12` or `REGISTER 12`: open that session."""
+        session = await self._session(value)
+        if session is None:
+            return Step(self._say("training_no_such_session"))
+        return Step(await self._details(turn, session))
+
+    # --- the registration form ----------------------------------------------------------------
+    async def _on_register(self, turn: Turn, value: str) -> Step:
+        session = await self._session(value)
+        if session is None or session.status != "scheduled" or session.starts_at <= turn.now:
+            return Step(self._say("training_closed"))
+        form = {"session": session.id}
+        return Step(self._say("training_ask_name", title=escape_markdown(session.title)), "trn_name", form)
+
+    def _text_answer(self, field: str, text: str) -> str | None:
+        value = " ".join(clean(text).split())
+        low, high = FORM_LIMITS[field]
+        return value if low <= len(value) <= high else None
+
+    async def _on_name(self, turn: Turn, text: str) -> Step:
+        name = self._text_answer("name", text)
+        if name is None:
+            return Step(self._say("training_bad_name"), "trn_name", turn.form)
+        return Step(self._say("training_ask_org"), "trn_org", {**turn.form, "name": name})
+
+    async def _on_organisation(self, turn: Turn, text: str) -> Step:
+        organisation = self._text_answer("organisation", text)
+        if organisation is None:
+            return Step(self._say("training_bad_org"), "trn_org", turn.form)
+        return self._ask_role({**turn.form, "organisation": organisation})
+
+    def _ask_role(self, form: Mapping[str, Any]) -> Step:
+        roles = tuple(Choice(f"trn-role:{i}", role) for i, role in enumerate(ROLES))
+        return Step(self._say("training_ask_role", *roles), "trn_role", form)
+
+    async def _on_role_choice(self, turn: Turn, value: str) -> Step:
+        if not value.isdigit() or int(value) >= len(ROLES):
+            return self._ask_role(turn.form)
+        return await self._ask_seats(turn, {**turn.form, "role": ROLES[int(value)]})
+
+    async def _on_role_text(self, turn: Turn, text: str) -> Step:
+        role = self._text_answer("role", text)
+        if role is None:
+            return self._ask_role(turn.form)
+        return await self._ask_seats(turn, {**turn.form, "role": role})
+
+    async def _most_seats(self, form: Mapping[str, Any]) -> int:
+        session = await self.training.get(int(form["session"]))
+        left = session.seats_left
+        return min(MAX_SEATS, left or session.capacity)  # full: they may wait for up to 5 seats
+
+    async def _ask_seats(self, turn: Turn, form: Mapping[str, Any]) -> Step:
+        most = await self._most_seats(form)
+        seats = tuple(Choice(f"trn-seats:{n}", str(n)) for n in range(1, most + 1))
+        return Step(self._say("training_ask_seats", *seats, most=most), "trn_seats", form)
+
+    async def _on_seats_choice(self, turn: Turn, value: str) -> Step:
+        return await self._seats(turn, value)
+
+    async def _on_seats_text(self, turn: Turn, text: str) -> Step:
+        return await self._seats(turn, text)
+
+    async def _seats(self, turn: Turn, value: str) -> Step:
+        most = await self._most_seats(turn.form)
+        if not value.strip().isdigit() or not 1 <= int(value) <= most:
+            step = await self._ask_seats(turn, turn.form)
+            return Step(Reply(self.copy.format("training_bad_seats", most=most), step.reply.choices), step.state,
+                        step.form)  # fmt: skip
+        form = {**turn.form, "seats": int(value)}
+        none = Choice("trn-access:none", self.copy["training_none_needed"])
+        return Step(self._say("training_ask_access", none), "trn_access", form)
+
+    async def _on_access_choice(self, turn: Turn, _value: str) -> Step:
+        return self._ask_consent({**turn.form, "accessibility": ""})
+
+    async def _on_access_text(self, turn: Turn, text: str) -> Step:
+        accessibility = self._text_answer("accessibility", text)
+        if accessibility is None:
+            return Step(self._say("training_bad_access", Choice("trn-access:none", self.copy["training_none_needed"])),
+                        "trn_access", turn.form)  # fmt: skip
+        return self._ask_consent({**turn.form, "accessibility": accessibility})
+
+    def _ask_consent(self, form: Mapping[str, Any]) -> Step:
+        choices = (
+            Choice("trn-consent:yes", self.copy["training_consent_yes"]),
+            Choice("trn-consent:no", self.copy["training_consent_no"]),
+        )
+        reply = self._say("training_consent", *choices, days=self.retention.days)
+        return Step(reply, "trn_consent", form)
+
+    async def _on_consent(self, turn: Turn, value: str) -> Step:
+        if value != "yes" or "seats" not in turn.form:
+            return Step(self._say("training_consent_refused"))
+        form = turn.form
+        session = await self.training.get(int(form["session"]))
+        text = self.copy.format(
+            "training_summary",
+            title=escape_markdown(session.title),
+            when=self._when(session),
+            name=escape_markdown(form["name"]),
+            organisation=escape_markdown(form["organisation"]),
+            role=escape_markdown(form["role"]),
+            seats=form["seats"],
+            accessibility=escape_markdown(form["accessibility"] or self.copy["training_none_needed"]),
+        )
+        choices = (
+            Choice("trn-confirm:yes", self.copy["training_confirm"]),
+            Choice("trn-confirm:no", self.copy["training_stop"]),
+        )
+        return Step(Reply(text, choices), "trn_confirm", form)
+
+    async def _on_confirm(self, turn: Turn, value: str) -> Step:
+        form = turn.form
+        if value != "yes" or "seats" not in form:
+            return Step(self._say("training_consent_refused"))
+        incoming = turn.incoming
+        person = Person(
+            incoming.channel, incoming.user_id, form["name"], form["organisation"], form["role"], int(form["seats"]),
+            form.get("accessibility", ""),
+        )  # fmt: skip
+        try:
+            registration, new = await self.training.register(int(form["session"]), person)
+        except TrainingError as exc:
+            return Step(self._say("training_failed", reason=escape_markdown(str(exc))))
+        session = await self.training.get(registration.session_id)
+        return Step(self._registered(session, registration, new))
+
+    def _registered(self, session: TrainingSession, registration: Registration, new: bool) -> Reply:
+        title, moment = escape_markdown(session.title), self._when(session)
+        mine = Choice("trn:my", self.copy["training_my"])
+        if not new:
+            status = self.copy[f"training_status_{registration.status}"]
+            return self._say("training_already_registered", mine, title=title, status=status)
+        if registration.status == "waiting":
+            return self._say("training_waiting", mine, title=title)
+        reply = self._say("training_confirmed", mine, title=title, when=moment, seats=registration.seats)
+        return Reply(reply.text, reply.choices, document=self._document(session, registration))
+
+    # --- my registrations -----------------------------------------------------------------------
+    async def _my_registrations(self, turn: Turn) -> Step:
+        mine = await self.training.db.registrations_of(turn.incoming.channel, turn.incoming.user_id)
+        if not mine:
+            return Step(self._say("training_my_none", self._back()))
+        choices = []
+        for registration in mine:
+            session = await self.training.get(registration.session_id)
+            status = self.copy[f"training_status_{registration.status}"]
+            choices.append(Choice(f"trn-myreg:{registration.id}", f"{self._label(session)} ({status})"))
+        return Step(Reply(self.copy["training_my_intro"], (*choices, self._back(), self._main())))
+
+    async def _on_my_registration(self, turn: Turn, value: str) -> Step:
+        registration = await self._own(turn, value)
+        if registration is None or registration.status not in ("confirmed", "waiting", "offered"):
+            return Step(self._say("training_no_such_registration"))
+        session = await self.training.get(registration.session_id)
+        text = self.copy.format(
+            "training_registration",
+            title=escape_markdown(session.title),
+            when=self._when(session),
+            status=self.copy[f"training_status_{registration.status}"],
+            seats=registration.seats,
+        )
+        choices = []
+        if registration.status == "offered":
+            choices += [
+                Choice(f"trn-accept:{registration.id}", self.copy["training_accept"]),
+                Choice(f"trn-decline:{registration.id}", self.copy["training_decline"]),
+            ]
+        choices.append(Choice(f"trn-cancel:{registration.id}", self.copy["training_cancel_registration"]))
+        document = self._document(session, registration) if registration.status == "confirmed" else None
+        return Step(Reply(text, (*choices, Choice("trn:my", self.copy["back"]), self._main()), document=document))
+
+    async def _on_cancel_registration(self, turn: Turn, value: str) -> Step:
+        registration = await self._own(turn, value)
+        if registration is None:
+            return Step(self._say("training_no_such_registration"))
+        session = await self.training.get(registration.session_id)
+        choices = (
+            Choice(f"trn-cancel-yes:{registration.id}", self.copy["training_cancel_yes"]),
+            Choice("trn:my", self.copy["training_cancel_no"]),
+        )
+        return Step(self._say("training_cancel_confirm", *choices, title=escape_markdown(session.title)))
+
+    async def _on_cancel_registration_yes(self, turn: Turn, value: str) -> Step:
+        registration = await self._own(turn, value)
+        if registration is None:
+            return Step(self._say("training_no_such_registration"))
+        try:
+            await self.training.cancel_registration(registration.id)
+        except TrainingError:
+            return Step(self._say("training_no_such_registration"))
+        return Step(self._say("training_registration_cancelled", Choice("trn:my", self.copy["training_my"])))
+
+    async def _on_accept(self, turn: Turn, value: str) -> Step:
+        registration = await self._own(turn, value)
+        if registration is None or not await self.training.accept_offer(registration.id):
+            return Step(self._say("training_offer_gone"))
+        session = await self.training.get(registration.session_id)
+        accepted = await self.training.db.registration(registration.id)
+        assert accepted is not None
+        return Step(self._registered(session, accepted, True))
+
+    async def _on_decline(self, turn: Turn, value: str) -> Step:
+        registration = await self._own(turn, value)
+        if registration is None or registration.status != "offered":
+            return Step(self._say("training_offer_gone"))
+        await self.training.cancel_registration(registration.id)
+        return Step(self._say("training_declined"))
+
+    # --- coordinators -----------------------------------------------------------------------------
+    async def _on_manage(self, turn: Turn, _value: str) -> Step:
+        sessions = await self.training.db.sessions(after=turn.now - timedelta(days=7))
+        choices = [Choice(f"trn-admin:{s.id}", f"{s.id}: {self._label(s)}") for s in sessions[:20]]
+        choices.insert(0, Choice("trn-admin-new:new", self.copy["training_new_session"]))
+        return Step(Reply(self.copy["training_manage_intro"], (*choices, self._back(), self._main())))
+
+    async def _on_admin(self, turn: Turn, value: str) -> Step:
+        session = await self._session(value)
+        if session is None:
+            return Step(self._say("training_no_such_session"))
+        people = await self.training.db.attendees(session.id)
+        active = [r for r in people if r.status != "cancelled"]
+        lines = [
+            f"- {escape_markdown(r.name)} ({escape_markdown(r.organisation)}), {r.seats}: "
+            f"{self.copy['training_status_' + r.status]}"
+            for r in active
+        ]
+        text = self.copy.format(
+            "training_admin_session",
+            id=session.id,
+            title=escape_markdown(session.title),
+            when=self._when(session),
+            taken=session.taken,
+            capacity=session.capacity,
+            waiting=session.waiting,
+            attended=session.attended,
+        )
+        if lines:
+            text += "\n\n" + "\n".join(lines)
+        choices = [Choice(f"trn-checkin:{r.id}", self.copy.format("training_checkin", name=r.name[:40]))
+                   for r in active if r.status == "confirmed"][:10]  # fmt: skip
+        if session.status == "scheduled":
+            choices += [
+                Choice(f"trn-admin-edit:{session.id}", self.copy["training_edit"]),
+                Choice(f"trn-admin-cancel:{session.id}", self.copy["training_cancel_session"]),
+            ]
+        return Step(Reply(text, (*choices, Choice("trn:manage", self.copy["back"]), self._main())))
+
+    async def _on_admin_new(self, _turn: Turn, _value: str) -> Step:
+        return Step(self._say("training_new_help", fields=", ".join(REQUIRED)), "trn_new")
+
+    async def _on_new_text(self, turn: Turn, text: str) -> Step:
+        try:
+            session_id = await self.training.add(parse_fields(text))
+        except TrainingError as exc:
+            return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))), "trn_new")
+        return await self._on_admin(turn, str(session_id))
+
+    async def _on_admin_edit(self, _turn: Turn, value: str) -> Step:
+        return Step(self._say("training_edit_help"), "trn_edit", {"session": int(value) if value.isdigit() else 0})
+
+    async def _on_edit_text(self, turn: Turn, text: str) -> Step:
+        session_id = int(turn.form.get("session", 0))
+        try:
+            await self.training.edit(session_id, parse_fields(text))
+        except TrainingError as exc:
+            return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))), "trn_edit", turn.form)
+        return await self._on_admin(turn, str(session_id))
+
+    async def _on_admin_cancel(self, _turn: Turn, value: str) -> Step:
+        session = await self._session(value)
+        if session is None:
+            return Step(self._say("training_no_such_session"))
+        choices = (Choice(f"trn-admin-cancel-yes:{session.id}", self.copy["training_cancel_session_yes"]),
+                   Choice(f"trn-admin:{session.id}", self.copy["back"]))  # fmt: skip
+        return Step(self._say("training_cancel_session_confirm", *choices, title=escape_markdown(session.title)))
+
+    async def _on_admin_cancel_yes(self, _turn: Turn, value: str) -> Step:
+        try:
+            told = await self.training.cancel(int(value) if value.isdigit() else 0)
+        except TrainingError as exc:
+            return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))))
+        return Step(self._say("training_session_cancelled_done", count=told))
+
+    async def _on_checkin(self, turn: Turn, value: str) -> Step:
+        registration = await self.training.db.registration(int(value)) if value.isdigit() else None
+        if registration is None:
+            return Step(self._say("training_no_such_registration"))
+        try:
+            await self.training.check_in(registration.id)
+        except TrainingError as exc:
+            return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))))
+        return await self._on_admin(turn, str(registration.session_id))

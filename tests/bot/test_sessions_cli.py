@@ -1,0 +1,138 @@
+"""`safetybot sessions …` as coordinators run it: real subprocesses on one database."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.store import latest_version
+from tests.bot.test_cli import free_port, run
+from tests.conftest import Ran, safetybot
+from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram_api import FakeBotApi
+
+DAY = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%d")
+SESSION = ["--title", "Keeping our mosque safe", "--venue", "Al Manaar", "--address", "244 Acklam Road, London",
+           "--borough", "Kensington and Chelsea", "--starts", f"{DAY}T10:00", "--ends", f"{DAY}T13:00"]  # fmt: skip
+
+
+def add(cli: Callable[[list[str]], Any], capacity: int = 30) -> int:
+    done = cli(["sessions", "add", *SESSION, "--capacity", str(capacity), "--json"])
+    assert done.returncode == 0, done.stderr
+    return int(json.loads(done.stdout)["id"])
+
+
+def book(cli: Callable[[list[str]], Any], session: int, name: str, *extra: str) -> Any:
+    return cli(["sessions", "register", str(session), "--name", name, "--organisation", "Masjid", "--role",
+                "Trustee", *extra])  # fmt: skip
+
+
+def in_subprocess(env: dict[str, str]) -> Callable[[list[str]], subprocess.CompletedProcess[str]]:
+    return lambda args: run(args, env)
+
+
+def test_add_list_edit_attendees_checkin_cancel(cli: Callable[[list[str]], Ran]) -> None:
+    session = add(cli, capacity=2)
+    assert book(cli, session, "Amina Khan", "--seats", "2").stdout.strip() == "confirmed"
+    assert book(cli, session, "Yusuf Ali").stdout.strip() == "waiting"
+    [listed] = json.loads(cli(["sessions", "list", "--json"]).stdout)
+    assert (listed["id"], listed["registered"], listed["waiting"], listed["seats_left"]) == (session, 2, 1, 0)
+    assert listed["starts"].startswith(f"{DAY}T10:00")
+    people = json.loads(cli(["sessions", "attendees", str(session), "--json"]).stdout)
+    assert [(p["name"], p["status"], p["seats"]) for p in people] == [("Amina Khan", "confirmed", 2),
+                                                                      ("Yusuf Ali", "waiting", 1)]  # fmt: skip
+    assert {"name", "organisation", "role", "seats", "status", "channel", "user_id"} <= set(people[0])
+    csv_lines = cli(["sessions", "attendees", str(session), "--csv"]).stdout.splitlines()
+    assert csv_lines[0].startswith("registration,name,organisation") and "Amina Khan" in csv_lines[1]
+    edited = cli(["sessions", "edit", str(session), "--capacity", "3"])
+    assert edited.returncode == 0, edited.stderr
+    people = json.loads(cli(["sessions", "attendees", str(session), "--json"]).stdout)
+    assert [p["status"] for p in people] == ["confirmed", "confirmed"]  # booked by phone: confirmed at once
+    checked = cli(["sessions", "checkin", str(session), "--registration", str(people[0]["registration"])])
+    assert checked.stdout.strip() == "attended"
+    cancelled = cli(["sessions", "cancel", str(session), "--json"])
+    assert json.loads(cancelled.stdout) == {"id": session, "told": 1}
+    assert cli(["sessions", "list"]).stdout.startswith("No upcoming sessions")
+
+
+def test_bad_input_gets_clear_messages_and_writes_nothing(cli: Callable[[list[str]], Ran]) -> None:
+    past = (datetime.now() - timedelta(days=3)).strftime("%Y-%m-%d")
+    cases = [
+        (["--starts", f"{past}T10:00", "--ends", f"{past}T12:00", "--capacity", "5"], "in the past"),
+        (["--starts", f"{DAY}T10:00", "--ends", f"{DAY}T09:00", "--capacity", "5"], "must be after the start"),
+        (["--starts", f"{DAY}T10:00", "--ends", f"{DAY}T12:00", "--capacity", "0"], "between 1 and 5000"),
+        (["--starts", f"{DAY}T10:00", "--ends", f"{DAY}T12:00", "--capacity", "10000000"], "between 1 and 5000"),
+    ]
+    base = SESSION[:8]  # title, venue, address, borough
+    for extra, message in cases:
+        done = cli(["sessions", "add", *base, *extra])
+        assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+    assert json.loads(cli(["sessions", "list", "--all", "--json"]).stdout) == []
+    session = add(cli)
+    for seats, message in (("abc", "not a number"), ("99", "between 1 and 5")):
+        done = book(cli, session, "Amina", "--seats", seats)
+        assert done.returncode == 1 and message in done.stderr
+    done = book(cli, 4242, "Amina")
+    assert done.returncode == 1 and "there is no session 4242" in done.stderr
+    assert json.loads(cli(["sessions", "attendees", str(session), "--json"]).stdout) == []
+    assert cli(["sessions", "attendees", "4242"]).returncode == 1
+
+
+def test_import_is_all_or_nothing(cli: Callable[[list[str]], Ran], tmp_path: Path) -> None:
+    good = {"title": "Online safety", "venue": "Hall", "address": "1 Road", "borough": "Brent",
+            "starts": f"{DAY} 18:00", "ends": f"{DAY} 20:00", "capacity": 20, "topics": ["online safety"]}  # fmt: skip
+    bad = {k: v for k, v in good.items() if k != "venue"}
+    programme = tmp_path / "term.yaml"
+    programme.write_text(json.dumps({"sessions": [good, bad]}))  # JSON is YAML too
+    done = cli(["sessions", "import", str(programme)])
+    assert done.returncode == 1 and "session 2 (Online safety): venue: missing" in done.stderr
+    assert json.loads(cli(["sessions", "list", "--all", "--json"]).stdout) == []
+    programme.write_text(json.dumps([good, {**good, "title": "Hate crime"}]))
+    done = cli(["sessions", "import", str(programme), "--json"])
+    assert len(json.loads(done.stdout)["ids"]) == 2
+    assert cli(["sessions", "import", str(tmp_path / "nope.yaml")]).returncode == 1
+
+
+def test_many_processes_at_once_never_overbook(cli_env: dict[str, str]) -> None:
+    session = add(in_subprocess(cli_env), capacity=4)
+    person = ["--organisation", "Masjid", "--role", "Volunteer", "--channel", "telegram"]
+    commands = [
+        [*safetybot(), "sessions", "register", str(session), "--name", f"Person {n}", *person, "--user-id", str(n)]
+        for n in range(10)
+    ]
+    processes = [subprocess.Popen(c, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for c in commands]  # fmt: skip
+    outcomes = [p.communicate(timeout=120)[0].strip() for p in processes]
+    assert all(p.returncode == 0 for p in processes)
+    assert outcomes.count("confirmed") == 4 and outcomes.count("waiting") == 6
+    people = json.loads(run(["sessions", "attendees", str(session), "--json"], cli_env).stdout)
+    assert sum(p["seats"] for p in people if p["status"] == "confirmed") == 4
+    assert latest_version() >= 3
+
+
+def test_a_session_cancelled_from_the_cli_is_told_by_the_running_bot(cli_env: dict[str, str]) -> None:
+    with FakeBotApi() as api:
+        env = {**cli_env, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_BASE_URL": api.base_url,
+               "HTTP_PORT": str(free_port())}  # fmt: skip
+        bot = subprocess.Popen([*safetybot(), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+        try:
+            api.wait_for("setMyCommands", timeout=30)
+            session = add(in_subprocess(env))
+            assert (
+                book(in_subprocess(env), session, "Amina", "--channel", "telegram", "--user-id", "111").returncode == 0
+            )
+            assert run(["sessions", "cancel", str(session)], env).returncode == 0
+            told = api.wait_for("sendMessage", lambda p: p["chat_id"] == 111, timeout=15)
+            assert "will not go ahead" in told.params["text"]
+            bot.send_signal(signal.SIGTERM)
+            bot.communicate(timeout=30)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        assert bot.returncode == 0

@@ -1,0 +1,198 @@
+"""Booking a training session in the chat, and coordinators managing sessions there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from icalendar import Calendar
+
+from bot.dialog import Engine
+from bot.messages import Choice, Reply
+from bot.render import Style, render
+from bot.store import Database
+from bot.training import Person, Training
+from tests.conftest import make_incoming
+
+SESSION = {
+    "title": "Keeping our mosque safe",
+    "venue": "Al Manaar",
+    "address": "244 Acklam Road, London W10 5YG",
+    "borough": "Kensington and Chelsea",
+    "starts": "2026-12-05T10:00",
+    "ends": "2026-12-05T13:00",
+    "capacity": 3,
+}
+
+
+def ids(reply: Reply) -> list[str]:
+    return [c.id for c in reply.choices]
+
+
+async def say(engine: Engine, text: str | None = None, user: str = "amina", **kw: Any) -> Reply:
+    return await engine.handle(make_incoming(text, user_id=user, **kw))
+
+
+async def book(engine: Engine, session_id: int, user: str = "amina", seats: str = "1") -> Reply:
+    await say(engine, "/menu", user)
+    await say(engine, None, user, choice="menu:training")
+    await say(engine, None, user, choice=f"trn:{session_id}")
+    await say(engine, None, user, choice=f"trn-reg:{session_id}")
+    await say(engine, "Amina Khan", user)
+    await say(engine, "Masjid an-Noor", user)
+    await say(engine, "Trustee", user)
+    await say(engine, seats, user)
+    await say(engine, "Step-free access please", user)
+    summary = render((await say(engine, "1", user)).text, Style.PLAIN)  # yes, that's OK
+    assert "Amina Khan" in summary and "Step-free access please" in summary
+    return await say(engine, "1", user)  # confirm
+
+
+async def test_book_a_seat_and_get_the_calendar_entry(engine: Engine, training: Training, db: Database) -> None:
+    session_id = await training.add(SESSION)
+    menu = await say(engine, "/menu")
+    sessions = await say(engine, None, choice="menu:training")
+    assert f"trn:{session_id}" in ids(sessions) and "menu:training" in ids(menu)
+    details = await say(engine, None, choice=f"trn:{session_id}")
+    assert "Sat 5 Dec 2026, 10:00–13:00" in details.text and "3 of 3 seats left" in details.text
+    confirmed = await book(engine, session_id, seats="2")
+    assert "You're booked on **Keeping our mosque safe**" in confirmed.text
+    assert confirmed.document is not None and confirmed.document.filename.endswith(".ics")
+    Calendar.from_ical(confirmed.document.content)
+    [registration] = await db.attendees(session_id)
+    assert (registration.name, registration.organisation, registration.role) == (
+        "Amina Khan",
+        "Masjid an-Noor",
+        "Trustee",
+    )
+    assert (registration.seats, registration.accessibility, registration.status) == (
+        2,
+        "Step-free access please",
+        "confirmed",
+    )
+    dialog = await db.load_dialog("console", "amina")
+    assert dialog is not None and dialog.data["form"] == {}  # the form is not kept afterwards
+
+
+async def test_a_full_session_offers_the_waiting_list(engine: Engine, training: Training) -> None:
+    session_id = await training.add({**SESSION, "capacity": 1})
+    await training.register(session_id, Person("telegram", "1", "Someone", "Church", "Chair", 1))
+    details = await say(engine, "/start register-" + str(session_id))  # a shared deep link
+    assert "This session is full" in details.text and ids(details)[0] == f"trn-reg:{session_id}"
+    reply = await book(engine, session_id)
+    assert "you're on the waiting list" in reply.text and reply.document is None
+
+
+async def test_booking_twice_says_so(engine: Engine, training: Training) -> None:
+    session_id = await training.add(SESSION)
+    await book(engine, session_id)
+    again = await say(engine, f"REGISTER {session_id}")  # as typed on WhatsApp
+    assert "You are already registered" in again.text
+
+
+async def test_bad_answers_keep_the_form_going(engine: Engine, training: Training) -> None:
+    session_id = await training.add(SESSION)
+    await say(engine, "/start register-" + str(session_id))
+    await say(engine, None, choice=f"trn-reg:{session_id}")
+    assert "Please type a name" in (await say(engine, "x")).text
+    assert "Please type a name" in (await say(engine, "🙂" * 200)).text
+    await say(engine, "Amina")
+    await say(engine, "<b>Masjid</b> **bold**")
+    await say(engine, "Volunteer")
+    assert "from 1 to 3" in (await say(engine, "abc")).text
+    assert "from 1 to 3" in (await say(engine, "99")).text
+    await say(engine, "1")
+    await say(engine, None, choice="trn-access:none")
+    summary = await say(engine, None, choice="trn-consent:yes")
+    assert "\\<b\\>Masjid\\</b\\> \\*\\*bold\\*\\*" in summary.text  # their words, never formatting
+
+
+async def test_danger_mid_form_still_leads_with_999(engine: Engine, training: Training) -> None:
+    session_id = await training.add(SESSION)
+    await say(engine, "/start register-" + str(session_id))
+    await say(engine, None, choice=f"trn-reg:{session_id}")
+    reply = await say(engine, "there is a man with a knife at the door")
+    assert reply.emergency
+
+
+async def test_cancel_my_booking_passes_the_seat_on(engine: Engine, training: Training, db: Database) -> None:
+    session_id = await training.add({**SESSION, "capacity": 1})
+    await book(engine, session_id)
+    waiting, _ = await training.register(session_id, Person("whatsapp", "+447700900123", "B", "C", "D", 1))
+    mine = await say(engine, None, choice="trn:my")
+    [registration] = await db.registrations_of("console", "amina")
+    view = await say(engine, None, choice=f"trn-myreg:{registration.id}")
+    assert f"trn-myreg:{registration.id}" in ids(mine) and f"trn-cancel:{registration.id}" in ids(view)
+    await say(engine, None, choice=f"trn-cancel:{registration.id}")
+    done = await say(engine, "1")
+    assert "Your booking is cancelled" in done.text
+    assert (await db.registration(waiting.id)).status == "offered"  # type: ignore[union-attr]
+
+
+async def test_an_offered_seat_is_taken_from_the_message(engine: Engine, training: Training, db: Database) -> None:
+    session_id = await training.add({**SESSION, "capacity": 1})
+    holder, _ = await training.register(session_id, Person("telegram", "9", "A", "B", "C", 1))
+    mine, _ = await training.register(session_id, Person("console", "amina", "Amina", "Masjid", "Chair", 1))
+    await training.cancel_registration(holder.id)
+    [note] = await db.pending_notifications(["console"])
+    offer = Reply(note.body["text"], tuple(Choice(*c) for c in note.body["choices"]))
+    await engine.remember_choices("console", "amina", offer)  # what the notifier does when it sends it
+    accepted = await say(engine, "1")
+    assert "You're booked on" in accepted.text and accepted.document is not None
+    assert (await db.registration(mine.id)).status == "confirmed"  # type: ignore[union-attr]
+
+
+async def test_nobody_can_act_on_someone_elses_booking(engine: Engine, training: Training, db: Database) -> None:
+    session_id = await training.add(SESSION)
+    theirs, _ = await training.register(session_id, Person("telegram", "9", "A", "B", "C", 1))
+    await engine.remember_choices("console", "amina", Reply("forged", (Choice(f"trn-cancel-yes:{theirs.id}", "x"),)))
+    reply = await say(engine, "1")
+    assert "isn't available" in reply.text
+    assert (await db.registration(theirs.id)).status == "confirmed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "choice", ["trn-admin:1", "trn-admin-new:new", "trn-admin-edit:1", "trn-admin-cancel-yes:1", "trn-checkin:1"]
+)
+async def test_members_cannot_reach_coordinator_actions(
+    engine: Engine, training: Training, db: Database, choice: str
+) -> None:
+    session_id = await training.add(SESSION)
+    await training.register(session_id, Person("telegram", "9", "A", "B", "C", 1))
+    forged = Reply("forged", (Choice(choice, "x"),))
+    await engine.remember_choices("console", "amina", forged)  # as if a button had been offered
+    reply = await say(engine, "1")
+    assert reply.text.startswith("Only coordinators")
+    session = await training.get(session_id)
+    assert session.status == "scheduled" and session.attended == 0
+    await say(engine, "/menu")
+    assert "trn:manage" not in ids(await say(engine, None, choice="menu:training"))
+
+
+async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
+    engine: Engine, training: Training, db: Database
+) -> None:
+    await say(engine, "/menu", "coord")
+    sessions = await say(engine, None, "coord", choice="menu:training")
+    assert "trn:manage" in ids(sessions)
+    await say(engine, None, "coord", choice="trn:manage")
+    await say(engine, None, "coord", choice="trn-admin-new:new")
+    problem = await say(engine, "title: Only a title", "coord")
+    assert "venue: missing" in problem.text
+    form = "\n".join(f"{k}: {v}" for k, v in SESSION.items())
+    created = await say(engine, form, "coord")
+    [session] = await training.upcoming()
+    assert created.text.startswith(f"**Session {session.id}: Keeping our mosque safe**")
+    await say(engine, None, "coord", choice=f"trn-admin-edit:{session.id}")
+    await say(engine, "capacity: 10", "coord")
+    assert (await training.get(session.id)).capacity == 10
+    registration, _ = await training.register(session.id, Person("telegram", "9", "Yusuf", "Masjid", "Chair", 2))
+    await say(engine, None, "coord", choice="trn:manage")
+    view = await say(engine, None, "coord", choice=f"trn-admin:{session.id}")
+    assert "Yusuf (Masjid), 2: booked" in view.text
+    await say(engine, None, "coord", choice=f"trn-checkin:{registration.id}")
+    assert (await training.get(session.id)).attended == 1
+    await say(engine, None, "coord", choice=f"trn-admin-cancel:{session.id}")
+    done = await say(engine, None, "coord", choice=f"trn-admin-cancel-yes:{session.id}")
+    assert done.text.startswith("Cancelled.")
+    assert (await training.get(session.id)).status == "cancelled"
