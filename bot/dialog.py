@@ -76,6 +76,8 @@ class Flow:
     texts: Mapping[str, Handler] = field(default_factory=dict)
     menu: Mapping[str, Handler] = field(default_factory=dict)
     links: Mapping[str, Handler] = field(default_factory=dict)
+    # Before /forget deletes a person's data: undo what it holds for others (free booked seats).
+    forget: Callable[[str, str], Awaitable[None]] | None = None
 
 
 COMMANDS = ("start", "help", "menu", "cancel", "privacy", "forget")
@@ -140,11 +142,14 @@ class Engine:
         self._texts: dict[str, Handler] = {}
         self._menu: dict[str, Handler] = {}
         self._links: dict[str, Handler] = {}
+        self._before_forget: list[Callable[[str, str], Awaitable[None]]] = []
         for flow in (own, *flows):  # a feature's flow replaces what it covers ("training")
             self._choices.update(flow.choices)
             self._texts.update(flow.texts)
             self._menu.update(flow.menu)
             self._links.update(flow.links)
+            if flow.forget is not None:
+                self._before_forget.append(flow.forget)
 
     def is_coordinator(self, incoming: Incoming) -> bool:
         """Whether the sender is a coordinator."""
@@ -362,6 +367,8 @@ class Engine:
     async def _on_forget(self, turn: Turn, answer: str) -> Step:
         incoming = turn.incoming
         if answer == "yes":
+            for undo in self._before_forget:
+                await undo(incoming.channel, incoming.user_id)
             await self.db.forget_user(incoming.channel, incoming.user_id)
             logger.info("deleted a %s user's data on request", incoming.channel)
             return Step(Reply(self.copy["forgotten"]), save=False)

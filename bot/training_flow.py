@@ -91,7 +91,18 @@ class TrainingFlow:
             "trn_new": self._coordinator(self._on_new_text),
             "trn_edit": self._coordinator(self._on_edit_text),
         }
-        return Flow(choices=choices, texts=texts, menu={"training": self._on_menu}, links={"register": self._on_link})
+        return Flow(
+            choices=choices,
+            texts=texts,
+            menu={"training": self._on_menu},
+            links={"register": self._on_link},
+            forget=self._forget,
+        )
+
+    async def _forget(self, channel: str, user_id: str) -> None:
+        """Before someone's data goes: give their booked seats to the people waiting."""
+        for registration in await self.training.db.registrations_of(channel, user_id):
+            await self.training.cancel_registration(registration.id)
 
     # --- helpers ------------------------------------------------------------------------------
     def _main(self) -> Choice:

@@ -196,3 +196,15 @@ async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
     done = await say(engine, None, "coord", choice=f"trn-admin-cancel-yes:{session.id}")
     assert done.text.startswith("Cancelled.")
     assert (await training.get(session.id)).status == "cancelled"
+
+
+async def test_forget_frees_booked_seats_for_those_waiting(engine: Engine, training: Training, db: Database) -> None:
+    session_id = await training.add({**SESSION, "capacity": 1})
+    await book(engine, session_id)
+    waiting, _ = await training.register(session_id, Person("telegram", "9", "B", "C", "D", 1))
+    await say(engine, "/forget")
+    await say(engine, "yes")
+    assert await db.registrations_of("console", "amina") == []
+    assert (await db.registration(waiting.id)).status == "offered"  # type: ignore[union-attr]
+    rows = await db.scan()
+    assert not any("amina" in str(row).lower() for table in rows.values() for row in table)
