@@ -86,3 +86,18 @@ async def test_whatsapp_gets_a_calendar_link_that_serves_the_entry(whatsapp: Wha
         assert found.status_code == 200 and found.headers["content-type"].startswith("text/calendar")
         assert Calendar.from_ical(found.content).walk("VEVENT")[0]["summary"] == SESSION["title"]
         assert (await client.get(f"{base}/calendar/guessing-{token[:10]}.ics")).status_code == 404
+
+
+async def test_a_reminder_queued_before_a_restart_is_sent_once_after_it(
+    telegram: TelegramChannel, telegram_api: FakeBotApi, training: Training, engine: Engine, db: Database
+) -> None:
+    session_id = await training.add(SESSION)
+    await training.register(session_id, Person("telegram", "111", "Amina", "Masjid", "Chair", 1))
+    training.clock.advance(hours=195)  # type: ignore[attr-defined]  # now 22 hours before the start
+    await training.run_due()  # queued by one process...
+    after_restart = Notifier(db, engine, {"telegram": telegram}, training.clock)
+    assert await after_restart.send_pending() == 1  # ...sent by the next
+    await training.run_due()
+    assert await Notifier(db, engine, {"telegram": telegram}, training.clock).send_pending() == 0
+    reminders = [p for p in telegram_api.sent(111) if p["text"].startswith("<b>Reminder:</b>")]
+    assert len(reminders) == 1
