@@ -1,6 +1,30 @@
-"""Alerts: subscriptions, broadcast and delivery. Never imports `bot`; see DESIGN.md.
+"""Alerts: subscriptions by area, composing, and durable rate-limited delivery with reports.
 
-Built in the alerts issue; nothing is public yet.
+Never imports `bot`. Channels take part by implementing `Sender`; the database is passed in.
 """
 
-__all__: list[str] = []
+from alerts.compose import AlertError, Composer, Preview, parse_areas, quiet_until
+from alerts.dispatch import Dispatcher
+from alerts.model import Alert, AlertMessage, Audience, Delivery, Kind, Outcome, Progress, Result, Subscriber
+from alerts.sender import Sender
+from alerts.store import AlertStore
+
+__all__ = [
+    "Alert",
+    "AlertError",
+    "AlertMessage",
+    "AlertStore",
+    "Audience",
+    "Composer",
+    "Delivery",
+    "Dispatcher",
+    "Kind",
+    "Outcome",
+    "Preview",
+    "Progress",
+    "Result",
+    "Sender",
+    "Subscriber",
+    "parse_areas",
+    "quiet_until",
+]

@@ -12,13 +12,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
+from alerts import Alert, AlertStore, Composer, Dispatcher, Progress
+from bot.alerts_flow import AlertsFlow
 from bot.answers import Answerer
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialog import Engine
+from bot.messages import Choice, Reply
 from bot.notify import Notifier, ProactiveSender
 from bot.store import Database
 from bot.training import Training
@@ -39,6 +43,9 @@ class App:
     db: Database
     engine: Engine
     training: Training
+    alerts: AlertStore
+    composer: Composer
+    alerts_flow: AlertsFlow
 
 
 @asynccontextmanager
@@ -63,6 +70,18 @@ async def open_app(
             reminders=settings.reminder_leads,
         )
         flow = TrainingFlow(training, content.copy, retention=timedelta(days=settings.training_retention_days))
+        alerts = AlertStore(db)
+        composer = Composer(alerts, settings.zone, clock, content.boroughs)
+        alerts_flow = AlertsFlow(
+            alerts,
+            composer,
+            db,
+            content.copy,
+            templates=content.alert_templates,
+            coordinators=settings.coordinator_ids,
+            channels=lambda: settings.alert_channels,
+            clock=clock,
+        )
         engine = Engine(
             content,
             db,
@@ -72,9 +91,9 @@ async def open_app(
             gaps_limit=timedelta(days=settings.gaps_retention_days),
             clock=clock,
             record_gaps=record_gaps,
-            flows=(flow.flow(),),
+            flows=(flow.flow(), alerts_flow.flow()),
         )
-        yield App(settings, content, db, engine, training)
+        yield App(settings, content, db, engine, training, alerts, composer, alerts_flow)
     finally:
         await db.close()
 
@@ -133,6 +152,11 @@ async def run_bot(settings: Settings) -> None:
         if whatsapp:
             senders["whatsapp"] = whatsapp
         notifier = Notifier(app.db, app.engine, senders, app.training.clock)
+        dispatcher = alerts_dispatcher(
+            app, {name: s for name, s in (("telegram", telegram), ("whatsapp", whatsapp)) if s}
+        )
+        if whatsapp:
+            whatsapp.on_status = app.alerts.report_delivery
         config = uvicorn.Config(
             web, host=settings.http_host, port=settings.http_port, lifespan="off", log_level="warning"
         )
@@ -142,6 +166,7 @@ async def run_bot(settings: Settings) -> None:
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         housekeeping = asyncio.create_task(_housekeeping(app))
         scheduler = asyncio.create_task(_schedule(app, notifier))
+        sending = asyncio.create_task(dispatcher.run())
         try:
             if telegram:
                 await telegram.start()
@@ -153,12 +178,40 @@ async def run_bot(settings: Settings) -> None:
             logger.info("stopping: finishing messages already received")
             housekeeping.cancel()
             scheduler.cancel()
+            sending.cancel()  # claims not recorded are sent again after their lease (at-least-once)
+            await asyncio.gather(sending, return_exceptions=True)
             if telegram:
                 await telegram.stop()
             if whatsapp:
                 await whatsapp.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+
+def alerts_dispatcher(app: App, senders: dict[str, Any]) -> Dispatcher:
+    """The alerts dispatcher over the channels given (each an alerts `Sender`), with live progress
+    for coordinators on channels that can edit a message, and the final report for everyone."""
+    flow = app.alerts_flow
+
+    async def on_progress(alert: Alert, progress: Progress) -> None:
+        live = getattr(senders.get(alert.report_channel or ""), "show_live", None)
+        if live is None or alert.report_user is None:
+            return  # WhatsApp can't edit messages: the coordinator taps "See progress" instead
+        reply = Reply(
+            flow.progress_text(alert, progress), (Choice(f"alr-status:{alert.id}", flow.copy["alerts_refresh"]),)
+        )
+        shown = await live(alert.report_user, alert.report_message, reply)
+        if shown is not None and shown != alert.report_message:
+            await app.alerts.set_report_message(alert.id, shown)
+
+    return Dispatcher(
+        app.alerts,
+        senders,
+        app.training.clock,
+        flow.message_for,
+        on_finished=flow.finished,
+        on_progress=on_progress,
+    )
 
 
 async def _housekeeping(app: App) -> None:

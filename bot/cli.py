@@ -14,8 +14,8 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from bot import sessions_cli
-from bot.app import App, missing_channels, open_app, run_bot
+from bot import alerts_cli, sessions_cli
+from bot.app import App, alerts_dispatcher, missing_channels, open_app, run_bot
 from bot.channels import ChannelError
 from bot.channels.console import ConsoleSender, format_reply, run_console
 from bot.config import Settings
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     gaps.add_argument("--json", action="store_true")
 
     sessions_cli.add_parser(commands)
+    alerts_cli.add_parsers(commands)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = ".".join(str(part) for part in error["loc"]).upper()
             print(f"safetybot: setting {name}: {error['msg']}", file=sys.stderr)
         return 2
-    quiet = args.command in ("chat", "ask", "sessions")
+    quiet = args.command in ("chat", "ask", "sessions", "leaders", "alerts")
     logging.basicConfig(
         level=logging.WARNING if quiet else settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -111,6 +112,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if command == "sessions":
         async with open_app(settings) as app:
             return await sessions_cli.run(args, app)
+    if command in ("leaders", "alerts"):
+        async with open_app(settings) as app:
+            return await alerts_cli.run(args, app)
     if command == "content" and args.action == "check":
         return _content_check(args.dir or settings.content_dir)
     if command == "content" and args.action == "gaps":
@@ -140,13 +144,18 @@ async def _chat(settings: Settings, user: str) -> int:
     async with open_app(settings) as app:
         await app.engine.purge_expired()
         print(f"(Faith Safety Bot, local chat. Data is kept in {settings.database_path}.)\n")
-        sender = ConsoleSender(app.content.copy, sys.stdout, settings.calendar_dir)
+        sender = ConsoleSender(app.content.copy, sys.stdout, settings.calendar_dir, engine=app.engine, user=user)
         notifier = Notifier(app.db, app.engine, {"console": sender}, app.training.clock, only_user=user)
         scheduler = asyncio.create_task(_console_schedule(app, notifier))
+        # Alerts for console users (signed up in this chat) while no platform is configured.
+        senders = {"console": sender} if "console" in settings.alert_channels else {}
+        dispatcher = asyncio.create_task(alerts_dispatcher(app, senders).run()) if senders else None
         try:
             await run_console(app.engine, user, files=settings.calendar_dir)
         finally:
             scheduler.cancel()
+            if dispatcher is not None:
+                dispatcher.cancel()
     return 0
 
 

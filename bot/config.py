@@ -142,6 +142,16 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_whatsapp_from)
 
     @property
+    def alert_channels(self) -> tuple[str, ...]:
+        """The channels alerts go out on: those configured, or the local console when none is."""
+        channels = tuple(
+            name
+            for name, on in (("telegram", self.telegram_bot_token is not None), ("whatsapp", self.whatsapp_enabled))
+            if on
+        )
+        return channels or ("console",)
+
+    @property
     def coordinator_ids(self) -> frozenset[tuple[str, str]]:
         """The (channel, user id) pairs bootstrapped as coordinators."""
         pairs = (part.strip().partition(":") for part in self.coordinators.split(","))

@@ -119,6 +119,16 @@ class Copy:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertTemplate:
+    """A ready-made alert text coordinators can send as it is."""
+
+    name: str
+    kind: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Content:
     """Everything under CONTENT_DIR, validated."""
 
@@ -129,6 +139,8 @@ class Content:
     triage: TriageRules
     copy: Copy
     out_of_scope: FaqEntry | None = None  # what the bot declines: keywords and questions only
+    boroughs: tuple[str, ...] = ()  # the areas alerts target
+    alert_templates: Mapping[str, AlertTemplate] = field(default_factory=dict)
     directory: Path = field(default=Path())
 
 
@@ -142,7 +154,86 @@ COPY_KEYS = (
     "menu_training",
     "menu_alerts",
     "menu_privacy",
-    "alerts_soon",
+    "alerts_intro",
+    "alerts_leader_signup",
+    "alerts_community_signup",
+    "alerts_yours",
+    "alerts_status_leader_pending",
+    "alerts_status_leader_approved",
+    "alerts_status_leader_rejected",
+    "alerts_status_community_pending",
+    "alerts_status_community_approved",
+    "alerts_status_community_rejected",
+    "alerts_change_areas",
+    "alerts_stop",
+    "alerts_stop_confirm",
+    "alerts_stop_yes",
+    "alerts_stopped",
+    "alerts_not_subscribed",
+    "alerts_compose",
+    "alerts_pending",
+    "alerts_recent",
+    "alerts_not_allowed",
+    "alerts_all_london",
+    "alerts_unknown_area",
+    "alerts_ask_name",
+    "alerts_bad_name",
+    "alerts_ask_role",
+    "alerts_ask_place",
+    "alerts_bad_place",
+    "alerts_ask_areas",
+    "alerts_area_problem",
+    "alerts_areas_changed",
+    "alerts_consent_leader",
+    "alerts_consent_community",
+    "alerts_consent_yes",
+    "alerts_community_done",
+    "alerts_leader_pending",
+    "alerts_request",
+    "alerts_review",
+    "alerts_none_pending",
+    "alerts_pending_intro",
+    "alerts_no_such_request",
+    "alerts_approve",
+    "alerts_reject",
+    "alerts_you_are_approved",
+    "alerts_you_are_rejected",
+    "alerts_ask_kind",
+    "alerts_kind_reassurance",
+    "alerts_kind_vigilance",
+    "alerts_kind_urgent",
+    "alerts_ask_audience",
+    "alerts_audience_leaders",
+    "alerts_audience_community",
+    "alerts_audience_all",
+    "alerts_ask_compose_areas",
+    "alerts_use_template",
+    "alerts_ask_text",
+    "alerts_compose_problem",
+    "alerts_now",
+    "alerts_past",
+    "alerts_preview",
+    "alerts_send",
+    "alerts_send_later",
+    "alerts_discard",
+    "alerts_ask_at",
+    "alerts_scheduled",
+    "alerts_queued",
+    "alerts_see_progress",
+    "alerts_none_sent",
+    "alerts_recent_intro",
+    "alerts_no_such_alert",
+    "alerts_refresh",
+    "alerts_report_progress",
+    "alerts_report_final",
+    "alerts_thanks",
+    "alerts_help_request",
+    "alerts_help_sent",
+    "alerts_not_genuine",
+    "alerts_genuine",
+    "alerts_message",
+    "alerts_received",
+    "alerts_need_help",
     "topics_prompt",
     "category_prompt",
     "back",
@@ -172,6 +263,9 @@ COPY_KEYS = (
     "command_help",
     "command_menu",
     "command_cancel",
+    "command_alerts",
+    "command_subscribe",
+    "command_unsubscribe",
     "command_privacy",
     "command_forget",
     "opted_out",

@@ -11,6 +11,7 @@ import yaml
 
 from bot.content import (
     COPY_KEYS,
+    AlertTemplate,
     Category,
     Content,
     Copy,
@@ -59,9 +60,11 @@ class Inspector:
         triage = self._triage(faq)
         copy = self._copy(numbers)
         decline = self._out_of_scope()
+        boroughs = self._boroughs()
+        templates = self._alert_templates(numbers)
         if lexicon is None or triage is None or copy is None:
             return None, self.problems
-        content = Content(faq, categories, numbers, lexicon, triage, copy, decline, self.directory)
+        content = Content(faq, categories, numbers, lexicon, triage, copy, decline, boroughs, templates, self.directory)
         return content, self.problems
 
     def _yaml(self, name: str) -> YamlDoc | None:
@@ -265,6 +268,42 @@ class Inspector:
                 f"last reviewed {value}, more than 12 months ago: check it against its sources",
             )
         return value
+
+    # --- boroughs.yaml and alerts/*.yaml ---------------------------------------------------------
+    def _boroughs(self) -> tuple[str, ...]:
+        doc = self._yaml("boroughs.yaml")
+        if doc is None:
+            return ()
+        names = self._strings(doc, "boroughs")
+        if not names:
+            self.error(doc.path, 1, "expected a `boroughs:` list")
+        if len(set(n.lower() for n in names)) != len(names):
+            self.error(doc.path, doc.line("boroughs"), "a borough is listed twice")
+        return names
+
+    def _alert_templates(self, numbers: dict[str, str]) -> dict[str, AlertTemplate]:
+        folder = self.directory / "alerts"
+        templates: dict[str, AlertTemplate] = {}
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            doc = self._yaml(f"alerts/{path.name}")
+            if doc is None:
+                continue
+            data = doc.data if isinstance(doc.data, dict) else {}
+            kind, title, text = (str(data.get(key) or "").strip() for key in ("kind", "title", "text"))
+            if kind not in ("reassurance", "vigilance", "urgent"):
+                self.error(path, doc.line("kind"), "kind must be reassurance, vigilance or urgent")
+            if not title or not text:
+                self.error(path, 1, "an alert template needs `title` and `text`")
+                continue
+            for line, digits, raw in phone_numbers(text, doc.line("text") + 1):
+                if digits not in numbers:
+                    self.error(path, line, f"phone number {raw!r} is not in numbers.yaml")
+            try:
+                text.format(areas="x", date="x")
+            except (KeyError, IndexError, ValueError) as exc:
+                self.error(path, doc.line("text"), f"text: unknown placeholder {exc} (use {{areas}} and {{date}})")
+            templates[path.stem] = AlertTemplate(path.stem, kind, title, text)
+        return templates
 
     # --- out_of_scope.yaml (optional) --------------------------------------------------------
     def _out_of_scope(self) -> FaqEntry | None:

@@ -76,11 +76,15 @@ class Flow:
     texts: Mapping[str, Handler] = field(default_factory=dict)
     menu: Mapping[str, Handler] = field(default_factory=dict)
     links: Mapping[str, Handler] = field(default_factory=dict)
+    commands: Mapping[str, Handler] = field(default_factory=dict)  # "/subscribe" → handler(turn, payload)
+    # Choice prefixes a handler checks for itself (a button on a message the bot sent first, such
+    # as an alert's "Received"): accepted without having been offered in the person's last menu.
+    open_choices: frozenset[str] = frozenset()
     # Before /forget deletes a person's data: undo what it holds for others (free booked seats).
     forget: Callable[[str, str], Awaitable[None]] | None = None
 
 
-COMMANDS = ("start", "help", "menu", "cancel", "privacy", "forget")
+COMMANDS = ("start", "help", "menu", "alerts", "subscribe", "unsubscribe", "cancel", "privacy", "forget")
 _LINK_WORD = re.compile(r"^\s*([a-z]+)\s+(\S+)\s*$", re.IGNORECASE)  # "REGISTER 12" on WhatsApp
 # A message that is just one of these words acts like the command (as on SMS and WhatsApp);
 # a greeting (content/lexicon.yaml) acts like /start.
@@ -134,20 +138,23 @@ class Engine:
         own = Flow(
             choices={"menu": self._on_menu, "cat": self._on_category, "faq": self._on_faq, "forget": self._on_forget},
             menu={"main": self._menu_main, "none": self._menu_none, "help-now": self._menu_help_now,
-                  "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy,
-                  "alerts": self._menu_alerts_soon},
+                  "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy},
             links={"topic": self._link_topic},
         )  # fmt: skip
         self._choices: dict[str, Handler] = {}
         self._texts: dict[str, Handler] = {}
         self._menu: dict[str, Handler] = {}
         self._links: dict[str, Handler] = {}
+        self._commands: dict[str, Handler] = {}
+        self._open: set[str] = set()
         self._before_forget: list[Callable[[str, str], Awaitable[None]]] = []
         for flow in (own, *flows):  # a feature's flow replaces what it covers ("training")
             self._choices.update(flow.choices)
             self._texts.update(flow.texts)
             self._menu.update(flow.menu)
             self._links.update(flow.links)
+            self._commands.update(flow.commands)
+            self._open.update(flow.open_choices)
             if flow.forget is not None:
                 self._before_forget.append(flow.forget)
 
@@ -211,9 +218,9 @@ class Engine:
             if choice is None and state in self._texts:
                 return await self._texts[state](turn, text)
         if choice is not None:
-            if choice not in {c.id for c in offered}:
-                return Step(self.main_menu(self.copy["expired_menu"]))
             prefix, _, value = choice.partition(":")
+            if choice not in {c.id for c in offered} and prefix not in self._open:
+                return Step(self.main_menu(self.copy["expired_menu"]))
             handler = self._choices.get(prefix)
             if handler is None:
                 return Step(self.main_menu(self.copy["expired_menu"]))
@@ -268,6 +275,8 @@ class Engine:
                 return await self._links[kind](turn, value)
         if command in self._links and payload:  # "REGISTER 12" where there are no deep links
             return await self._links[command](turn, payload)
+        if command in self._commands:
+            return await self._commands[command](turn, payload)
         if command == "stop":  # no messages from the bot first, until START
             await self.db.set_opted_out(incoming.channel, incoming.user_id, self.clock())
             return Step(self.main_menu(self.copy["opted_out"]))
@@ -330,16 +339,9 @@ class Engine:
     async def _menu_privacy(self, turn: Turn, _item: str) -> Step:
         return Step(self._privacy(turn.incoming))
 
-    async def _menu_alerts_soon(self, _turn: Turn, _item: str) -> Step:
-        return Step(self._soon("alerts_soon", "alerts-subscribe"))
-
     def main_menu_choice(self) -> Choice:
         """The option that goes back to the main menu."""
         return Choice(MAIN_MENU, self.copy["main_menu"])
-
-    def _soon(self, key: str, entry_id: str) -> Reply:
-        entry = self.answerer.entry_reply(self.content.faq[entry_id])
-        return Reply(f"{self.copy[key]}\n\n{entry.text}", entry.choices, answer=entry.answer)
 
     async def _link_topic(self, _turn: Turn, entry_id: str) -> Step:
         if entry_id in self.content.faq:

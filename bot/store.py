@@ -25,6 +25,8 @@ import aiosqlite
 BUSY_TIMEOUT_MS = 5000
 # Tables holding rows about one user (by channel and user id): what /forget deletes.
 USER_TABLES = (
+    "subscribers",
+    "alert_deliveries",
     "dialog_state",
     "contacts",
     "outgoing_messages",
@@ -225,6 +227,10 @@ class Database:
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> Iterable[sqlite3.Row]:
         async with self._conn.execute(sql, params) as cursor:
             return await cursor.fetchall()
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read (for packages with their own SQL, such as alerts)."""
+        return [tuple(row) for row in await self._fetchall(sql, params)]
 
     async def backup(self, target: Path) -> None:
         """Copy the database to `target` with SQLite's online backup (safe while the bot runs)."""

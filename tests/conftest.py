@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import uvicorn
 
+from alerts import AlertStore, Composer
+from bot.alerts_flow import AlertsFlow
 from bot.answers import Answerer
 from bot.app import WebServer
 from bot.cli import main
@@ -83,11 +86,41 @@ def training(db: Database, content: Content, clock: FakeClock) -> Training:
     return Training(db, content.copy, ZoneInfo("Europe/London"), clock=clock, offer_for=timedelta(hours=24))
 
 
+COORDINATORS = frozenset({("console", "coord")})
+ALERT_CHANNELS = ("console", "telegram", "whatsapp")
+
+
 @pytest.fixture
-def engine(make_engine: Callable[..., Engine], training: Training, content: Content) -> Engine:
-    """The engine as the app builds it: with the training flow, and "coord" as a coordinator."""
+def alert_store(db: Database) -> AlertStore:
+    return AlertStore(db)
+
+
+@pytest.fixture
+def composer(alert_store: AlertStore, content: Content, clock: FakeClock) -> Composer:
+    return Composer(alert_store, ZoneInfo("Europe/London"), clock, content.boroughs, rng=random.Random(7))
+
+
+@pytest.fixture
+def alerts_flow(
+    alert_store: AlertStore, composer: Composer, db: Database, content: Content, clock: FakeClock
+) -> AlertsFlow:
+    return AlertsFlow(
+        alert_store,
+        composer,
+        db,
+        content.copy,
+        templates=content.alert_templates,
+        coordinators=COORDINATORS,
+        channels=lambda: ALERT_CHANNELS,
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def engine(make_engine: Callable[..., Engine], training: Training, content: Content, alerts_flow: AlertsFlow) -> Engine:
+    """The engine as the app builds it: with the training and alerts flows, "coord" a coordinator."""
     flow = TrainingFlow(training, content.copy, retention=timedelta(days=30)).flow()
-    return make_engine(flows=(flow,), coordinators=frozenset({("console", "coord")}))
+    return make_engine(flows=(flow, alerts_flow.flow()), coordinators=COORDINATORS)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> bool:

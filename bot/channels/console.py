@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from alerts import AlertMessage, Outcome, Result
 from bot.content import Copy
 from bot.dialog import Engine
-from bot.messages import Delivery, Incoming, Reply
+from bot.messages import Choice, Delivery, Incoming, Reply
 from bot.render import Style, numbered_choices, render
 
 CHANNEL = "console"
@@ -33,16 +34,34 @@ def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
 class ConsoleSender:
     """Messages the bot owes the person at the keyboard, printed between their turns."""
 
-    def __init__(self, copy: Copy, stdout: TextIO, files: Path | None) -> None:
+    channel = CHANNEL  # as an alerts Sender
+    rate_limit = 20.0
+
+    def __init__(
+        self, copy: Copy, stdout: TextIO, files: Path | None, *, engine: Engine | None = None, user: str | None = None
+    ) -> None:
         self.copy = copy
         self.stdout = stdout
         self.files = files
+        self.engine = engine
+        self.user = user  # the person at the keyboard
 
     async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
         """Print the message now."""
         self.stdout.write("\n" + format_reply(reply, self.copy, self.files) + "\n\n")
         self.stdout.flush()
         return Delivery.SENT
+
+    async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
+        """Print an alert. Everyone chatting on this machine shares the terminal, so an alert for
+        another console user is printed with their name."""
+        reply = Reply(message.text, tuple(Choice(i, label) for i, label in message.choices))
+        heading = "" if user_id == self.user else f"(alert for console user {user_id!r})\n"
+        self.stdout.write("\n" + heading + format_reply(reply, self.copy, self.files) + "\n\n")
+        self.stdout.flush()
+        if self.engine is not None:  # "1" answers "Received"
+            await self.engine.remember_choices(CHANNEL, user_id, reply)
+        return Outcome(Result.SENT)
 
 
 async def run_console(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -41,10 +41,12 @@ from telegram.ext import (
     filters,
 )
 
+from alerts import AlertMessage, Outcome, Result
 from bot.channels import ChannelError
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
 from bot.messages import Choice, Delivery, Incoming, Reply
+from bot.ratelimit import PriorityGate
 from bot.render import Style, render_blocks, split_message
 from bot.store import Database
 
@@ -59,6 +61,35 @@ CONCURRENT_UPDATES = 64  # updates handled at once (the engine serialises each p
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+BULK = -1  # rate_limit_args that marks a send as bulk (an alert), for PriorityRateLimiter
+
+
+class PriorityRateLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter (30/s overall, 20/min per group, waits out RetryAfter), with replies
+    first: a bulk send (`rate_limit_args=BULK`) waits while any reply is pending."""
+
+    def __init__(self, overall_max_rate: float, max_retries: int) -> None:
+        super().__init__(overall_max_rate=overall_max_rate, max_retries=max_retries)
+        self.gate = PriorityGate()
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if rate_limit_args == BULK:
+            await self.gate.bulk()
+            return await super().process_request(callback, args, kwargs, endpoint, data, None)
+        if "chat_id" not in data:  # getUpdates, getMe...: nobody waits on these
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        async with self.gate.reply():
+            return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
 
 
 def file_base_url(api_base_url: str) -> str:
@@ -92,14 +123,14 @@ class TelegramChannel:
         self.send_attempts = send_attempts
         self.backoff = backoff
         self.sleep = sleep
+        self.channel = CHANNEL  # as an alerts Sender
+        self.rate_limit = settings.telegram_rate_limit
         builder = (
             Application.builder()
             .token(settings.telegram_bot_token.get_secret_value())
             .base_url(settings.telegram_api_base_url)
             .base_file_url(file_base_url(settings.telegram_api_base_url))
-            .rate_limiter(
-                AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=RETRY_AFTER_RETRIES)
-            )
+            .rate_limiter(PriorityRateLimiter(settings.telegram_rate_limit, RETRY_AFTER_RETRIES))
             .concurrent_updates(CONCURRENT_UPDATES)
         )
         if self.webhook_url:
@@ -296,6 +327,66 @@ class TelegramChannel:
                     return False
                 await self.sleep(self.backoff * 2 ** (attempt - 1))
         return False
+
+    async def show_live(self, user_id: str, message_id: str | None, reply: Reply) -> str | None:
+        """Show a message that changes (an alert's progress): edit it in place, or send it the first
+        time; return its id (None if it couldn't be shown)."""
+        text, keyboard = self.render(reply)[0]
+        chat_id = int(user_id.rsplit(":", 1)[-1])
+        try:
+            if message_id is not None:
+                try:
+                    await self.application.bot.edit_message_text(
+                        text, chat_id, int(message_id), parse_mode=ParseMode.HTML, reply_markup=keyboard,
+                        link_preview_options=_NO_PREVIEW,
+                    )  # fmt: skip
+                    return message_id
+                except BadRequest as exc:
+                    if "not modified" in exc.message.lower():
+                        return message_id
+                    # deleted or too old to edit: send a fresh one
+            sent = await self.application.bot.send_message(
+                chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard, link_preview_options=_NO_PREVIEW
+            )
+            return str(sent.message_id)
+        except TelegramError as exc:
+            logger.warning("telegram: couldn't show live progress (%s)", type(exc).__name__)
+            return None
+
+    async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
+        """Send one alert (alerts' `Sender`): bulk, so people's replies go first; never raises."""
+        contact = await self.db.contact(CHANNEL, user_id)
+        if contact.opted_out_at is not None:
+            return Outcome(Result.FAILED, "opted out")
+        if contact.blocked_at is not None:
+            return Outcome(Result.FAILED, "blocked the bot")
+        private = user_id.rsplit(":", 1)[-1]
+        if not private.lstrip("-").isdigit():
+            return Outcome(Result.FAILED, "invalid recipient")
+        reply = Reply(message.text, tuple(Choice(i, label) for i, label in message.choices))
+        last_id: str | None = None
+        try:
+            for text, keyboard in self.render(reply):
+                sent = await self.application.bot.send_message(
+                    int(private),
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard,
+                    link_preview_options=_NO_PREVIEW,
+                    rate_limit_args=BULK,
+                )
+                last_id = str(sent.message_id)
+        except Forbidden:
+            await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
+            return Outcome(Result.FAILED, "blocked the bot")
+        except RetryAfter as exc:
+            wait = exc._retry_after.total_seconds()  # the timedelta PTB keeps, without its warning
+            return Outcome(Result.RETRY, "flood control", retry_after=wait)
+        except BadRequest as exc:
+            return Outcome(Result.FAILED, "invalid recipient" if "not found" in exc.message.lower() else "refused")
+        except NetworkError as exc:
+            return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
+        return Outcome(Result.SENT, message_id=last_id)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log an unexpected failure (never the message itself) and apologise to the person."""

@@ -37,10 +37,12 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
+from alerts import AlertMessage, Outcome, Result
 from bot.config import Settings
 from bot.content import Copy
 from bot.dialog import Engine
-from bot.messages import Delivery, Incoming, Reply
+from bot.messages import Choice, Delivery, Incoming, Reply
+from bot.ratelimit import PriorityGate
 from bot.render import Style, numbered_choices, render_blocks, split_message
 from bot.store import Database
 from bot.web import BodyTooLarge, read_body
@@ -135,6 +137,9 @@ class WhatsAppChannel:
         self.template_sid = settings.whatsapp_template_sid
         self.validator = RequestValidator(self.auth_token)
         self.limiter = AsyncLimiter(settings.whatsapp_rate_limit, 1)
+        self.gate = PriorityGate()
+        self.channel = CHANNEL  # as an alerts Sender
+        self.rate_limit = settings.whatsapp_rate_limit
         self.send_attempts = send_attempts
         self.backoff = backoff
         self.sleep = sleep
@@ -142,6 +147,8 @@ class WhatsAppChannel:
         self._http: BaseUrlHttpClient | None = None
         self._client: Client | None = None
         self._late_replies: set[asyncio.Task[None]] = set()
+        # Told of every delivery report (sid, status, error code): alerts count deliveries with it.
+        self.on_status: Callable[[str, str, int | None], Awaitable[None]] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -225,6 +232,8 @@ class WhatsAppChannel:
         owner = await self.db.update_outgoing(sid, state, error, now)
         if owner is not None and error == WINDOW_CLOSED:
             await self.db.mark_window_closed(*owner, now)
+        if self.on_status is not None and sid:
+            await self.on_status(sid, state, error)
         return Response(status_code=204)
 
     @staticmethod
@@ -285,29 +294,42 @@ class WhatsAppChannel:
         except SendFailed:
             return Delivery.FAILED
 
+    async def _post(self, user_id: str, kind: str, fields: dict[str, str], *, bulk: bool = False) -> str:
+        """One REST call, no retry (raises TwilioRestException or a network error); record the sid."""
+        assert self._client is not None, "start() the channel first"
+        if bulk:
+            await self.gate.bulk()  # people's replies go first
+            async with self.limiter:
+                message = await self._message(user_id, fields)
+        else:
+            async with self.gate.reply(), self.limiter:
+                message = await self._message(user_id, fields)
+        sid = str(message.sid)
+        await self.db.record_outgoing(sid, CHANNEL, user_id, kind, str(message.status), self.clock())
+        return sid
+
+    async def _message(self, user_id: str, fields: dict[str, str]) -> Any:
+        assert self._client is not None
+        return await self._client.messages.create_async(
+            to=f"whatsapp:{user_id}",
+            from_=self.sender,
+            status_callback=f"{self.public_base_url}/whatsapp/status",
+            **fields,
+        )
+
     async def _create(self, user_id: str, kind: str, **fields: str) -> str:
         """Send one message through the REST API, retrying 429, 5xx and network errors."""
-        assert self._client is not None, "start() the channel first"
         error: SendFailed | None = None
+        attempt = 0
         for attempt in range(1, self.send_attempts + 1):
             try:
-                async with self.limiter:
-                    message = await self._client.messages.create_async(
-                        to=f"whatsapp:{user_id}",
-                        from_=self.sender,
-                        status_callback=f"{self.public_base_url}/whatsapp/status",
-                        **fields,
-                    )
+                return await self._post(user_id, kind, fields)
             except TwilioRestException as exc:
                 error = SendFailed(exc.code, f"Twilio refused the message ({exc.status}, code {exc.code})")
                 if exc.status != 429 and exc.status < 500:
                     break  # refused for good: retrying won't help
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = SendFailed(None, f"Twilio unreachable ({type(exc).__name__})")
-            else:
-                sid = str(message.sid)
-                await self.db.record_outgoing(sid, CHANNEL, user_id, kind, str(message.status), self.clock())
-                return sid
             if attempt < self.send_attempts:
                 await self.sleep(self.backoff * 2 ** (attempt - 1))
         assert error is not None
@@ -317,3 +339,55 @@ class WhatsAppChannel:
         await self.db.update_outgoing(failed_id, "failed", error.code, self.clock())
         logger.error("whatsapp: message not sent after %d attempts (code %s)", attempt, error.code)
         raise error
+
+    # --- alerts ---------------------------------------------------------------------------------
+    async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
+        """Send one alert (alerts' `Sender`): once, classified; the dispatcher retries and paces."""
+        contact = await self.db.contact(CHANNEL, user_id)
+        if contact.opted_out_at is not None:
+            return Outcome(Result.FAILED, "opted out")
+        reply = Reply(message.text, tuple(Choice(i, label) for i, label in message.choices))
+        texts = self.render(reply)
+        now = self.clock()
+        last, closed_at = contact.last_inbound_at, contact.window_closed_at
+        open_window = last is not None and now - last < WINDOW and not (closed_at is not None and closed_at >= last)
+        try:
+            if open_window:
+                try:
+                    sid = ""
+                    for text in texts:
+                        sid = await self._post(user_id, "alert", {"body": text}, bulk=True)
+                except TwilioRestException as exc:
+                    if exc.code != WINDOW_CLOSED:
+                        raise
+                    await self.db.mark_window_closed(CHANNEL, user_id, now)
+                else:
+                    if reply.choices:  # "1" or "2" in their reply picks Received or Need help
+                        await self.engine.remember_choices(CHANNEL, user_id, reply)
+                    return Outcome(Result.SENT, message_id=sid)
+            if not self.template_sid:
+                return Outcome(Result.FAILED, "window closed, no template")
+            variables = json.dumps({"1": self.copy["template_sender"]})
+            template = {"content_sid": self.template_sid, "content_variables": variables}
+            sid = await self._post(user_id, "template", template, bulk=True)
+            for text in texts:  # delivered when they reply (VIEW)
+                await self.db.hold_message(CHANNEL, user_id, text, now)
+            return Outcome(Result.SENT, message_id=sid)
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.status >= 500:
+                return Outcome(Result.RETRY, f"Twilio {exc.status}")
+            return Outcome(Result.FAILED, _refusal(exc.code))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
+
+
+def _refusal(code: int | None) -> str:
+    """A permanent Twilio refusal, in words."""
+    reasons = {
+        21211: "invalid number",
+        21614: "invalid number",
+        63003: "invalid number",
+        21610: "opted out",
+        63016: "window closed, no template",
+    }
+    return reasons.get(code or 0, f"refused (Twilio {code})")

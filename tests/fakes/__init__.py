@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
@@ -31,3 +32,30 @@ class LoopbackServer:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class RateLimit:
+    """A token bucket like a platform's: `rate` requests a second, bursts of up to `burst`.
+
+    `take()` says whether a request arriving now is within the limit; `refused` counts those
+    that were not (answered 429), with the times they came, for benchmarks.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else rate  # a second's worth
+        self._tokens = self.burst
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+        self.refused: list[float] = []
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            self.refused.append(now)
+            return False

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes import LoopbackServer
+from tests.fakes import LoopbackServer, RateLimit
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {
@@ -53,6 +53,8 @@ class FakeBotApi(LoopbackServer):
         self.poll_hold = poll_hold  # how long an empty getUpdates waits for news
         self._updates: list[dict[str, Any]] = []
         self._faults: dict[str, list[tuple[str, Any]]] = {}
+        self._chat_faults: dict[int, str] = {}  # chat id → "forbidden" or "not_found", for good
+        self.limit: RateLimit | None = None  # set with `rate_limit()`: sendMessage over it gets 429
         self._changed = threading.Condition()
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
@@ -74,9 +76,19 @@ class FakeBotApi(LoopbackServer):
 
     def fail(self, method: str, kind: str, value: Any = None, times: int = 1) -> None:
         """Make the next `times` calls of `method` fail: "retry_after" (value: seconds),
-        "forbidden", "bad_request" or "drop" (close the connection without answering)."""
+        "forbidden", "bad_request", "server_error" (500) or "drop" (close the connection without answering)."""
         with self._changed:
             self._faults.setdefault(method, []).extend([(kind, value)] * times)
+
+    def rate_limit(self, rate: float, burst: float | None = None) -> RateLimit:
+        """Answer sendMessage calls beyond `rate` a second with 429 (retry_after 1), like Telegram."""
+        self.limit = RateLimit(rate, burst)
+        return self.limit
+
+    def fail_chat(self, chat_id: int, kind: str) -> None:
+        """Every sendMessage to this chat fails: "forbidden" (blocked the bot) or "not_found"."""
+        with self._changed:
+            self._chat_faults[chat_id] = kind
 
     def wait_for(
         self, method: str, where: Callable[[dict[str, Any]], bool] = lambda _: True, timeout: float = 10.0
@@ -111,9 +123,15 @@ class FakeBotApi(LoopbackServer):
 
     # --- the server side ----------------------------------------------------------------------
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-        with self._changed:
-            faults = self._faults.get(method)
-            fault = faults.pop(0) if faults else None
+        if method == "sendMessage" and self.limit is not None and not self.limit.take():
+            fault: tuple[str, Any] | None = ("retry_after", 1)
+        else:
+            with self._changed:
+                faults = self._faults.get(method)
+                fault = faults.pop(0) if faults else None
+                kind = self._chat_faults.get(params.get("chat_id")) if method == "sendMessage" else None
+                if fault is None and kind is not None:
+                    fault = (kind, None)
         if fault is not None:
             kind, value = fault
             if kind == "drop":
@@ -131,6 +149,10 @@ class FakeBotApi(LoopbackServer):
                     "error_code": 403,
                     "description": "Forbidden: bot was blocked by the user",
                 }
+            if kind == "server_error":
+                return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            if kind == "not_found":
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: as the test asked"}
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._updates_after(int(params.get("offset") or 0))}

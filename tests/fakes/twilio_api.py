@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes import LoopbackServer
+from tests.fakes import LoopbackServer, RateLimit
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-twilio-auth-token"
@@ -32,6 +32,8 @@ class FakeTwilioApi(LoopbackServer):
         self.messages: list[dict[str, str]] = []  # accepted posts, in order
         self.refused = 0  # posts answered with an error
         self._faults: list[tuple[str, Any]] = []
+        self._number_faults: dict[str, int] = {}  # "whatsapp:+44…" → Twilio error code, for good
+        self.limit: RateLimit | None = None  # set with `rate_limit()`: posts over it get 429
         self._changed = threading.Condition()
         self._sids = itertools.count(1)
         super().__init__(self._handler())
@@ -46,6 +48,16 @@ class FakeTwilioApi(LoopbackServer):
         "code" (value: a Twilio error code, answered with 400) or "drop"."""
         with self._changed:
             self._faults.extend([(kind, value)] * times)
+
+    def rate_limit(self, rate: float, burst: float | None = None) -> RateLimit:
+        """Answer posts beyond `rate` a second with 429 (code 20429), as Twilio does."""
+        self.limit = RateLimit(rate, burst)
+        return self.limit
+
+    def fail_number(self, to: str, code: int) -> None:
+        """Every post to this number (e.g. "whatsapp:+447700900123") is refused with `code`."""
+        with self._changed:
+            self._number_faults[to] = code
 
     def wait_for(
         self, where: Callable[[dict[str, str]], bool] = lambda _: True, timeout: float = 10.0
@@ -75,6 +87,11 @@ class FakeTwilioApi(LoopbackServer):
         params = dict(parse_qsl(body.decode(), keep_blank_values=True))
         with self._changed:
             fault = self._faults.pop(0) if self._faults else None
+            code = self._number_faults.get(params.get("To", ""))
+            if fault is None and code is not None:
+                fault = ("code", code)
+            if fault is None and self.limit is not None and not self.limit.take():
+                fault = ("status", 429)
             if fault is not None:
                 self.refused += 1
                 self._changed.notify_all()

@@ -1,0 +1,150 @@
+"""Compose an alert: check it, find who it reaches, preview it, and queue it in one transaction.
+
+Every alert gets a short reference (A-7K3Q) that people can send back to check it is genuine.
+Reassurance and vigilance alerts wait out each person's quiet hours (22:00–07:00 local by
+default); urgent alerts go at once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from alerts.model import Alert, Audience, Kind, Subscriber
+from alerts.store import AlertStore
+
+REFERENCE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read out
+MAX_TEXT = 1200
+
+
+class AlertError(Exception):
+    """An alert that can't be sent as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """Exactly who an alert would reach, per channel."""
+
+    recipients: tuple[Subscriber, ...]
+
+    @property
+    def by_channel(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for subscriber in self.recipients:
+            counts[subscriber.channel] = counts.get(subscriber.channel, 0) + 1
+        return counts
+
+
+def parse_areas(value: str | Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
+    """`all` or boroughs (separated by ;), matched to the known list regardless of case."""
+    items = value.split(";") if isinstance(value, str) else list(value)
+    wanted = [" ".join(item.split()) for item in items if item.strip()]
+    if not wanted:
+        raise AlertError("areas: give `all` or one or more boroughs")
+    if any(item.lower() == "all" for item in wanted):
+        return ("all",)
+    by_name = {name.lower(): name for name in known}
+    unknown = [item for item in wanted if item.lower() not in by_name]
+    if unknown:
+        raise AlertError(f"areas: not London boroughs: {', '.join(unknown)}")
+    return tuple(dict.fromkeys(by_name[item.lower()] for item in wanted))
+
+
+def quiet_until(now: datetime, subscriber: Subscriber, tz: ZoneInfo) -> datetime:
+    """When a non-urgent alert may reach this person: now, or the end of their quiet hours."""
+    start, end = time.fromisoformat(subscriber.quiet_start), time.fromisoformat(subscriber.quiet_end)
+    local = now.astimezone(tz)
+    clock = local.time().replace(tzinfo=None)
+    quiet = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not quiet:
+        return now
+    day = local.date() if clock < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tz).astimezone(now.tzinfo)
+
+
+class Composer:
+    """Turns a coordinator's choices into a queued alert."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        tz: ZoneInfo,
+        clock: Callable[[], datetime],
+        boroughs: Sequence[str],
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.tz = tz
+        self.clock = clock
+        self.boroughs = tuple(boroughs)
+        self.rng = rng or random.SystemRandom()
+
+    def check(self, kind: str, audience: str, text: str) -> tuple[Kind, Audience, str]:
+        try:
+            kind_ = Kind(kind)
+        except ValueError:
+            raise AlertError("kind: reassurance, vigilance or urgent") from None
+        try:
+            audience_ = Audience(audience)
+        except ValueError:
+            raise AlertError("audience: leaders, community or all") from None
+        body = text.strip()
+        if not body:
+            raise AlertError("text: the alert has no text")
+        if len(body) > MAX_TEXT:
+            raise AlertError(f"text: keep an alert under {MAX_TEXT} characters")
+        return kind_, audience_, body
+
+    async def preview(self, audience: str, areas: Sequence[str], channels: Sequence[str]) -> Preview:
+        return Preview(tuple(await self.store.recipients(audience, areas, channels)))
+
+    async def new_reference(self) -> str:
+        while True:
+            reference = "A-" + "".join(self.rng.choice(REFERENCE_LETTERS) for _ in range(4))
+            if not await self.store.reference_taken(reference):
+                return reference
+
+    async def send(
+        self,
+        *,
+        kind: str,
+        audience: str,
+        areas: Sequence[str],
+        text: str,
+        created_by: str,
+        channels: Sequence[str],
+        send_at: datetime | None = None,
+        report_to: tuple[str, str] | None = None,
+        reference: str | None = None,
+    ) -> Alert:
+        """Queue an alert for everyone it reaches, now or at `send_at`; audit it."""
+        kind_, audience_, body = self.check(kind, audience, text)
+        now = self.clock()
+        when = send_at or now
+        if when < now - timedelta(minutes=1):
+            raise AlertError("at: that time has passed")
+        preview = await self.preview(audience_, areas, channels)
+        deliveries = [
+            (s.channel, s.user_id, when if kind_ is Kind.URGENT else max(when, quiet_until(when, s, self.tz)))
+            for s in preview.recipients
+        ]
+        fields = {
+            "reference": reference or await self.new_reference(),
+            "kind": kind_.value,
+            "audience": audience_.value,
+            "areas": list(areas),
+            "text": body,
+            "created_by": created_by,
+            "send_at": when,
+            "report_channel": report_to[0] if report_to else None,
+            "report_user": report_to[1] if report_to else None,
+        }
+        alert = await self.store.create_alert(fields, deliveries, now)
+        details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience,
+                   "areas": list(areas), "recipients": preview.by_channel, "send_at": when.isoformat()}  # fmt: skip
+        await self.store.audit(created_by, "alert sent", details, now)
+        return alert

@@ -1,0 +1,185 @@
+"""Deliver queued alerts: claim, send at each channel's rate, retry, classify, resume after a crash.
+
+One worker per channel claims due deliveries in batches of about a second's worth (leased for
+`lease`), sends them through that channel's `Sender` no faster than its `rate_limit`, and records
+each outcome. Passing failures (flood control, 5xx, network) are retried with exponential backoff
+and full jitter, up to `max_attempts`; when the platform says how long to wait (429 retry_after),
+the whole channel waits that long. Permanent failures are kept with their reason.
+
+At-least-once: a delivery is marked sent only after the platform took it. If the process dies,
+deliveries it had claimed but not yet recorded (at most one batch per channel, about one second of
+sending) are claimed again once their lease expires, so those few may arrive twice. Nobody is
+skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+
+from alerts.model import Alert, AlertMessage, Delivery, Outcome, Progress, Result
+from alerts.sender import Sender
+from alerts.store import AlertStore
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+MessageFor = Callable[[Alert, Delivery], AlertMessage]
+OnReport = Callable[[Alert, Progress], Awaitable[None]]
+
+
+class Dispatcher:
+    """Sends what the outbox holds, per channel, at the channel's rate."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        senders: Mapping[str, Sender],
+        clock: Clock,
+        message_for: MessageFor,
+        *,
+        lease: timedelta = timedelta(seconds=30),
+        max_attempts: int = 8,
+        base_delay: float = 2.0,
+        max_delay: float = 600.0,
+        idle_wait: float = 1.0,
+        rng: random.Random | None = None,
+        on_finished: OnReport | None = None,
+        on_progress: OnReport | None = None,
+        progress_every: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.senders = dict(senders)
+        self.clock = clock
+        self.message_for = message_for
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.idle_wait = idle_wait
+        self.rng = rng or random.Random()
+        self.on_finished = on_finished
+        self.on_progress = on_progress  # live progress for whoever sent it, every `progress_every` s
+        self.progress_every = progress_every
+        self._shown: dict[int, tuple[int, ...]] = {}
+        self._limiters = {name: AsyncLimiter(max(1.0, s.rate_limit), 1) for name, s in self.senders.items()}
+        self._paused_until: dict[str, datetime] = {}
+        self._alerts: dict[int, Alert] = {}
+
+    async def run(self) -> None:
+        """Send until cancelled: one worker per channel, plus the final reports."""
+        await self.store.release_expired(self.clock())
+        workers = [asyncio.create_task(self._work(name)) for name in self.senders]
+        workers.append(asyncio.create_task(self._report_forever()))
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, channel: str) -> None:
+        while True:
+            try:
+                sent = await self.send_due(channel)
+            except Exception:
+                logger.exception("alerts: the %s worker failed; retrying shortly", channel)
+                sent = 0
+            if not sent:
+                await asyncio.sleep(self.idle_wait)
+
+    async def send_due(self, channel: str) -> int:
+        """Claim one batch of due deliveries for a channel and send it; return how many were tried."""
+        sender = self.senders[channel]
+        await self.store.release_expired(self.clock())
+        batch = max(10, int(sender.rate_limit))  # about a second of sending: the in-flight window
+        claimed = await self.store.claim(channel, self.clock(), batch, self.lease)
+        if not claimed:
+            return 0
+        results: list[tuple[int, str, dict[str, Any]]] = []
+
+        async def one(delivery: Delivery) -> None:
+            await self._wait_if_paused(channel)
+            async with self._limiters[channel]:
+                outcome = await self._send(sender, delivery)
+            results.append(self._record(channel, delivery, outcome))
+
+        await asyncio.gather(*(one(d) for d in claimed))
+        await self.store.finish(results)
+        return len(claimed)
+
+    async def _send(self, sender: Sender, delivery: Delivery) -> Outcome:
+        alert = await self._alert(delivery.alert_id)
+        try:
+            return await sender.send_alert(delivery.user_id, self.message_for(alert, delivery))
+        except Exception:  # a sender should classify; if it raises, treat it as passing
+            logger.exception("alerts: %s sender raised", sender.channel)
+            return Outcome(Result.RETRY, "error")
+
+    def _record(self, channel: str, delivery: Delivery, outcome: Outcome) -> tuple[int, str, dict[str, Any]]:
+        now = self.clock()
+        if outcome.result is Result.SENT:
+            return delivery.id, "sent", {"message_id": outcome.message_id, "sent_at": now.isoformat()}
+        if outcome.result is Result.FAILED:
+            return delivery.id, "failed", {"reason": outcome.reason or "refused"}
+        if delivery.attempts >= self.max_attempts:
+            return delivery.id, "failed", {"reason": f"gave up after {delivery.attempts} attempts ({outcome.reason})"}
+        if outcome.retry_after is not None:  # the platform said: everyone on this channel waits
+            until = now + timedelta(seconds=outcome.retry_after)
+            self._paused_until[channel] = max(self._paused_until.get(channel, until), until)
+            delay = outcome.retry_after
+        else:  # exponential backoff with full jitter
+            delay = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (delivery.attempts - 1)))
+        return delivery.id, "pending", {"not_before": (now + timedelta(seconds=delay)).isoformat()}
+
+    async def _wait_if_paused(self, channel: str) -> None:
+        until = self._paused_until.get(channel)
+        if until is not None:
+            wait = (until - self.clock()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    async def _alert(self, alert_id: int) -> Alert:
+        alert = self._alerts.get(alert_id)
+        if alert is None:
+            found = await self.store.alert(alert_id)
+            if found is None:
+                raise LookupError(f"alert {alert_id} is gone")
+            alert = self._alerts[alert_id] = found
+        return alert
+
+    # --- reports ----------------------------------------------------------------------------------
+    async def _report_forever(self) -> None:
+        while True:
+            try:
+                await self.report()
+            except Exception:
+                logger.exception("alerts: reporting failed")
+            await asyncio.sleep(self.progress_every)
+
+    async def report(self) -> None:
+        """Show whoever sent an alert how it is going (when that changed), and the final report once."""
+        for alert in await self.store.unreported():
+            if alert.send_at > self.clock():
+                continue
+            progress = await self.store.progress(alert)
+            if progress.done:
+                if self.on_finished is not None:
+                    await self.on_finished(alert, progress)
+                await self.store.mark_reported(alert.id, self.clock())
+                self._shown.pop(alert.id, None)
+                continue
+            seen = (progress.sent, progress.delivered, progress.failed, progress.acknowledged, progress.pending)
+            if self.on_progress is not None and self._shown.get(alert.id) != seen:
+                self._shown[alert.id] = seen
+                await self.on_progress(alert, progress)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

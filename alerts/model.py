@@ -1,0 +1,117 @@
+"""What alerts are made of: kinds, audiences, subscribers, alerts, deliveries and outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """How pressing an alert is. Urgent ones ignore quiet hours."""
+
+    REASSURANCE = "reassurance"
+    VIGILANCE = "vigilance"
+    URGENT = "urgent"
+
+
+class Audience(StrEnum):
+    """Who an alert is for."""
+
+    LEADERS = "leaders"  # verified faith leaders
+    COMMUNITY = "community"  # members who opted in to reassurance messages
+    ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """Someone who gets alerts: a faith leader (verified by a coordinator) or a community member."""
+
+    id: int
+    channel: str
+    user_id: str
+    kind: str  # leader or community
+    status: str  # pending, approved or rejected
+    name: str
+    role: str
+    place: str
+    boroughs: tuple[str, ...]  # ("all",) for everywhere
+    quiet_start: str = "22:00"
+    quiet_end: str = "07:00"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert as stored."""
+
+    id: int
+    reference: str
+    kind: str
+    audience: str
+    areas: tuple[str, ...]
+    text: str
+    created_by: str
+    created_at: datetime
+    send_at: datetime
+    total: int
+    report_channel: str | None = None
+    report_user: str | None = None
+    report_message: str | None = None  # the live progress message, where the channel can edit one
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """What a channel sends: Markdown-subset text and (id, label) choices."""
+
+    text: str
+    choices: tuple[tuple[str, str], ...] = ()
+
+
+class Result(StrEnum):
+    """What happened to one send."""
+
+    SENT = "sent"  # the platform took it
+    RETRY = "retry"  # a passing failure (flood control, 5xx, network): try again later
+    FAILED = "failed"  # it can't go to this person (blocked, opted out, invalid number...)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A sender's answer for one delivery."""
+
+    result: Result
+    reason: str = ""  # for FAILED: blocked, opted out, invalid number, window closed, ...
+    message_id: str | None = None  # the platform's id, for delivery reports
+    retry_after: float | None = None  # for RETRY: the platform said when
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One recipient of one alert, as the dispatcher claims it."""
+
+    id: int
+    alert_id: int
+    channel: str
+    user_id: str
+    attempts: int
+
+
+@dataclass(slots=True)
+class Progress:
+    """An alert's totals: what `alerts status` and the coordinator's report show."""
+
+    reference: str
+    kind: str
+    total: int
+    pending: int = 0
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    acknowledged: int = 0
+    need_help: int = 0
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.pending == 0

@@ -1,0 +1,322 @@
+"""Every SQL statement alerts runs, over the bot's database (passed in, never imported).
+
+Tables: subscribers, alerts, alert_deliveries (the outbox) and audit_log; opt-outs and blocks are
+read from the shared `contacts` table. The outbox is claimed with a lease: a crashed dispatcher's
+claims expire and go back to pending, so nobody is skipped. On PostgreSQL the claim would be
+`SELECT … FOR UPDATE SKIP LOCKED`; SQLite's single writer makes the transaction enough.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from alerts.model import Alert, Delivery, Progress, Subscriber
+
+
+class Connection(Protocol):
+    async def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+
+class Db(Protocol):
+    """What alerts needs of the database: write transactions and reads."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+_SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, quiet_start, quiet_end"
+_ALERT = (
+    "id, reference, kind, audience, areas, text, created_by, created_at, send_at, total, report_channel, report_user,"
+    " report_message"
+)
+
+
+def _subscriber(row: Sequence[Any]) -> Subscriber:
+    boroughs = tuple(b for b in str(row[8]).split(";") if b)
+    return Subscriber(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], boroughs, row[9], row[10])
+
+
+def _alert(row: Sequence[Any]) -> Alert:
+    return Alert(
+        int(row[0]), row[1], row[2], row[3], tuple(a for a in str(row[4]).split(";") if a), row[5], row[6],
+        datetime.fromisoformat(row[7]), datetime.fromisoformat(row[8]), int(row[9]), row[10], row[11], row[12],
+    )  # fmt: skip
+
+
+class AlertStore:
+    """Alerts' tables."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    # --- subscribers ----------------------------------------------------------------------------
+    async def save_subscriber(
+        self,
+        channel: str,
+        user_id: str,
+        *,
+        kind: str,
+        status: str,
+        name: str = "",
+        role: str = "",
+        place: str = "",
+        boroughs: Iterable[str] = (),
+        now: datetime,
+    ) -> tuple[Subscriber, bool]:
+        """Add or update a subscriber; return it and whether anything changed."""
+        areas = ";".join(boroughs)
+        before = await self.subscriber(channel, user_id)
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO subscribers (channel, user_id, kind, status, name, role, place, boroughs, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, user_id) DO UPDATE SET"
+                " kind = excluded.kind, status = excluded.status, name = excluded.name, role = excluded.role,"
+                " place = excluded.place, boroughs = excluded.boroughs, updated_at = excluded.updated_at",
+                (channel, user_id, kind, status, name, role, place, areas, now.isoformat(), now.isoformat()),
+            )
+        after = await self.subscriber(channel, user_id)
+        assert after is not None
+        changed = before is None or (before.kind, before.status, before.name, before.role, before.place,
+                                     before.boroughs) != (after.kind, after.status, after.name, after.role,
+                                                          after.place, after.boroughs)  # fmt: skip
+        return after, changed
+
+    async def subscriber(self, channel: str, user_id: str) -> Subscriber | None:
+        rows = await self.db.query(
+            f"SELECT {_SUBSCRIBER} FROM subscribers WHERE channel = ? AND user_id = ?", (channel, user_id)
+        )
+        return _subscriber(rows[0]) if rows else None
+
+    async def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        rows = await self.db.query(f"SELECT {_SUBSCRIBER} FROM subscribers WHERE id = ?", (subscriber_id,))
+        return _subscriber(rows[0]) if rows else None
+
+    async def subscribers(self, *, status: str | None = None, kind: str | None = None) -> list[Subscriber]:
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = await self.db.query(f"SELECT {_SUBSCRIBER} FROM subscribers{clause} ORDER BY id", params)
+        return [_subscriber(r) for r in rows]
+
+    async def set_status(self, subscriber_id: int, status: str, now: datetime) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE subscribers SET status = ?, updated_at = ? WHERE id = ?",
+                (status, now.isoformat(), subscriber_id),
+            )
+            return bool(cursor.rowcount)
+
+    async def set_boroughs(self, channel: str, user_id: str, boroughs: Iterable[str], now: datetime) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE subscribers SET boroughs = ?, updated_at = ? WHERE channel = ? AND user_id = ?",
+                (";".join(boroughs), now.isoformat(), channel, user_id),
+            )
+
+    async def remove_subscriber(self, channel: str, user_id: str) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM subscribers WHERE channel = ? AND user_id = ?", (channel, user_id))
+            return bool(cursor.rowcount)
+
+    async def recipients(self, audience: str, areas: Sequence[str], channels: Sequence[str]) -> list[Subscriber]:
+        """Approved subscribers an alert reaches: right kind, an area in common, not opted out or blocked."""
+        kinds = (
+            ("leader", "community") if audience == "all" else ("leader",) if audience == "leaders" else ("community",)
+        )
+        rows = await self.db.query(
+            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))} FROM subscribers s"
+            " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
+            f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
+            f" AND s.channel IN ({', '.join('?' * len(channels))})"
+            " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL ORDER BY s.id",
+            (*kinds, *channels),
+        )
+        wanted = set(areas)
+        found = []
+        for row in rows:
+            subscriber = _subscriber(row)
+            if "all" in wanted or "all" in subscriber.boroughs or wanted & set(subscriber.boroughs):
+                found.append(subscriber)
+        return found
+
+    # --- alerts and the outbox -------------------------------------------------------------------
+    async def create_alert(
+        self, fields: dict[str, Any], deliveries: Sequence[tuple[str, str, datetime]], now: datetime
+    ) -> Alert:
+        """Write the alert and one delivery row per recipient in one transaction."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO alerts (reference, kind, audience, areas, text, created_by, created_at, send_at, total,"
+                " report_channel, report_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    fields["reference"], fields["kind"], fields["audience"], ";".join(fields["areas"]),
+                    fields["text"], fields["created_by"], now.isoformat(), fields["send_at"].isoformat(),
+                    len(deliveries), fields.get("report_channel"), fields.get("report_user"),
+                ),
+            )  # fmt: skip
+            alert_id = int(cursor.lastrowid or 0)
+            for channel, user_id, not_before in deliveries:
+                await conn.execute(
+                    "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before) VALUES (?, ?, ?, ?)",
+                    (alert_id, channel, user_id, not_before.isoformat()),
+                )
+        alert = await self.alert(alert_id)
+        assert alert is not None
+        return alert
+
+    async def alert(self, alert_id: int) -> Alert | None:
+        rows = await self.db.query(f"SELECT {_ALERT} FROM alerts WHERE id = ?", (alert_id,))
+        return _alert(rows[0]) if rows else None
+
+    async def alert_by_reference(self, reference: str) -> Alert | None:
+        rows = await self.db.query(f"SELECT {_ALERT} FROM alerts WHERE reference = ?", (reference.upper(),))
+        return _alert(rows[0]) if rows else None
+
+    async def reference_taken(self, reference: str) -> bool:
+        return bool(await self.db.query("SELECT 1 FROM alerts WHERE reference = ?", (reference,)))
+
+    async def release_expired(self, now: datetime) -> int:
+        """Claims whose dispatcher died go back to pending (they may go twice: the in-flight window)."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE alert_deliveries SET status = 'pending', lease_until = NULL"
+                " WHERE status = 'sending' AND lease_until <= ?",
+                (now.isoformat(),),
+            )
+            return int(cursor.rowcount)
+
+    async def claim(self, channel: str, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        """Take up to `limit` due deliveries for a channel, oldest alert first, leased until now + lease."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts FROM alert_deliveries d"
+                " JOIN alerts a ON a.id = d.alert_id"
+                " WHERE d.channel = ? AND d.status = 'pending' AND d.not_before <= ? AND a.send_at <= ?"
+                " ORDER BY d.alert_id, d.id LIMIT ?",
+                (channel, now.isoformat(), now.isoformat(), limit),
+            )
+            rows = list(await cursor.fetchall())
+            if rows:
+                marks = ", ".join("?" * len(rows))
+                await conn.execute(
+                    f"UPDATE alert_deliveries SET status = 'sending', lease_until = ?, attempts = attempts + 1"
+                    f" WHERE id IN ({marks})",
+                    ((now + lease).isoformat(), *(row[0] for row in rows)),
+                )
+        return [Delivery(int(r[0]), int(r[1]), r[2], r[3], int(r[4]) + 1) for r in rows]
+
+    async def finish(self, results: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+        """Record many outcomes at once: (delivery id, new status, fields)."""
+        async with self.db.transaction() as conn:
+            for delivery_id, status, values in results:
+                await conn.execute(
+                    "UPDATE alert_deliveries SET status = ?, lease_until = NULL, reason = coalesce(?, reason),"
+                    " message_id = coalesce(?, message_id), sent_at = coalesce(?, sent_at),"
+                    " not_before = coalesce(?, not_before) WHERE id = ?",
+                    (status, values.get("reason"), values.get("message_id"), values.get("sent_at"),
+                     values.get("not_before"), delivery_id),
+                )  # fmt: skip
+
+    async def report_delivery(self, message_id: str, status: str, error: int | None = None) -> None:
+        """A platform's delivery report for a message an alert sent (Twilio's status callback)."""
+        final = {"delivered": "delivered", "read": "delivered", "failed": "failed", "undelivered": "failed"}
+        if status not in final:
+            return
+        reason = f"undelivered (code {error})" if error else "undelivered"
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE alert_deliveries SET status = ?, reason = coalesce(?, reason) WHERE message_id = ?"
+                " AND status IN ('sent', 'delivered')",
+                (final[status], reason if final[status] == "failed" else None, message_id),
+            )
+
+    async def delivery_for(
+        self, delivery_id: int, channel: str, user_id: str
+    ) -> tuple[Alert, Subscriber | None] | None:
+        """A delivery of someone's own (None if it isn't theirs), with its alert and subscriber."""
+        rows = await self.db.query(
+            "SELECT alert_id FROM alert_deliveries WHERE id = ? AND channel = ? AND user_id = ?",
+            (delivery_id, channel, user_id),
+        )
+        if not rows:
+            return None
+        alert = await self.alert(int(rows[0][0]))
+        assert alert is not None
+        return alert, await self.subscriber(channel, user_id)
+
+    async def acknowledge(self, delivery_id: int, how: str, now: datetime) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE alert_deliveries SET acknowledged = ?, acknowledged_at = ?,"
+                " status = CASE WHEN status = 'sent' THEN 'delivered' ELSE status END WHERE id = ?",
+                (how, now.isoformat(), delivery_id),
+            )
+
+    async def progress(self, alert: Alert) -> Progress:
+        rows = await self.db.query(
+            "SELECT status, channel, reason, acknowledged, count(*) FROM alert_deliveries WHERE alert_id = ?"
+            " GROUP BY status, channel, reason, acknowledged",
+            (alert.id,),
+        )
+        progress = Progress(alert.reference, alert.kind, alert.total)
+        for status, channel, reason, acknowledged, count in rows:
+            progress.by_channel[channel] = progress.by_channel.get(channel, 0) + count
+            if status in ("pending", "sending"):
+                progress.pending += count
+            elif status == "sent":
+                progress.sent += count
+            elif status == "delivered":
+                progress.delivered += count
+            else:
+                progress.failed += count
+                key = reason or "unknown"
+                progress.failed_by_reason[key] = progress.failed_by_reason.get(key, 0) + count
+            if acknowledged:
+                progress.acknowledged += count
+                if acknowledged == "help":
+                    progress.need_help += count
+        return progress
+
+    async def alerts(self, limit: int = 20) -> list[Alert]:
+        rows = await self.db.query(f"SELECT {_ALERT} FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+        return [_alert(r) for r in rows]
+
+    async def unreported(self) -> list[Alert]:
+        """Alerts with someone to tell when they finish, not yet told."""
+        rows = await self.db.query(
+            f"SELECT {_ALERT} FROM alerts WHERE report_user IS NOT NULL AND reported_at IS NULL ORDER BY id"
+        )
+        return [_alert(r) for r in rows]
+
+    async def set_report_message(self, alert_id: int, message_id: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE alerts SET report_message = ? WHERE id = ?", (message_id, alert_id))
+
+    async def mark_reported(self, alert_id: int, now: datetime) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE alerts SET reported_at = ? WHERE id = ?", (now.isoformat(), alert_id))
+
+    # --- audit ----------------------------------------------------------------------------------
+    async def audit(self, actor: str, action: str, details: dict[str, Any], now: datetime) -> None:
+        """Record who did what (never the message text of people who wrote to the bot)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)",
+                (now.isoformat(), actor, action, json.dumps(details, sort_keys=True)),
+            )
+
+    async def audit_log(self, limit: int = 50) -> list[tuple[str, str, str, dict[str, Any]]]:
+        rows = await self.db.query(
+            "SELECT at, actor, action, details FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]

@@ -1,0 +1,354 @@
+"""`safetybot leaders …` and `safetybot alerts …`: coordinators' alerts work from the command line.
+
+Works while `safetybot run` is running on the same database: an alert queued here is picked up by
+the running dispatcher within a couple of seconds, and approvals reach people through it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import getpass
+import io
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import phonenumbers
+
+from alerts import Alert, AlertError, Progress, Subscriber, parse_areas
+from bot.app import App
+from bot.render import Style, render
+from bot.training import TrainingError, parse_local
+
+LEADER_COLUMNS = ("channel", "user_id", "name", "role", "place_of_worship", "boroughs")
+LEADER_CHANNELS = ("telegram", "whatsapp", "console")
+DEFAULT_REGION = "GB"  # a WhatsApp number written without +44 is taken as a UK number
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `leaders` and `alerts` to the command line."""
+    leaders = commands.add_parser("leaders", help="verified faith leaders who get alerts (coordinators)")
+    actions = leaders.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = actions.add_parser("import", help=f"add or update leaders from a CSV file ({','.join(LEADER_COLUMNS)})")
+    load.add_argument("file", type=Path)
+    load.add_argument("--json", action="store_true")
+    listing = actions.add_parser("list", help="subscribers: faith leaders and community members")
+    listing.add_argument("--status", choices=("pending", "approved", "rejected"), help="only these")
+    listing.add_argument("--json", action="store_true")
+    for name, verb in (("approve", "approve a faith leader's request"), ("reject", "reject a faith leader's request")):
+        decide = actions.add_parser(name, help=verb)
+        decide.add_argument("id", type=int, help="the subscriber id (see `leaders list`)")
+        decide.add_argument("--json", action="store_true")
+
+    alerts = commands.add_parser("alerts", help="send alerts and follow them (coordinators)")
+    actions = alerts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    send = actions.add_parser("send", help="preview an alert, then queue it; prints its reference")
+    send.add_argument("--kind", required=True, choices=("reassurance", "vigilance", "urgent"))
+    send.add_argument("--audience", required=True, choices=("leaders", "community", "all"))
+    send.add_argument("--areas", required=True, help="all, or London boroughs separated by ;")
+    body = send.add_mutually_exclusive_group(required=True)
+    body.add_argument("--text", help="the alert's text (Markdown: **bold**, lists, links)")
+    body.add_argument("--template", help="a template in content/alerts/ (its file name without .yaml)")
+    send.add_argument("--at", help="send later: local time in TIMEZONE, e.g. 2026-12-05T18:30")
+    send.add_argument("--yes", action="store_true", help="send without asking")
+    send.add_argument("--json", action="store_true")
+    status = actions.add_parser("status", help="how an alert is going: sent, delivered, failed, acknowledged")
+    status.add_argument("reference", help="e.g. A-7K3Q")
+    status.add_argument("--json", action="store_true")
+    recent = actions.add_parser("list", help="recent alerts")
+    recent.add_argument("--limit", type=int, default=20)
+    recent.add_argument("--json", action="store_true")
+    audit = actions.add_parser("audit", help="who composed, approved and sent what, and when")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--json", action="store_true")
+
+
+class CommandError(Exception):
+    """A command that can't be carried out; the message says why."""
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name (some containers)
+        return "cli"
+
+
+async def run(args: argparse.Namespace, app: App, stdin: TextIO = sys.stdin) -> int:
+    """Carry out one `leaders` or `alerts` action; return the exit status."""
+    try:
+        if args.command == "leaders":
+            return await _leaders(args, app)
+        return await _alerts(args, app, stdin)
+    except (CommandError, AlertError) as exc:
+        print(f"safetybot {args.command} {args.action}: {exc}", file=sys.stderr)
+        return 1
+
+
+# --- leaders --------------------------------------------------------------------------------------
+def _subscriber_json(s: Subscriber) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "channel": s.channel,
+        "user_id": s.user_id,
+        "kind": s.kind,
+        "status": s.status,
+        "name": s.name,
+        "role": s.role,
+        "place_of_worship": s.place,
+        "boroughs": list(s.boroughs),
+    }
+
+
+async def _leaders(args: argparse.Namespace, app: App) -> int:
+    if args.action == "import":
+        return await _import(args.file, app, args.json)
+    if args.action == "list":
+        people = await app.alerts.subscribers(status=args.status)
+        if args.json:
+            print(json.dumps([_subscriber_json(s) for s in people]))
+            return 0
+        if not people:
+            print("Nobody has signed up for alerts yet.")
+        for s in people:
+            fields = (
+                s.id,
+                s.status,
+                s.kind,
+                s.name or "-",
+                s.role or "-",
+                s.place or "-",
+                ";".join(s.boroughs),
+                s.channel,
+            )
+            print("\t".join(map(str, fields)))
+        return 0
+    status = "approved" if args.action == "approve" else "rejected"
+    subscriber = await app.alerts.subscriber_by_id(args.id)
+    if subscriber is None or subscriber.kind != "leader":
+        raise CommandError(f"no faith leader with id {args.id} (see `safetybot leaders list`)")
+    now = app.training.clock()
+    await app.alerts.set_status(subscriber.id, status, now)
+    await app.alerts.audit(cli_actor(), f"leader {status}", {"subscriber": subscriber.id}, now)
+    if subscriber.status != status:
+        await app.alerts_flow.tell_decision(subscriber, status)
+    print(json.dumps({"id": subscriber.id, "status": status}) if args.json else f"{subscriber.id}\t{status}")
+    return 0
+
+
+@dataclass
+class _Row:
+    number: int
+    channel: str
+    user_id: str
+    name: str
+    role: str
+    place: str
+    boroughs: tuple[str, ...]
+
+
+def _check_row(number: int, row: dict[str, str | None], boroughs: tuple[str, ...]) -> tuple[_Row | None, list[str]]:
+    values = {key: " ".join(str(row.get(key) or "").split()) for key in LEADER_COLUMNS}
+    problems = [f"{key}: missing" for key in LEADER_COLUMNS if not values[key]]
+    channel, user_id = values["channel"].lower(), values["user_id"]
+    if values["channel"] and channel not in LEADER_CHANNELS:
+        problems.append(f"channel: {values['channel']!r} is not one of {', '.join(LEADER_CHANNELS)}")
+    if channel == "telegram" and user_id and not user_id.lstrip("-").isdigit():
+        problems.append(f"user_id: {user_id!r} is not a Telegram chat id (a number)")
+    if channel == "whatsapp" and user_id:
+        number_ = _e164(user_id)
+        if number_ is None:
+            problems.append(f"user_id: {user_id!r} is not a valid phone number (use +44…)")
+        user_id = number_ or user_id
+    for key, limit in (("name", 80), ("role", 60), ("place_of_worship", 120)):
+        if len(values[key]) > limit:
+            problems.append(f"{key}: longer than {limit} characters")
+    areas: tuple[str, ...] = ()
+    if values["boroughs"]:
+        try:
+            areas = parse_areas(values["boroughs"], boroughs)
+        except AlertError as exc:
+            problems.append(str(exc).replace("areas:", "boroughs:", 1))
+    if problems:
+        return None, problems
+    return _Row(number, channel, user_id, values["name"], values["role"], values["place_of_worship"], areas), []
+
+
+def _e164(value: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(value.removeprefix("whatsapp:"), DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def _import(path: Path, app: App, as_json: bool) -> int:
+    """Every leader in the file, or none of them; running it again changes nothing."""
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    missing = [c for c in LEADER_COLUMNS if c not in header]
+    if missing:
+        raise CommandError(f"{path}: the first line must name the columns {','.join(LEADER_COLUMNS)}"
+                           f" (missing: {', '.join(missing)})")  # fmt: skip
+    reader.fieldnames = header
+    rows: list[_Row] = []
+    problems: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    for number, raw in enumerate(reader, start=2):  # line numbers as a spreadsheet shows them
+        if not any((value or "").strip() for value in raw.values() if isinstance(value, str)):
+            continue  # a blank line
+        row, row_problems = _check_row(number, raw, app.composer.boroughs)
+        if row is not None and (row.channel, row.user_id) in seen:
+            row_problems = [f"the same person as line {seen[(row.channel, row.user_id)]}"]
+        if row_problems:
+            problems.append(f"line {number}: " + "; ".join(row_problems))
+            continue
+        assert row is not None
+        seen[(row.channel, row.user_id)] = number
+        rows.append(row)
+    if problems:
+        raise CommandError("nothing imported:\n  " + "\n  ".join(problems))
+    if not rows:
+        raise CommandError(f"{path}: no leaders in the file")
+    now = app.training.clock()
+    added = updated = unchanged = 0
+    for row in rows:
+        before = await app.alerts.subscriber(row.channel, row.user_id)
+        subscriber, changed = await app.alerts.save_subscriber(
+            row.channel, row.user_id, kind="leader", status="approved", name=row.name, role=row.role,
+            place=row.place, boroughs=row.boroughs, now=now,
+        )  # fmt: skip
+        if before is None:
+            added += 1
+        elif changed:
+            updated += 1
+        else:
+            unchanged += 1
+        if before is not None and before.status == "pending":  # they asked in the chat: tell them
+            await app.alerts_flow.tell_decision(subscriber, "approved")
+    counts = {"added": added, "updated": updated, "unchanged": unchanged}
+    await app.alerts.audit(cli_actor(), "leaders imported", {"file": path.name, **counts}, now)
+    print(json.dumps(counts) if as_json else f"{path}: {added} added, {updated} updated, {unchanged} unchanged")
+    return 0
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+def progress_json(alert: Alert, progress: Progress) -> dict[str, Any]:
+    """`alerts status --json`. `sent` counts every message the platform took, delivered or not yet."""
+    return {
+        "reference": alert.reference,
+        "kind": alert.kind,
+        "audience": alert.audience,
+        "areas": list(alert.areas),
+        "send_at": alert.send_at.isoformat(),
+        "recipients": progress.total,
+        "sent": progress.sent + progress.delivered,
+        "delivered": progress.delivered,
+        "failed": progress.failed,
+        "failed_by_reason": progress.failed_by_reason,
+        "acknowledged": progress.acknowledged,
+        "need_help": progress.need_help,
+        "pending": progress.pending,
+        "by_channel": progress.by_channel,
+        "done": progress.done,
+    }
+
+
+async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
+    if args.action == "send":
+        return await _send(args, app, stdin)
+    if args.action == "status":
+        alert = await app.alerts.alert_by_reference(args.reference.strip())
+        if alert is None:
+            raise CommandError(f"no alert {args.reference!r} (see `safetybot alerts list`)")
+        progress = await app.alerts.progress(alert)
+        if args.json:
+            print(json.dumps(progress_json(alert, progress)))
+        else:
+            print(render(app.alerts_flow.progress_text(alert, progress), Style.PLAIN))
+            if progress.by_channel:
+                print("By channel: " + ", ".join(f"{c} {n}" for c, n in sorted(progress.by_channel.items())))
+        return 0
+    if args.action == "list":
+        recent = await app.alerts.alerts(args.limit)
+        if args.json:
+            print(json.dumps([{"reference": a.reference, "kind": a.kind, "audience": a.audience,
+                               "areas": list(a.areas), "send_at": a.send_at.isoformat(), "recipients": a.total,
+                               "created_by": a.created_by} for a in recent]))  # fmt: skip
+            return 0
+        if not recent:
+            print("No alerts yet.")
+        for a in recent:
+            local = a.send_at.astimezone(app.composer.tz)
+            print(f"{a.reference}\t{local:%Y-%m-%d %H:%M}\t{a.kind}\t{a.audience}\t{';'.join(a.areas)}\t{a.total}")
+        return 0
+    if args.action == "audit":
+        entries = await app.alerts.audit_log(args.limit)
+        if args.json:
+            print(json.dumps([{"at": at, "actor": who, "action": what, "details": details}
+                              for at, who, what, details in entries]))  # fmt: skip
+            return 0
+        for at, who, what, details in entries:
+            print(f"{at}\t{who}\t{what}\t{json.dumps(details, sort_keys=True)}")
+        return 0
+    return 2
+
+
+async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
+    flow, composer = app.alerts_flow, app.composer
+    areas = parse_areas(args.areas, composer.boroughs)
+    when: datetime | None = None
+    if args.at:
+        try:
+            when = parse_local(args.at, composer.tz, "at")
+        except TrainingError as exc:
+            raise CommandError(str(exc)) from None
+        if when <= app.training.clock():
+            raise CommandError("at: that time has already passed")
+    if args.template is not None:
+        template = app.content.alert_templates.get(args.template)
+        if template is None:
+            names = ", ".join(sorted(app.content.alert_templates)) or "none"
+            raise CommandError(f"template: no template {args.template!r} (there are: {names})")
+        if template.kind != args.kind:
+            raise CommandError(f"template: {args.template!r} is a {template.kind} template, not {args.kind}")
+        body = template.text
+    else:
+        body = args.text
+    text = flow.fill(body, areas, when or app.training.clock())
+    composer.check(args.kind, args.audience, text)
+    channels = app.settings.alert_channels
+    if not args.yes:
+        preview = await composer.preview(args.audience, areas, channels)
+        counts = ", ".join(f"{c} {n}" for c, n in sorted(preview.by_channel.items())) or "nobody"
+        at = flow.local_time(when) if when else "now"
+        print(render(flow.message_text(text, "A-????", args.kind), Style.PLAIN), file=sys.stderr)
+        print(f"\n{args.kind} alert for {args.audience} in {';'.join(areas)}, {at}: {len(preview.recipients)}"
+              f" recipients ({counts}). The reference is given when it is sent.", file=sys.stderr)  # fmt: skip
+        print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
+        answer = await asyncio.to_thread(stdin.readline)
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Not sent.", file=sys.stderr)
+            return 1
+    alert = await composer.send(
+        kind=args.kind, audience=args.audience, areas=areas, text=text, created_by=cli_actor(), channels=channels,
+        send_at=when,
+    )  # fmt: skip
+    if args.json:
+        print(
+            json.dumps({"reference": alert.reference, "recipients": alert.total, "send_at": alert.send_at.isoformat()})
+        )
+    else:
+        print(alert.reference)
+    return 0

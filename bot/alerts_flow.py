@@ -1,0 +1,560 @@
+"""The alerts part of the conversation.
+
+For everyone: sign up (faith leaders: name, role, place of worship, areas → a coordinator
+approves; community members: areas only), see and change a subscription, stop it, check an alert
+is genuine (CHECK A-7K3Q), and answer an alert ("Received", "Need help": coordinators are told
+at once). For coordinators: approve or reject leaders, compose an alert (kind → audience → areas
+→ text or template → preview with exact counts → send now or later), and follow its progress.
+
+    choice prefix     alr (home|leader|community|change|stop|stop-yes|compose|pending|recent|check)
+                      alr-role alr-all alr-ok        sign-up answers
+                      alr-review alr-approve alr-reject     coordinators: leaders waiting
+                      alr-kind alr-aud alr-areas alr-tpl alr-send alr-later alr-status   coordinators
+                      alr-ack alr-help               answers to an alert (checked, not offered)
+    state (typed)     alr_name alr_place alr_role alr_areas alr_text alr_at
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
+from bot.content import AlertTemplate, Copy
+from bot.dialog import Flow, Handler, Step, Turn
+from bot.messages import Choice, Reply
+from bot.render import escape_markdown
+from bot.store import Database
+from bot.text import clean
+from bot.training import ROLES, TrainingError, parse_local
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("reassurance", "vigilance", "urgent")
+AUDIENCES = ("leaders", "community", "all")
+
+
+def actor(channel: str, user_id: str) -> str:
+    return f"{channel}:{user_id}"
+
+
+class AlertsFlow:
+    """Builds the `Flow` for alerts, and words alerts and reports for people."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        composer: Composer,
+        db: Database,
+        copy: Copy,
+        *,
+        templates: Mapping[str, AlertTemplate],
+        coordinators: frozenset[tuple[str, str]],
+        channels: Callable[[], Sequence[str]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.composer = composer
+        self.db = db
+        self.copy = copy
+        self.templates = templates
+        self.coordinators = coordinators
+        self.channels = channels
+        self.clock = clock
+
+    def flow(self) -> Flow:
+        coordinator = self._coordinator
+        choices: dict[str, Handler] = {
+            "alr": self._on_alr,
+            "alr-role": self._on_role_choice,
+            "alr-all": self._on_all_areas,
+            "alr-ok": self._on_consent,
+            "alr-review": coordinator(self._on_review),
+            "alr-approve": coordinator(self._on_approve),
+            "alr-reject": coordinator(self._on_reject),
+            "alr-kind": coordinator(self._on_kind),
+            "alr-aud": coordinator(self._on_audience),
+            "alr-areas": coordinator(self._on_compose_all_areas),
+            "alr-tpl": coordinator(self._on_template),
+            "alr-send": coordinator(self._on_send),
+            "alr-later": coordinator(self._on_later),
+            "alr-status": coordinator(self._on_status),
+            "alr-ack": self._on_ack,
+            "alr-help": self._on_need_help,
+        }
+        texts: dict[str, Handler] = {
+            "alr_name": self._on_name,
+            "alr_place": self._on_place,
+            "alr_role": self._on_role_text,
+            "alr_areas": self._on_areas_text,
+            "alr_compose_areas": coordinator(self._on_compose_areas_text),
+            "alr_text": coordinator(self._on_text),
+            "alr_at": coordinator(self._on_at_text),
+        }
+        return Flow(
+            choices=choices,
+            texts=texts,
+            menu={"alerts": self._home},
+            links={"check": self._on_check},
+            commands={"alerts": self._home, "subscribe": self._subscribe, "unsubscribe": self._unsubscribe},
+            open_choices=frozenset({"alr-ack", "alr-help"}),
+        )
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _main(self) -> Choice:
+        return Choice("menu:main", self.copy["main_menu"])
+
+    def _say(self, key: str, *choices: Choice, **values: object) -> Reply:
+        text = self.copy.format(key, **values) if values else self.copy[key]
+        return Reply(text, (*choices, self._main()))
+
+    def _coordinator(self, handler: Handler) -> Handler:
+        async def checked(turn: Turn, value: str) -> Step:
+            if not turn.coordinator:  # every coordinator action is checked here, whatever asked for it
+                await self.store.audit(
+                    actor(turn.incoming.channel, turn.incoming.user_id),
+                    "refused",
+                    {"tried": handler.__name__},
+                    turn.now,
+                )
+                return Step(self._say("alerts_not_allowed"))
+            return await handler(turn, value)
+
+        checked.__name__ = handler.__name__
+        return checked
+
+    def _areas_label(self, areas: Sequence[str]) -> str:
+        return self.copy["alerts_all_london"] if "all" in areas else ", ".join(areas)
+
+    def _match_areas(self, text: str) -> tuple[str, ...]:
+        """Boroughs typed freely ("tower hamlets, newham"), tolerating small misspellings."""
+        names = []
+        for part in clean(text).replace(";", ",").replace(" and ", ",").split(","):
+            part = " ".join(part.split())
+            if not part:
+                continue
+            if part.lower() in ("all", "all london", "london"):
+                return ("all",)
+            found = process.extractOne(part, self.composer.boroughs, scorer=Levenshtein.normalized_similarity,
+                                       processor=str.lower, score_cutoff=0.8)  # fmt: skip
+            if found is None:
+                raise AlertError(self.copy.format("alerts_unknown_area", area=escape_markdown(part)))
+            names.append(str(found[0]))
+        return parse_areas(names, self.composer.boroughs)
+
+    async def _notify_coordinators(self, key: str, reply: Reply) -> None:
+        body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+        for channel, user_id in sorted(self.coordinators):
+            await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock())
+
+    async def tell_decision(self, subscriber: Subscriber, status: str) -> None:
+        """Tell a faith leader their request was approved or rejected (sent by the running bot)."""
+        body = {"text": self.copy[f"alerts_you_are_{status}"], "choices": []}
+        key = f"leader-{status}:{subscriber.id}:{self.clock().isoformat()}"
+        await self.db.notify(key, subscriber.channel, subscriber.user_id, body, self.clock())
+
+    # --- home -------------------------------------------------------------------------------------
+    async def _home(self, turn: Turn, _value: str = "") -> Step:
+        me = await self.store.subscriber(turn.incoming.channel, turn.incoming.user_id)
+        choices: list[Choice] = []
+        if me is None:
+            text = self.copy["alerts_intro"]
+            choices += [Choice("alr:leader", self.copy["alerts_leader_signup"]),
+                        Choice("alr:community", self.copy["alerts_community_signup"])]  # fmt: skip
+        else:
+            status = self.copy[f"alerts_status_{me.kind}_{me.status}"]
+            text = self.copy.format(
+                "alerts_yours", status=status, areas=escape_markdown(self._areas_label(me.boroughs))
+            )
+            choices += [Choice("alr:change", self.copy["alerts_change_areas"]),
+                        Choice("alr:stop", self.copy["alerts_stop"])]  # fmt: skip
+        if turn.coordinator:
+            pending = len(await self.store.subscribers(status="pending"))
+            choices += [
+                Choice("alr:compose", self.copy["alerts_compose"]),
+                Choice("alr:pending", self.copy.format("alerts_pending", count=pending)),
+                Choice("alr:recent", self.copy["alerts_recent"]),
+            ]
+        return Step(Reply(text, (*choices, self._main())))
+
+    async def _on_alr(self, turn: Turn, value: str) -> Step:
+        if value == "home":
+            return await self._home(turn)
+        if value in ("leader", "community"):
+            return await self._start_signup(turn, value)
+        if value == "change":
+            return self._ask_areas({"kind": "change"})
+        if value == "stop":
+            return Step(self._say("alerts_stop_confirm", Choice("alr:stop-yes", self.copy["alerts_stop_yes"])))
+        if value == "stop-yes":
+            return await self._unsubscribe(turn, "")
+        if value == "compose":
+            return await self._coordinator(self._compose)(turn, value)
+        if value == "pending":
+            return await self._coordinator(self._pending)(turn, value)
+        if value == "recent":
+            return await self._coordinator(self._recent)(turn, value)
+        return await self._home(turn)
+
+    async def _subscribe(self, turn: Turn, _payload: str) -> Step:
+        return await self._home(turn)
+
+    async def _unsubscribe(self, turn: Turn, _payload: str) -> Step:
+        incoming = turn.incoming
+        removed = await self.store.remove_subscriber(incoming.channel, incoming.user_id)
+        if removed:
+            await self.store.audit(actor(incoming.channel, incoming.user_id), "unsubscribed", {}, turn.now)
+        return Step(self._say("alerts_stopped" if removed else "alerts_not_subscribed"))
+
+    # --- signing up -------------------------------------------------------------------------------
+    async def _start_signup(self, turn: Turn, kind: str) -> Step:
+        if kind == "community":
+            return self._ask_areas({"kind": "community"})
+        return Step(self._say("alerts_ask_name"), "alr_name", {"kind": "leader"})
+
+    def _answer(self, text: str, low: int, high: int) -> str | None:
+        value = " ".join(clean(text).split())
+        return value if low <= len(value) <= high else None
+
+    async def _on_name(self, turn: Turn, text: str) -> Step:
+        name = self._answer(text, 2, 80)
+        if name is None:
+            return Step(self._say("alerts_bad_name"), "alr_name", turn.form)
+        roles = tuple(Choice(f"alr-role:{i}", role) for i, role in enumerate(ROLES))
+        return Step(self._say("alerts_ask_role", *roles), "alr_role", {**turn.form, "name": name})
+
+    async def _on_role_choice(self, turn: Turn, value: str) -> Step:
+        if not value.isdigit() or int(value) >= len(ROLES) or "name" not in turn.form:
+            return await self._home(turn)
+        return Step(self._say("alerts_ask_place"), "alr_place", {**turn.form, "role": ROLES[int(value)]})
+
+    async def _on_role_text(self, turn: Turn, text: str) -> Step:
+        role = self._answer(text, 2, 60)
+        if role is None:
+            return await self._on_name(turn, turn.form.get("name", ""))
+        return Step(self._say("alerts_ask_place"), "alr_place", {**turn.form, "role": role})
+
+    async def _on_place(self, turn: Turn, text: str) -> Step:
+        place = self._answer(text, 2, 120)
+        if place is None:
+            return Step(self._say("alerts_bad_place"), "alr_place", turn.form)
+        return self._ask_areas({**turn.form, "place": place})
+
+    def _ask_areas(self, form: Mapping[str, Any]) -> Step:
+        return Step(
+            self._say("alerts_ask_areas", Choice("alr-all:all", self.copy["alerts_all_london"])), "alr_areas", form
+        )
+
+    async def _on_all_areas(self, turn: Turn, _value: str) -> Step:
+        return await self._with_areas(turn, ("all",))
+
+    async def _on_areas_text(self, turn: Turn, text: str) -> Step:
+        try:
+            areas = self._match_areas(text)
+        except AlertError as exc:
+            return Step(self._say("alerts_area_problem", Choice("alr-all:all", self.copy["alerts_all_london"]),
+                                  problem=str(exc)), "alr_areas", turn.form)  # fmt: skip
+        return await self._with_areas(turn, areas)
+
+    async def _with_areas(self, turn: Turn, areas: Sequence[str]) -> Step:
+        form = {**turn.form, "areas": list(areas)}
+        incoming = turn.incoming
+        if form.get("kind") == "change":
+            me = await self.store.subscriber(incoming.channel, incoming.user_id)
+            if me is None:
+                return await self._home(turn)
+            await self.store.set_boroughs(incoming.channel, incoming.user_id, areas, turn.now)
+            return Step(self._say("alerts_areas_changed", areas=escape_markdown(self._areas_label(areas))))
+        key = "alerts_consent_leader" if form.get("kind") == "leader" else "alerts_consent_community"
+        consent = Choice("alr-ok:yes", self.copy["alerts_consent_yes"])
+        return Step(self._say(key, consent, channel=incoming.channel.capitalize()), "alr_consent", form)
+
+    async def _on_consent(self, turn: Turn, _value: str) -> Step:
+        form, incoming = turn.form, turn.incoming
+        if form.get("kind") not in ("leader", "community") or "areas" not in form:
+            return await self._home(turn)
+        leader = form["kind"] == "leader"
+        subscriber, _ = await self.store.save_subscriber(
+            incoming.channel, incoming.user_id, kind=form["kind"], status="pending" if leader else "approved",
+            name=form.get("name", ""), role=form.get("role", ""), place=form.get("place", ""),
+            boroughs=form["areas"], now=turn.now,
+        )  # fmt: skip
+        await self.store.audit(
+            actor(incoming.channel, incoming.user_id),
+            f"subscribed ({form['kind']})",
+            {"areas": form["areas"]},
+            turn.now,
+        )
+        if not leader:
+            return Step(self._say("alerts_community_done", areas=escape_markdown(self._areas_label(form["areas"]))))
+        request = self.copy.format(
+            "alerts_request", name=escape_markdown(subscriber.name), role=escape_markdown(subscriber.role),
+            place=escape_markdown(subscriber.place), areas=escape_markdown(self._areas_label(subscriber.boroughs)),
+            channel=subscriber.channel,
+        )  # fmt: skip
+        review = Reply(request, (Choice(f"alr-review:{subscriber.id}", self.copy["alerts_review"]),))
+        await self._notify_coordinators(f"leader-request:{subscriber.id}:{turn.now.isoformat()}", review)
+        return Step(self._say("alerts_leader_pending"))
+
+    # --- coordinators: leaders waiting ----------------------------------------------------------
+    async def _pending(self, turn: Turn, _value: str) -> Step:
+        waiting = await self.store.subscribers(status="pending")
+        if not waiting:
+            return Step(self._say("alerts_none_pending", Choice("alr:home", self.copy["back"])))
+        choices = [Choice(f"alr-review:{s.id}", f"{s.name} ({s.place})"[:60]) for s in waiting[:20]]
+        return Step(
+            Reply(self.copy["alerts_pending_intro"], (*choices, Choice("alr:home", self.copy["back"]), self._main()))
+        )
+
+    async def _on_review(self, turn: Turn, value: str) -> Step:
+        subscriber = await self.store.subscriber_by_id(int(value)) if value.isdigit() else None
+        if subscriber is None:
+            return Step(self._say("alerts_no_such_request"))
+        text = self.copy.format(
+            "alerts_request", name=escape_markdown(subscriber.name), role=escape_markdown(subscriber.role),
+            place=escape_markdown(subscriber.place), areas=escape_markdown(self._areas_label(subscriber.boroughs)),
+            channel=subscriber.channel,
+        )  # fmt: skip
+        choices = (Choice(f"alr-approve:{subscriber.id}", self.copy["alerts_approve"]),
+                   Choice(f"alr-reject:{subscriber.id}", self.copy["alerts_reject"]),
+                   Choice("alr:pending", self.copy["back"]))  # fmt: skip
+        return Step(Reply(f"{text}\n\n{self.copy['alerts_status_' + subscriber.kind + '_' + subscriber.status]}",
+                          (*choices, self._main())))  # fmt: skip
+
+    async def _decide(self, turn: Turn, value: str, status: str) -> Step:
+        subscriber = await self.store.subscriber_by_id(int(value)) if value.isdigit() else None
+        if subscriber is None:
+            return Step(self._say("alerts_no_such_request"))
+        await self.store.set_status(subscriber.id, status, turn.now)
+        await self.store.audit(actor(turn.incoming.channel, turn.incoming.user_id), f"leader {status}",
+                               {"subscriber": subscriber.id}, turn.now)  # fmt: skip
+        if subscriber.status != status:
+            await self.tell_decision(subscriber, status)
+        return await self._pending(turn, "")
+
+    async def _on_approve(self, turn: Turn, value: str) -> Step:
+        return await self._decide(turn, value, "approved")
+
+    async def _on_reject(self, turn: Turn, value: str) -> Step:
+        return await self._decide(turn, value, "rejected")
+
+    # --- coordinators: composing ------------------------------------------------------------------
+    async def _compose(self, _turn: Turn, _value: str) -> Step:
+        kinds = tuple(Choice(f"alr-kind:{k}", self.copy[f"alerts_kind_{k}"]) for k in KINDS)
+        return Step(self._say("alerts_ask_kind", *kinds), "alr_compose", {})
+
+    async def _on_kind(self, turn: Turn, value: str) -> Step:
+        if value not in KINDS:
+            return await self._compose(turn, value)
+        audiences = tuple(Choice(f"alr-aud:{a}", self.copy[f"alerts_audience_{a}"]) for a in AUDIENCES)
+        return Step(self._say("alerts_ask_audience", *audiences), "alr_compose", {"kind": value})
+
+    async def _on_audience(self, turn: Turn, value: str) -> Step:
+        if value not in AUDIENCES or "kind" not in turn.form:
+            return await self._compose(turn, value)
+        all_london = Choice("alr-areas:all", self.copy["alerts_all_london"])
+        return Step(
+            self._say("alerts_ask_compose_areas", all_london), "alr_compose_areas", {**turn.form, "audience": value}
+        )
+
+    async def _on_compose_all_areas(self, turn: Turn, _value: str) -> Step:
+        return self._ask_text({**turn.form, "areas": ["all"]})
+
+    async def _on_compose_areas_text(self, turn: Turn, text: str) -> Step:
+        try:
+            areas = self._match_areas(text)
+        except AlertError as exc:
+            all_london = Choice("alr-areas:all", self.copy["alerts_all_london"])
+            return Step(self._say("alerts_area_problem", all_london, problem=str(exc)), "alr_compose_areas", turn.form)
+        return self._ask_text({**turn.form, "areas": list(areas)})
+
+    def _ask_text(self, form: Mapping[str, Any]) -> Step:
+        templates = [t for t in self.templates.values() if t.kind == form.get("kind")]
+        choices = tuple(
+            Choice(f"alr-tpl:{t.name}", self.copy.format("alerts_use_template", title=t.title)) for t in templates
+        )
+        return Step(self._say("alerts_ask_text", *choices), "alr_text", form)
+
+    async def _on_template(self, turn: Turn, value: str) -> Step:
+        template = self.templates.get(value)
+        if template is None or "areas" not in turn.form:
+            return await self._compose(turn, value)
+        return await self._preview(turn, {**turn.form, "text": template.text})
+
+    async def _on_text(self, turn: Turn, text: str) -> Step:
+        body = clean(text).strip()
+        try:
+            self.composer.check(str(turn.form.get("kind")), str(turn.form.get("audience")), body)
+        except AlertError as exc:
+            return Step(self._say("alerts_compose_problem", problem=str(exc)), "alr_text", turn.form)
+        return await self._preview(turn, {**turn.form, "text": escape_markdown(body)})
+
+    def fill(self, text: str, areas: Sequence[str], when: datetime) -> str:
+        """A template's placeholders filled in."""
+        local = when.astimezone(self.composer.tz)
+        try:
+            return text.format(areas=self._areas_label(areas), date=f"{local:%a} {local.day} {local:%b %Y}")
+        except (KeyError, IndexError, ValueError):
+            return text
+
+    async def _preview(self, turn: Turn, form: Mapping[str, Any]) -> Step:
+        areas = form["areas"]
+        preview = await self.composer.preview(form["audience"], areas, self.channels())
+        counts = preview.by_channel
+        per_channel = ", ".join(f"{channel} {count}" for channel, count in sorted(counts.items())) or "-"
+        when = datetime.fromisoformat(form["at"]) if form.get("at") else turn.now
+        body = self.fill(form["text"], areas, when)
+        text = self.message_text(body, "A-????", form["kind"])
+        at = self.local_time(when) if form.get("at") else self.copy["alerts_now"]
+        summary = self.copy.format("alerts_preview", total=len(preview.recipients), channels=per_channel, at=at,
+                                   kind=self.copy[f"alerts_kind_{form['kind']}"],
+                                   audience=self.copy[f"alerts_audience_{form['audience']}"],
+                                   areas=escape_markdown(self._areas_label(areas)))  # fmt: skip
+        choices = (
+            Choice("alr-send:go", self.copy["alerts_send"]),
+            Choice("alr-later:at", self.copy["alerts_send_later"]),
+            Choice("alr:home", self.copy["alerts_discard"]),
+        )
+        return Step(
+            Reply(f"{summary}\n\n---\n\n{text}", (*choices, self._main())),
+            "alr_preview",
+            {**form, "text": form["text"]},
+        )
+
+    def local_time(self, when: datetime) -> str:
+        local = when.astimezone(self.composer.tz)
+        return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
+
+    async def _on_later(self, turn: Turn, _value: str) -> Step:
+        if "text" not in turn.form:
+            return await self._compose(turn, "")
+        return Step(self._say("alerts_ask_at"), "alr_at", turn.form)
+
+    async def _on_at_text(self, turn: Turn, text: str) -> Step:
+        try:
+            when = parse_local(text, self.composer.tz, "time")
+        except TrainingError as exc:
+            return Step(self._say("alerts_compose_problem", problem=str(exc)), "alr_at", turn.form)
+        if when <= turn.now:
+            return Step(self._say("alerts_compose_problem", problem=self.copy["alerts_past"]), "alr_at", turn.form)
+        return await self._preview(turn, {**turn.form, "at": when.isoformat()})
+
+    async def _on_send(self, turn: Turn, _value: str) -> Step:
+        form, incoming = turn.form, turn.incoming
+        if not {"kind", "audience", "areas", "text"} <= set(form):
+            return await self._compose(turn, "")
+        when = datetime.fromisoformat(form["at"]) if form.get("at") else None
+        try:
+            alert = await self.composer.send(
+                kind=form["kind"], audience=form["audience"], areas=form["areas"],
+                text=self.fill(form["text"], form["areas"], when or turn.now),
+                created_by=actor(incoming.channel, incoming.user_id), channels=self.channels(), send_at=when,
+                report_to=(incoming.channel, incoming.user_id),
+            )  # fmt: skip
+        except AlertError as exc:
+            return Step(self._say("alerts_compose_problem", problem=str(exc)))
+        key = "alerts_scheduled" if when else "alerts_queued"
+        at = self.local_time(when) if when else ""
+        status = Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"])
+        return Step(self._say(key, status, reference=alert.reference, total=alert.total, at=at))
+
+    # --- coordinators: progress -------------------------------------------------------------------
+    async def _recent(self, _turn: Turn, _value: str) -> Step:
+        recent = await self.store.alerts(10)
+        if not recent:
+            return Step(self._say("alerts_none_sent", Choice("alr:home", self.copy["back"])))
+        choices = [
+            Choice(f"alr-status:{a.id}", f"{a.reference} · {self.copy['alerts_kind_' + a.kind]} · {a.total}")
+            for a in recent
+        ]
+        return Step(
+            Reply(self.copy["alerts_recent_intro"], (*choices, Choice("alr:home", self.copy["back"]), self._main()))
+        )
+
+    async def _on_status(self, _turn: Turn, value: str) -> Step:
+        alert = await self.store.alert(int(value)) if value.isdigit() else None
+        if alert is None:
+            return Step(self._say("alerts_no_such_alert"))
+        progress = await self.store.progress(alert)
+        again = Choice(f"alr-status:{alert.id}", self.copy["alerts_refresh"])
+        return Step(
+            Reply(self.progress_text(alert, progress), (again, Choice("alr:recent", self.copy["back"]), self._main()))
+        )
+
+    def progress_text(self, alert: Alert, progress: Progress) -> str:
+        """An alert's totals, as coordinators read them."""
+        failed = "; ".join(f"{reason} {count}" for reason, count in sorted(progress.failed_by_reason.items()))
+        key = "alerts_report_final" if progress.done else "alerts_report_progress"
+        return self.copy.format(
+            key, reference=alert.reference, total=progress.total, sent=progress.sent + progress.delivered,
+            delivered=progress.delivered, failed=progress.failed, pending=progress.pending,
+            acknowledged=progress.acknowledged, help=progress.need_help, reasons=failed or "-",
+        )  # fmt: skip
+
+    # --- everyone: answering an alert, checking one -------------------------------------------------
+    async def _delivery(self, turn: Turn, value: str) -> tuple[Alert, Subscriber | None, int] | None:
+        if not value.isdigit():
+            return None
+        found = await self.store.delivery_for(int(value), turn.incoming.channel, turn.incoming.user_id)
+        return (found[0], found[1], int(value)) if found else None
+
+    async def _on_ack(self, turn: Turn, value: str) -> Step:
+        found = await self._delivery(turn, value)
+        if found is None:  # not theirs: a forged or stale button
+            return Step(self._say("alerts_no_such_alert"))
+        await self.store.acknowledge(found[2], "received", turn.now)
+        return Step(self._say("alerts_thanks"))
+
+    async def _on_need_help(self, turn: Turn, value: str) -> Step:
+        found = await self._delivery(turn, value)
+        if found is None:
+            return Step(self._say("alerts_no_such_alert"))
+        alert, subscriber, delivery_id = found
+        await self.store.acknowledge(delivery_id, "help", turn.now)
+        who = subscriber.name if subscriber and subscriber.name else turn.incoming.display_name or turn.incoming.user_id
+        text = self.copy.format(
+            "alerts_help_request", reference=alert.reference, name=escape_markdown(who),
+            role=escape_markdown(subscriber.role if subscriber else "-"),
+            place=escape_markdown(subscriber.place if subscriber else "-"),
+            areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
+            channel=turn.incoming.channel, contact=escape_markdown(turn.incoming.user_id),
+        )  # fmt: skip
+        await self._notify_coordinators(f"need-help:{delivery_id}", Reply(text))
+        await self.store.audit(
+            actor(turn.incoming.channel, turn.incoming.user_id),
+            "asked for help",
+            {"reference": alert.reference},
+            turn.now,
+        )
+        return Step(self._say("alerts_help_sent"))
+
+    async def _on_check(self, _turn: Turn, value: str) -> Step:
+        alert = await self.store.alert_by_reference(value.strip().upper())
+        if alert is None:
+            return Step(self._say("alerts_not_genuine", reference=escape_markdown(value.strip().upper()[:12])))
+        return Step(self._say("alerts_genuine", reference=alert.reference, when=self.local_time(alert.send_at),
+                              kind=self.copy[f"alerts_kind_{alert.kind}"]))  # fmt: skip
+
+    # --- the message people get -------------------------------------------------------------------
+    def message_text(self, body: str, reference: str, kind: str) -> str:
+        label = self.copy[f"alerts_kind_{kind}"]
+        return self.copy.format("alerts_message", kind=label, body=body, reference=reference)
+
+    def message_for(self, alert: Alert, delivery: Delivery) -> AlertMessage:
+        """What one recipient gets: the text, its reference, and the answers (the dispatcher calls this)."""
+        choices = ((f"alr-ack:{delivery.id}", self.copy["alerts_received"]),
+                   (f"alr-help:{delivery.id}", self.copy["alerts_need_help"]))  # fmt: skip
+        return AlertMessage(self.message_text(alert.text, alert.reference, alert.kind), choices)
+
+    async def finished(self, alert: Alert, progress: Progress) -> None:
+        """The final report, to whoever sent the alert from the chat."""
+        if alert.report_channel and alert.report_user:
+            body = {"text": self.progress_text(alert, progress), "choices": []}
+            await self.db.notify(
+                f"alert-report:{alert.id}", alert.report_channel, alert.report_user, body, self.clock()
+            )
