@@ -18,6 +18,7 @@ from alerts.store import AlertStore
 
 REFERENCE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read out
 MAX_TEXT = 1200
+MAX_AHEAD = timedelta(days=366)  # a later send time is more likely a typo in the year
 
 
 class AlertError(Exception):
@@ -127,7 +128,11 @@ class Composer:
         when = send_at or now
         if when < now - timedelta(minutes=1):
             raise AlertError("at: that time has passed")
+        if when > now + MAX_AHEAD:
+            raise AlertError(f"at: that is more than {MAX_AHEAD.days} days ahead; check the date")
         preview = await self.preview(audience_, areas, channels)
+        if not preview.recipients:
+            raise AlertError("nobody to send it to: no approved subscribers for that audience in those areas")
         deliveries = [
             (s.channel, s.user_id, when if kind_ is Kind.URGENT else max(when, quiet_until(when, s, self.tz)))
             for s in preview.recipients

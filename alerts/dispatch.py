@@ -6,10 +6,11 @@ each outcome. Passing failures (flood control, 5xx, network) are retried with ex
 and full jitter, up to `max_attempts`; when the platform says how long to wait (429 retry_after),
 the whole channel waits that long. Permanent failures are kept with their reason.
 
-At-least-once: a delivery is marked sent only after the platform took it. If the process dies,
-deliveries it had claimed but not yet recorded (at most one batch per channel, about one second of
-sending) are claimed again once their lease expires, so those few may arrive twice. Nobody is
-skipped.
+At-least-once: a delivery is marked sent only after the platform took it. Claims are leased for
+`lease` and the lease is renewed while the batch is being sent, so a slow batch is never taken by
+anyone else. If the process dies, the deliveries it had claimed but not yet recorded (at most one
+batch per channel: about one second of sending, or `rate_limit` messages) are claimed again once
+their lease expires, so those few people may get the alert twice. Nobody is skipped.
 """
 
 from __future__ import annotations
@@ -103,15 +104,27 @@ class Dispatcher:
         if not claimed:
             return 0
         results: list[tuple[int, str, dict[str, Any]]] = []
+        unfinished = {d.id for d in claimed}
 
         async def one(delivery: Delivery) -> None:
             await self._wait_if_paused(channel)
             async with self._limiters[channel]:
                 outcome = await self._send(sender, delivery)
             results.append(self._record(channel, delivery, outcome))
+            unfinished.discard(delivery.id)
 
-        await asyncio.gather(*(one(d) for d in claimed))
-        await self.store.finish(results)
+        async def keep_claimed() -> None:  # while this process lives, nobody else takes them
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                await self.store.extend_lease(sorted(unfinished), self.clock() + self.lease)
+
+        keeper = asyncio.create_task(keep_claimed())
+        try:
+            await asyncio.gather(*(one(d) for d in claimed))
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            await self.store.finish(results)  # what went out is recorded, even when stopping
         return len(claimed)
 
     async def _send(self, sender: Sender, delivery: Delivery) -> Outcome:

@@ -215,6 +215,17 @@ class AlertStore:
                 )
         return [Delivery(int(r[0]), int(r[1]), r[2], r[3], int(r[4]) + 1) for r in rows]
 
+    async def extend_lease(self, delivery_ids: Sequence[int], until: datetime) -> None:
+        """Keep claims that are still being sent (a slow batch, a long flood-control wait)."""
+        if not delivery_ids:
+            return
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE alert_deliveries SET lease_until = ? WHERE status = 'sending'"
+                f" AND id IN ({', '.join('?' * len(delivery_ids))})",
+                (until.isoformat(), *delivery_ids),
+            )
+
     async def finish(self, results: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
         """Record many outcomes at once: (delivery id, new status, fields)."""
         async with self.db.transaction() as conn:
@@ -257,7 +268,8 @@ class AlertStore:
     async def acknowledge(self, delivery_id: int, how: str, now: datetime) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE alert_deliveries SET acknowledged = ?, acknowledged_at = ?,"
+                "UPDATE alert_deliveries SET acknowledged = CASE WHEN acknowledged = 'help' THEN 'help' ELSE ? END,"
+                " acknowledged_at = coalesce(acknowledged_at, ?),"
                 " status = CASE WHEN status = 'sent' THEN 'delivered' ELSE status END WHERE id = ?",
                 (how, now.isoformat(), delivery_id),
             )
@@ -314,6 +326,17 @@ class AlertStore:
                 "INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)",
                 (now.isoformat(), actor, action, json.dumps(details, sort_keys=True)),
             )
+
+    async def forget_actor(self, actor: str, subscriber_id: int | None) -> None:
+        """Someone asked to be forgotten: their entries stay in the log without their id, and
+        coordinators' pending notices about their request go."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE audit_log SET actor = 'forgotten' WHERE actor = ?", (actor,))
+            if subscriber_id is not None:
+                await conn.execute(
+                    "DELETE FROM notifications WHERE key LIKE ? AND status = 'pending'",
+                    (f"leader-request:{subscriber_id}:%",),
+                )
 
     async def audit_log(self, limit: int = 50) -> list[tuple[str, str, str, dict[str, Any]]]:
         rows = await self.db.query(

@@ -12,6 +12,7 @@ import csv
 import getpass
 import io
 import json
+import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,12 +80,12 @@ def cli_actor() -> str:
         return "cli"
 
 
-async def run(args: argparse.Namespace, app: App, stdin: TextIO = sys.stdin) -> int:
+async def run(args: argparse.Namespace, app: App, stdin: TextIO | None = None) -> int:
     """Carry out one `leaders` or `alerts` action; return the exit status."""
     try:
         if args.command == "leaders":
             return await _leaders(args, app)
-        return await _alerts(args, app, stdin)
+        return await _alerts(args, app, stdin or sys.stdin)
     except (CommandError, AlertError) as exc:
         print(f"safetybot {args.command} {args.action}: {exc}", file=sys.stderr)
         return 1
@@ -158,7 +159,7 @@ def _check_row(number: int, row: dict[str, str | None], boroughs: tuple[str, ...
     channel, user_id = values["channel"].lower(), values["user_id"]
     if values["channel"] and channel not in LEADER_CHANNELS:
         problems.append(f"channel: {values['channel']!r} is not one of {', '.join(LEADER_CHANNELS)}")
-    if channel == "telegram" and user_id and not user_id.lstrip("-").isdigit():
+    if channel == "telegram" and user_id and not re.fullmatch(r"-?\d+", user_id):
         problems.append(f"user_id: {user_id!r} is not a Telegram chat id (a number)")
     if channel == "whatsapp" and user_id:
         number_ = _e164(user_id)
@@ -205,7 +206,8 @@ async def _import(path: Path, app: App, as_json: bool) -> int:
     rows: list[_Row] = []
     problems: list[str] = []
     seen: dict[tuple[str, str], int] = {}
-    for number, raw in enumerate(reader, start=2):  # line numbers as a spreadsheet shows them
+    for raw in reader:
+        number = reader.line_num  # as an editor shows it (blank lines and quoted line breaks count)
         if not any((value or "").strip() for value in raw.values() if isinstance(value, str)):
             continue  # a blank line
         row, row_problems = _check_row(number, raw, app.composer.boroughs)
@@ -305,6 +307,16 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     return 2
 
 
+async def _left_out(app: App, audience: str, areas: tuple[str, ...], channels: tuple[str, ...]) -> str:
+    """Subscribers an alert would reach on channels not configured where this command runs."""
+    others = [c for c in ("telegram", "whatsapp") if c not in channels]
+    if not others:
+        return ""
+    preview = await app.composer.preview(audience, areas, others)
+    counts = preview.by_channel
+    return ", ".join(f"{n} on {c}" for c, n in sorted(counts.items()))
+
+
 async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     flow, composer = app.alerts_flow, app.composer
     areas = parse_areas(args.areas, composer.boroughs)
@@ -329,13 +341,19 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     text = flow.fill(body, areas, when or app.training.clock())
     composer.check(args.kind, args.audience, text)
     channels = app.settings.alert_channels
+    left_out = await _left_out(app, args.audience, areas, channels)
+    if left_out:
+        print(f"Note: {left_out} left out: their channels are not configured here ({', '.join(channels)})."
+              " Run this where the bot's .env is.", file=sys.stderr)  # fmt: skip
     if not args.yes:
         preview = await composer.preview(args.audience, areas, channels)
         counts = ", ".join(f"{c} {n}" for c, n in sorted(preview.by_channel.items())) or "nobody"
         at = flow.local_time(when) if when else "now"
+        total = len(preview.recipients)
         print(render(flow.message_text(text, "A-????", args.kind), Style.PLAIN), file=sys.stderr)
-        print(f"\n{args.kind} alert for {args.audience} in {';'.join(areas)}, {at}: {len(preview.recipients)}"
-              f" recipients ({counts}). The reference is given when it is sent.", file=sys.stderr)  # fmt: skip
+        print(f"\n{args.kind} alert for {args.audience} in {';'.join(areas)}, {at}: {total}"
+              f" recipient{'' if total == 1 else 's'} ({counts}). The reference is given when it is sent.",
+              file=sys.stderr)  # fmt: skip
         print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
         answer = await asyncio.to_thread(stdin.readline)
         if answer.strip().lower() not in ("y", "yes"):

@@ -17,6 +17,7 @@ at once). For coordinators: approve or reject leaders, compose an alert (kind â†
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -102,8 +103,15 @@ class AlertsFlow:
             menu={"alerts": self._home},
             links={"check": self._on_check},
             commands={"alerts": self._home, "subscribe": self._subscribe, "unsubscribe": self._unsubscribe},
-            open_choices=frozenset({"alr-ack", "alr-help"}),
+            # Buttons on messages the bot sent first; each checks who may press it.
+            open_choices=frozenset({"alr-ack", "alr-help", "alr-review", "alr-status"}),
+            untriaged=frozenset({"alr_text"}),  # a coordinator's alert text may well describe danger
+            forget=self._forget,
         )
+
+    async def _forget(self, channel: str, user_id: str) -> None:
+        me = await self.store.subscriber(channel, user_id)
+        await self.store.forget_actor(actor(channel, user_id), me.id if me else None)
 
     # --- helpers --------------------------------------------------------------------------------
     def _main(self) -> Choice:
@@ -132,20 +140,35 @@ class AlertsFlow:
         return self.copy["alerts_all_london"] if "all" in areas else ", ".join(areas)
 
     def _match_areas(self, text: str) -> tuple[str, ...]:
-        """Boroughs typed freely ("tower hamlets, newham"), tolerating small misspellings."""
-        names = []
-        for part in clean(text).replace(";", ",").replace(" and ", ",").split(","):
-            part = " ".join(part.split())
+        """Boroughs typed freely ("tower hamlets, newham and hackney", "richmond"), tolerating
+        small misspellings; "and" inside a name (Kensington and Chelsea) is kept."""
+        names: list[str] = []
+        for part in re.split(r"[,;\n]+", clean(text)):
+            part = " ".join(part.split()).strip(" .")
             if not part:
                 continue
-            if part.lower() in ("all", "all london", "london"):
+            if part.lower() in ("all", "all london", "all of london", "london"):
                 return ("all",)
-            found = process.extractOne(part, self.composer.boroughs, scorer=Levenshtein.normalized_similarity,
-                                       processor=str.lower, score_cutoff=0.8)  # fmt: skip
-            if found is None:
-                raise AlertError(self.copy.format("alerts_unknown_area", area=escape_markdown(part)))
-            names.append(str(found[0]))
+            found = self._borough(part)
+            if found is None:  # "newham and hackney": two boroughs
+                pieces = [p for p in re.split(r"\s+(?:and|&)\s+", part, flags=re.IGNORECASE) if p.strip()]
+                matched = [self._borough(p) for p in pieces] if len(pieces) > 1 else [None]
+                if any(m is None for m in matched):
+                    raise AlertError(self.copy.format("alerts_unknown_area", area=escape_markdown(part)))
+                names += [m for m in matched if m is not None]
+            else:
+                names.append(found)
         return parse_areas(names, self.composer.boroughs)
+
+    def _borough(self, typed: str) -> str | None:
+        """The borough a name means: nearly the same spelling, or the start of only one ("Richmond")."""
+        found = process.extractOne(typed, self.composer.boroughs, scorer=Levenshtein.normalized_similarity,
+                                   processor=str.lower, score_cutoff=0.8)  # fmt: skip
+        if found is not None:
+            return str(found[0])
+        lowered = typed.lower()
+        starts = [b for b in self.composer.boroughs if len(lowered) >= 4 and b.lower().startswith(lowered + " ")]
+        return starts[0] if len(starts) == 1 else None
 
     async def _notify_coordinators(self, key: str, reply: Reply) -> None:
         body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
@@ -171,6 +194,8 @@ class AlertsFlow:
             text = self.copy.format(
                 "alerts_yours", status=status, areas=escape_markdown(self._areas_label(me.boroughs))
             )
+            if (await self.db.contact(turn.incoming.channel, turn.incoming.user_id)).opted_out_at is not None:
+                text += "\n\n" + self.copy["alerts_paused"]
             choices += [Choice("alr:change", self.copy["alerts_change_areas"]),
                         Choice("alr:stop", self.copy["alerts_stop"])]  # fmt: skip
         if turn.coordinator:
@@ -395,12 +420,10 @@ class AlertsFlow:
         return await self._preview(turn, {**turn.form, "text": escape_markdown(body)})
 
     def fill(self, text: str, areas: Sequence[str], when: datetime) -> str:
-        """A template's placeholders filled in."""
+        """The placeholders {areas} and {date} filled in; any other braces are left as written."""
         local = when.astimezone(self.composer.tz)
-        try:
-            return text.format(areas=self._areas_label(areas), date=f"{local:%a} {local.day} {local:%b %Y}")
-        except (KeyError, IndexError, ValueError):
-            return text
+        date = f"{local:%a} {local.day} {local:%b %Y}"
+        return text.replace("{areas}", self._areas_label(areas)).replace("{date}", date)
 
     async def _preview(self, turn: Turn, form: Mapping[str, Any]) -> Step:
         areas = form["areas"]
@@ -489,11 +512,15 @@ class AlertsFlow:
     def progress_text(self, alert: Alert, progress: Progress) -> str:
         """An alert's totals, as coordinators read them."""
         failed = "; ".join(f"{reason} {count}" for reason, count in sorted(progress.failed_by_reason.items()))
-        key = "alerts_report_final" if progress.done else "alerts_report_progress"
+        if alert.send_at > self.clock():
+            key = "alerts_report_scheduled"
+        else:
+            key = "alerts_report_final" if progress.done else "alerts_report_progress"
         return self.copy.format(
             key, reference=alert.reference, total=progress.total, sent=progress.sent + progress.delivered,
             delivered=progress.delivered, failed=progress.failed, pending=progress.pending,
             acknowledged=progress.acknowledged, help=progress.need_help, reasons=failed or "-",
+            at=self.local_time(alert.send_at),
         )  # fmt: skip
 
     # --- everyone: answering an alert, checking one -------------------------------------------------

@@ -134,7 +134,8 @@ async def run_bot(settings: Settings) -> None:
 
     # PTB warns on every flood-control wait that RetryAfter.retry_after will change type.
     warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request
+    for noisy in ("twilio", "httpx"):  # they log every request (headers and addresses) at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     async with open_app(settings) as app:
         telegram = TelegramChannel(settings, app.engine, app.db) if settings.telegram_bot_token else None
@@ -166,20 +167,22 @@ async def run_bot(settings: Settings) -> None:
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         housekeeping = asyncio.create_task(_housekeeping(app))
         scheduler = asyncio.create_task(_schedule(app, notifier))
-        sending = asyncio.create_task(dispatcher.run())
+        sending: asyncio.Task[None] | None = None
         try:
             if telegram:
                 await telegram.start()
             if whatsapp:
                 await whatsapp.start()
+            sending = asyncio.create_task(dispatcher.run())  # once the channels can send
             logger.info("web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port)
             await server.serve()
         finally:
             logger.info("stopping: finishing messages already received")
             housekeeping.cancel()
             scheduler.cancel()
-            sending.cancel()  # claims not recorded are sent again after their lease (at-least-once)
-            await asyncio.gather(sending, return_exceptions=True)
+            if sending is not None:  # claims not recorded are sent again after their lease (at-least-once)
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
             if telegram:
                 await telegram.stop()
             if whatsapp:
@@ -209,6 +212,7 @@ def alerts_dispatcher(app: App, senders: dict[str, Any]) -> Dispatcher:
         senders,
         app.training.clock,
         flow.message_for,
+        lease=timedelta(seconds=app.settings.alert_lease_seconds),
         on_finished=flow.finished,
         on_progress=on_progress,
     )

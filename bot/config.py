@@ -35,13 +35,13 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
-    telegram_rate_limit: float = 30.0
+    telegram_rate_limit: float = Field(default=30.0, gt=0)
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
-    whatsapp_rate_limit: float = 80.0
+    whatsapp_rate_limit: float = Field(default=80.0, gt=0)
     whatsapp_template_sid: str | None = None
 
     public_base_url: str | None = None
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     training_reminder_hours: str = "24,2"
     training_retention_days: int = Field(default=30, ge=1)
     calendar_dir: Path = Path("./calendars")
+
+    # How long the alerts dispatcher holds a claimed delivery: if the process dies, that batch is
+    # sent again after this (the at-least-once window; see alerts/dispatch.py).
+    alert_lease_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -80,6 +80,9 @@ class Flow:
     # Choice prefixes a handler checks for itself (a button on a message the bot sent first, such
     # as an alert's "Received"): accepted without having been offered in the person's last menu.
     open_choices: frozenset[str] = frozenset()
+    # Typed states whose text is a message for others (a coordinator writing an alert about danger
+    # nearby), not the sender's own emergency: the danger check doesn't read it.
+    untriaged: frozenset[str] = frozenset()
     # Before /forget deletes a person's data: undo what it holds for others (free booked seats).
     forget: Callable[[str, str], Awaitable[None]] | None = None
 
@@ -95,7 +98,7 @@ KEYWORDS = {
     "start": "start",
     "privacy": "privacy",
     "stop": "stop",
-    "unsubscribe": "stop",
+    "unsubscribe": "unsubscribe",  # alerts: stop them and delete the sign-up
 }
 _COMMAND = re.compile(r"^/([a-z]+)(?:@\w+)?(?:\s+(\S.*))?$", re.IGNORECASE | re.DOTALL)
 _KEYWORD = re.compile(r"^\W*([a-z]+)\W*$", re.IGNORECASE)
@@ -147,6 +150,7 @@ class Engine:
         self._links: dict[str, Handler] = {}
         self._commands: dict[str, Handler] = {}
         self._open: set[str] = set()
+        self._untriaged: set[str] = set()
         self._before_forget: list[Callable[[str, str], Awaitable[None]]] = []
         for flow in (own, *flows):  # a feature's flow replaces what it covers ("training")
             self._choices.update(flow.choices)
@@ -155,6 +159,7 @@ class Engine:
             self._links.update(flow.links)
             self._commands.update(flow.commands)
             self._open.update(flow.open_choices)
+            self._untriaged.update(flow.untriaged)
             if flow.forget is not None:
                 self._before_forget.append(flow.forget)
 
@@ -182,12 +187,14 @@ class Engine:
     async def _handle(self, incoming: Incoming) -> Reply:
         record = await self.db.load_dialog(incoming.channel, incoming.user_id)
         state, offered, form = IDLE, list[Choice](), dict[str, Any]()
+        numbered: int | None = None
         if record is not None and self.clock() - record.updated_at <= self.idle_limit:
             state = record.state
             offered = [Choice(str(i), str(label)) for i, label in record.data.get("choices", [])]
             form = record.data.get("form") or {}
+            numbered = record.data.get("numbered")  # typed numbers pick from the first `numbered`
         turn = Turn(incoming, self.clock(), self.is_coordinator(incoming), form)
-        step = await self._dispatch(turn, state, offered)
+        step = await self._dispatch(turn, state, offered, numbered)
         if step.save:
             await self._save(incoming, step)
         return step.reply
@@ -197,10 +204,20 @@ class Engine:
         await self.db.save_dialog(incoming.channel, incoming.user_id, step.state, data, self.clock())
 
     async def remember_choices(self, channel: str, user_id: str, reply: Reply) -> None:
-        """A message the bot sent first offered choices: let the person's next reply pick them."""
-        await self._save(Incoming(channel, user_id), Step(reply))
+        """A message the bot sent first offered choices: let the person's next reply pick them.
 
-    async def _dispatch(self, turn: Turn, state: str, offered: list[Choice]) -> Step:
+        Where they were (a half-filled form, the menu before) is kept: its buttons still work, and
+        typed numbers pick from the new message, as they read it last."""
+        record = await self.db.load_dialog(channel, user_id)
+        state, form, before = IDLE, dict[str, Any](), list[Any]()
+        if record is not None and self.clock() - record.updated_at <= self.idle_limit:
+            state, form, before = record.state, record.data.get("form") or {}, record.data.get("choices", [])
+        new = [[c.id, c.label] for c in reply.choices]
+        kept = [pair for pair in before if pair[0] not in {c.id for c in reply.choices}]
+        data = {"choices": new + kept, "form": form, "numbered": len(new)}
+        await self.db.save_dialog(channel, user_id, state, data, self.clock())
+
+    async def _dispatch(self, turn: Turn, state: str, offered: list[Choice], numbered: int | None = None) -> Step:
         """Route a message to its handler."""
         incoming = turn.incoming
         choice = incoming.choice
@@ -212,9 +229,9 @@ class Engine:
             if command is not None:
                 return await self._on_command(turn, *command)
             # Danger now outranks any menu or form: "fire" must never be read as an answer.
-            if not text.isdigit() and self.answerer.triage.assess(text).emergency:
+            if not text.isdigit() and state not in self._untriaged and self.answerer.triage.assess(text).emergency:
                 return Step(await self._on_text(turn, text))
-            choice = self._pick(text, offered)
+            choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:
                 return await self._texts[state](turn, text)
         if choice is not None:
@@ -225,7 +242,9 @@ class Engine:
             if handler is None:
                 return Step(self.main_menu(self.copy["expired_menu"]))
             return await handler(turn, value)
-        if not text:
+        if not text:  # keep a half-filled form going
+            if state in self._texts:
+                return Step(Reply(self.copy["empty_message"], tuple(offered)), state, turn.form)
             return Step(Reply(self.copy["empty_message"], self.main_menu().choices))
         return Step(await self._on_text(turn, text))
 
@@ -245,14 +264,16 @@ class Engine:
         return None
 
     @staticmethod
-    def _pick(text: str, offered: list[Choice]) -> str | None:
-        """The offered choice a typed reply picks: its number, or its words."""
+    def _pick(text: str, offered: list[Choice], numbered: int | None = None) -> str | None:
+        """The offered choice a typed reply picks: its number (among the first `numbered`, the
+        last message's), or its words."""
         if not offered:
             return None
         stripped = text.strip().rstrip(".)").strip()
         if stripped.isdigit():
             index = int(stripped) - 1
-            return offered[index].id if 0 <= index < len(offered) else None
+            limit = len(offered) if numbered is None else min(numbered, len(offered))
+            return offered[index].id if 0 <= index < limit else None
         folded = stripped.casefold()
         for option in offered:
             if option.label.casefold() == folded:

@@ -1,0 +1,529 @@
+"""`safetybot leaders …` and `safetybot alerts …` as a coordinator runs them, against a temporary database.
+
+No TELEGRAM_/TWILIO_ variables are set, so alerts go out on the "console" channel only: the leaders
+these tests want to reach are console leaders, and telegram/whatsapp ones are counted out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts import Alert, AlertStore
+from bot.alerts_cli import cli_actor
+from bot.store import Database, Notification
+from tests.conftest import Ran
+
+Cli = Callable[[list[str]], Ran]
+LONDON = ZoneInfo("Europe/London")
+REFERENCE = re.compile(r"^A-[A-Z2-9]{4}$")
+HEADER = "channel,user_id,name,role,place_of_worship,boroughs"
+TEXT = "**Stay alert** in {areas}: keep side doors shut tonight."
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+def write_csv(path: Path, *lines: str, bom: bool = False, newline: str = "\n") -> Path:
+    path.write_bytes((("\ufeff" if bom else "") + newline.join(lines) + newline).encode("utf-8"))
+    return path
+
+
+def leaders(cli: Cli, *extra: str) -> list[dict[str, Any]]:
+    done = cli(["leaders", "list", "--json", *extra])
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def alerts_list(cli: Cli) -> list[dict[str, Any]]:
+    done = cli(["alerts", "list", "--json"])
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def audit(cli: Cli) -> list[dict[str, Any]]:
+    done = cli(["alerts", "audit", "--json"])
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def status(cli: Cli, reference: str) -> dict[str, Any]:
+    done = cli(["alerts", "status", reference, "--json"])
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def send(cli: Cli, *args: str) -> Ran:
+    return cli(["alerts", "send", *args])
+
+
+def sent(cli: Cli, *args: str) -> str:
+    """Send with --yes --json; return the reference."""
+    done = send(cli, *args, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    reference = json.loads(done.stdout)["reference"]
+    assert REFERENCE.match(reference), reference
+    return str(reference)
+
+
+def nothing_sent(cli: Cli) -> None:
+    assert alerts_list(cli) == []
+    assert [e for e in audit(cli) if e["action"] == "alert sent"] == []
+
+
+def import_console_leaders(cli: Cli, tmp_path: Path) -> None:
+    people = write_csv(
+        tmp_path / "console.csv",
+        HEADER,
+        "console,imam-newham,Imam Newham,Imam,Newham Mosque,Newham",
+        "console,rabbi-all,Rabbi Everywhere,Rabbi,Central Shul,all",
+        "console,vicar-hackney,Vicar Hackney,Vicar,St John's,Hackney",
+        "telegram,111,Telegram Newham,Imam,Forest Gate Mosque,Newham",  # no Telegram in the CLI's settings
+    )
+    done = cli(["leaders", "import", str(people)])
+    assert done.returncode == 0, done.stderr
+
+
+async def _seed(path: Path, people: list[dict[str, Any]]) -> list[int]:
+    db = await Database.open(path)
+    try:
+        store = AlertStore(db)
+        ids = []
+        for person in people:
+            saved, _ = await store.save_subscriber(now=datetime.now(UTC), **person)
+            ids.append(saved.id)
+        return ids
+    finally:
+        await db.close()
+
+
+def seed(env: dict[str, str], *people: dict[str, Any]) -> list[int]:
+    """Subscribers written straight to the database (as the chat flow would), their ids."""
+    return asyncio.run(_seed(Path(env["DATABASE_PATH"]), list(people)))
+
+
+async def _notifications(path: Path, channels: list[str]) -> list[Notification]:
+    db = await Database.open(path)
+    try:
+        return await db.pending_notifications(channels)
+    finally:
+        await db.close()
+
+
+def notifications(env: dict[str, str], *channels: str) -> list[Notification]:
+    return asyncio.run(_notifications(Path(env["DATABASE_PATH"]), list(channels)))
+
+
+async def _stored_alert(path: Path, reference: str) -> Alert | None:
+    db = await Database.open(path)
+    try:
+        return await AlertStore(db).alert_by_reference(reference)
+    finally:
+        await db.close()
+
+
+def stored_alert(env: dict[str, str], reference: str) -> Alert:
+    alert = asyncio.run(_stored_alert(Path(env["DATABASE_PATH"]), reference))
+    assert alert is not None
+    return alert
+
+
+def pending_leader(channel: str, user_id: str, boroughs: tuple[str, ...] = ("Newham",)) -> dict[str, Any]:
+    return {"channel": channel, "user_id": user_id, "kind": "leader", "status": "pending", "name": "Pastor Grace",
+            "role": "Pastor", "place": "Grace Chapel", "boroughs": boroughs}  # fmt: skip
+
+
+def community(user_id: str, boroughs: tuple[str, ...] = ("Newham",)) -> dict[str, Any]:
+    return {"channel": "console", "user_id": user_id, "kind": "community", "status": "approved", "boroughs": boroughs}
+
+
+def local_iso(day: date, hour: int, minute: int) -> str:
+    return f"{day.isoformat()}T{hour:02}:{minute:02}"
+
+
+# --- leaders import -------------------------------------------------------------------------------
+def test_import_normalises_people_and_is_idempotent(cli: Cli, tmp_path: Path) -> None:
+    people = write_csv(
+        tmp_path / "leaders.csv",
+        "Channel, User_ID ,Name,Role,Place_of_Worship,Boroughs",  # as a spreadsheet might label them
+        "telegram,123456789,Imam Ali,Imam,East London Mosque,tower hamlets; NEWHAM",
+        "",
+        "WhatsApp,07911 123456,Rabbi Sarah  Cohen,Rabbi,Finchley Synagogue,All",
+        bom=True,
+        newline="\r\n",
+    )
+    done = cli(["leaders", "import", str(people)])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{people}: 2 added, 0 updated, 0 unchanged"
+    listed = leaders(cli)
+    assert [{k: v for k, v in p.items() if k != "id"} for p in listed] == [
+        {"channel": "telegram", "user_id": "123456789", "kind": "leader", "status": "approved", "name": "Imam Ali",
+         "role": "Imam", "place_of_worship": "East London Mosque", "boroughs": ["Tower Hamlets", "Newham"]},
+        {"channel": "whatsapp", "user_id": "+447911123456", "kind": "leader", "status": "approved",
+         "name": "Rabbi Sarah Cohen", "role": "Rabbi", "place_of_worship": "Finchley Synagogue", "boroughs": ["all"]},
+    ]  # fmt: skip
+    assert leaders(cli, "--status", "approved") == listed and leaders(cli, "--status", "pending") == []
+
+    again = cli(["leaders", "import", str(people), "--json"])
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"added": 0, "updated": 0, "unchanged": 2}
+    assert leaders(cli) == listed
+
+    write_csv(
+        people,
+        HEADER,
+        "telegram,123456789,Imam Ali,Imam,East London Mosque,Tower Hamlets;Newham;Redbridge",
+        "whatsapp,+44 7911 123456,Rabbi Sarah Cohen,Rabbi,Finchley Synagogue,all",  # the same number, written otherwise
+    )
+    changed = cli(["leaders", "import", str(people)])
+    assert changed.stdout.strip() == f"{people}: 0 added, 1 updated, 1 unchanged"
+    after = leaders(cli)
+    assert [p["id"] for p in after] == [p["id"] for p in listed]
+    assert after[0]["boroughs"] == ["Tower Hamlets", "Newham", "Redbridge"] and after[1] == listed[1]
+    imports = [e for e in audit(cli) if e["action"] == "leaders imported"]
+    assert [e["details"] for e in imports] == [
+        {"file": "leaders.csv", "added": 0, "updated": 1, "unchanged": 1},
+        {"file": "leaders.csv", "added": 0, "updated": 0, "unchanged": 2},
+        {"file": "leaders.csv", "added": 2, "updated": 0, "unchanged": 0},
+    ]
+    assert {e["actor"] for e in imports} == {cli_actor()}
+
+
+def test_import_with_bad_rows_names_each_line_and_imports_nothing(cli: Cli, tmp_path: Path) -> None:
+    first = write_csv(tmp_path / "first.csv", HEADER, "telegram,42,Imam Ali,Imam,East London Mosque,Newham")
+    assert cli(["leaders", "import", str(first)]).returncode == 0
+    before = leaders(cli)
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        HEADER,
+        "sms,5551234,Father Tom,Priest,St Mary's,Camden",
+        "telegram,12ab,Imam Yusuf,Imam,Brick Lane Mosque,Tower Hamlets",
+        "whatsapp,07700 900123,Rev Jones,Vicar,St Paul's,Hackney",  # an Ofcom drama number: not a real one
+        "console,amina,Amina Khan,Trustee,Masjid,Narnia",
+        "console,bilal,,Trustee,Masjid,Newham",
+        "whatsapp,07911 123456,Rabbi Sarah,Rabbi,Shul,all",
+        "whatsapp,+447911123456,Sarah C,Rabbi,Shul,Barnet",
+        "telegram,42,Imam Ali,Imam,East London Mosque,Brent",  # a good change, but the file is refused
+    )
+    done = cli(["leaders", "import", str(bad)])
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stdout == ""
+    assert "nothing imported" in done.stderr
+    expected = {
+        2: "channel: 'sms' is not one of telegram, whatsapp, console",
+        3: "user_id: '12ab' is not a Telegram chat id",
+        4: "user_id: '07700 900123' is not a valid phone number",
+        5: "boroughs: not London boroughs: Narnia",
+        6: "name: missing",
+        8: "the same person as line 7",
+    }
+    problems = {int(m[1]): m[2] for m in re.finditer(r"line (\d+): (.*)", done.stderr)}
+    assert sorted(problems) == sorted(expected), done.stderr
+    for line, message in expected.items():
+        assert message in problems[line], (line, problems[line])
+    assert leaders(cli) == before
+    assert [e["details"]["file"] for e in audit(cli) if e["action"] == "leaders imported"] == ["first.csv"]
+
+
+def test_import_refuses_a_file_without_the_columns_or_that_is_missing(cli: Cli, tmp_path: Path) -> None:
+    no_boroughs = write_csv(tmp_path / "short.csv", "channel,user_id,name,role,place_of_worship",
+                            "telegram,42,Imam Ali,Imam,East London Mosque")  # fmt: skip
+    done = cli(["leaders", "import", str(no_boroughs)])
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"the first line must name the columns {HEADER}" in done.stderr and "(missing: boroughs)" in done.stderr
+
+    empty = write_csv(tmp_path / "empty.csv", HEADER, "")
+    done = cli(["leaders", "import", str(empty)])
+    assert done.returncode == 1 and "no leaders in the file" in done.stderr
+
+    done = cli(["leaders", "import", str(tmp_path / "nope.csv")])
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("safetybot leaders import: cannot read") and "nope.csv" in done.stderr
+    assert leaders(cli) == []
+    assert audit(cli) == []
+
+
+def test_problems_after_a_blank_line_name_the_line_a_spreadsheet_shows(cli: Cli, tmp_path: Path) -> None:
+    bad = write_csv(tmp_path / "bad.csv", HEADER, "telegram,42,Imam Ali,Imam,Mosque,Newham", "",
+                    "fax,43,Imam Yusuf,Imam,Mosque,Newham")  # fmt: skip
+    done = cli(["leaders", "import", str(bad)])
+    assert done.returncode == 1
+    assert "line 4: channel: 'fax'" in done.stderr, done.stderr
+
+
+def test_a_telegram_id_with_two_minus_signs_is_refused(cli: Cli, tmp_path: Path) -> None:
+    bad = write_csv(tmp_path / "bad.csv", HEADER, "telegram,--123,Imam Ali,Imam,Mosque,Newham")
+    done = cli(["leaders", "import", str(bad)])
+    assert done.returncode == 1 and "is not a Telegram chat id" in done.stderr
+    assert leaders(cli) == []
+
+
+def test_importing_someone_who_asked_in_the_chat_approves_and_tells_them(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    [asked] = seed(cli_env, pending_leader("telegram", "777"))
+    people = write_csv(tmp_path / "people.csv", HEADER, "telegram,777,Pastor Grace,Pastor,Grace Chapel,Newham")
+    done = cli(["leaders", "import", str(people)])
+    assert done.stdout.strip().endswith("0 added, 1 updated, 0 unchanged")
+    [person] = leaders(cli)
+    assert (person["id"], person["status"]) == (asked, "approved")
+    [told] = notifications(cli_env, "telegram")
+    assert (told.channel, told.user_id) == ("telegram", "777")
+    assert "approved for safety alerts" in told.body["text"]
+
+
+# --- leaders approve / reject ---------------------------------------------------------------------
+def test_approve_and_reject_change_status_audit_and_tell_the_person(cli: Cli, cli_env: dict[str, str]) -> None:
+    grace, yusuf = seed(cli_env, pending_leader("telegram", "777"), pending_leader("whatsapp", "+447911123456"))
+    assert [p["id"] for p in leaders(cli, "--status", "pending")] == [grace, yusuf]
+
+    done = cli(["leaders", "approve", str(grace)])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{grace}\tapproved"
+    done = cli(["leaders", "reject", str(yusuf), "--json"])
+    assert json.loads(done.stdout) == {"id": yusuf, "status": "rejected"}
+
+    assert {p["id"]: p["status"] for p in leaders(cli)} == {grace: "approved", yusuf: "rejected"}
+    assert [p["id"] for p in leaders(cli, "--status", "rejected")] == [yusuf]
+    decisions = [(e["actor"], e["action"], e["details"]) for e in audit(cli)]
+    assert decisions == [(cli_actor(), "leader rejected", {"subscriber": yusuf}),
+                         (cli_actor(), "leader approved", {"subscriber": grace})]  # fmt: skip
+    told = notifications(cli_env, "telegram", "whatsapp")
+    assert [(n.channel, n.user_id) for n in told] == [("telegram", "777"), ("whatsapp", "+447911123456")]
+    assert "approved for safety alerts" in told[0].body["text"]
+    assert "was not approved" in told[1].body["text"]
+
+    again = cli(["leaders", "approve", str(grace)])  # already approved: nothing new to tell them
+    assert again.returncode == 0
+    assert len(notifications(cli_env, "telegram", "whatsapp")) == 2
+
+
+def test_approving_somebody_who_is_not_a_faith_leader_is_refused(cli: Cli, cli_env: dict[str, str]) -> None:
+    [member] = seed(cli_env, community("zara"))
+    for action, who in (("approve", "4242"), ("reject", "4242"), ("approve", str(member))):
+        done = cli(["leaders", action, who])
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert f"no faith leader with id {who}" in done.stderr
+    assert [p["status"] for p in leaders(cli)] == ["approved"]
+    assert audit(cli) == []
+    assert notifications(cli_env, "console") == []
+
+
+# --- alerts send / status / list / audit ----------------------------------------------------------
+def test_send_reaches_the_right_people_and_is_reported(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    seed(cli_env, community("zara"), pending_leader("console", "pending-newham"))
+    reference = sent(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "newham", "--text", TEXT)
+    progress = status(cli, reference)
+    assert {k: progress[k] for k in ("reference", "kind", "audience", "areas")} == {
+        "reference": reference, "kind": "urgent", "audience": "leaders", "areas": ["Newham"]}  # fmt: skip
+    counts = ("recipients", "sent", "delivered", "failed", "acknowledged", "need_help", "pending")
+    assert {k: progress[k] for k in counts} == {"recipients": 2, "sent": 0, "delivered": 0, "failed": 0,
+                                                "acknowledged": 0, "need_help": 0, "pending": 2}  # fmt: skip
+    assert progress["failed_by_reason"] == {} and progress["by_channel"] == {"console": 2}
+    assert progress["done"] is False
+    assert stored_alert(cli_env, reference).text == "**Stay alert** in Newham: keep side doors shut tonight."
+    assert status(cli, reference.lower())["reference"] == reference
+
+    community_ref = sent(cli, "--kind", "reassurance", "--audience", "community", "--areas", "all", "--text", "Hi")
+    assert status(cli, community_ref)["recipients"] == 1
+    everyone = sent(cli, "--kind", "reassurance", "--audience", "all", "--areas", "Hackney; newham", "--text", "Hi")
+    assert status(cli, everyone)["recipients"] == 4  # three leaders (one of them `all`) and Zara
+
+    plain = cli(["alerts", "status", reference])
+    assert plain.returncode == 0
+    assert f"Alert {reference}" in plain.stdout and "of 2" in plain.stdout and "Still to send: 2" in plain.stdout
+    assert "By channel: console 2" in plain.stdout
+
+    assert [(a["reference"], a["recipients"]) for a in alerts_list(cli)] == [(everyone, 4), (community_ref, 1),
+                                                                             (reference, 2)]  # fmt: skip
+    listed = cli(["alerts", "list"]).stdout.splitlines()
+    assert listed[-1].startswith(f"{reference}\t") and listed[-1].endswith("\turgent\tleaders\tNewham\t2")
+
+    entry = next(e for e in audit(cli) if e["action"] == "alert sent" and e["details"]["reference"] == reference)
+    assert entry["actor"] == cli_actor() and cli_actor().startswith("cli")
+    assert {k: entry["details"][k] for k in ("kind", "audience", "areas", "recipients")} == {
+        "kind": "urgent", "audience": "leaders", "areas": ["Newham"], "recipients": {"console": 2}}  # fmt: skip
+
+
+def test_a_template_fills_in_the_areas(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    reference = sent(cli, "--kind", "vigilance", "--audience", "leaders", "--areas", "tower hamlets;Newham",
+                     "--template", "vigilance")  # fmt: skip
+    text = stored_alert(cli_env, reference).text
+    assert text.startswith("**Please be vigilant in Tower Hamlets, Newham**") and "{areas}" not in text
+    assert status(cli, reference)["recipients"] == 2
+    everywhere = sent(cli, "--kind", "urgent", "--audience", "all", "--areas", "all", "--template", "urgent")
+    assert "{areas}" not in stored_alert(cli_env, everywhere).text
+    assert status(cli, everywhere)["recipients"] == 3
+
+
+def test_send_refuses_bad_requests_clearly_and_creates_nothing(cli: Cli, tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    yesterday = (datetime.now(LONDON) - timedelta(days=1)).date()
+    base = ["--audience", "leaders", "--areas", "Newham"]
+    cases = [
+        (["--kind", "urgent", *base, "--template", "vigilance"], "'vigilance' is a vigilance template, not urgent"),
+        (["--kind", "urgent", *base, "--template", "riot"], "no template 'riot' (there are: reassurance, urgent,"),
+        (["--kind", "urgent", "--audience", "leaders", "--areas", "Newham;Narnia", "--text", "Hi"],
+         "not London boroughs: Narnia"),
+        (["--kind", "urgent", "--audience", "leaders", "--areas", " ; ", "--text", "Hi"], "give `all` or"),
+        (["--kind", "urgent", *base, "--text", "   "], "the alert has no text"),
+        (["--kind", "urgent", *base, "--text", "x" * 1300], "under 1200 characters"),
+        (["--kind", "vigilance", *base, "--text", "Hi", "--at", local_iso(yesterday, 18, 30)], "already passed"),
+        (["--kind", "vigilance", *base, "--text", "Hi", "--at", "tomorrow 6pm"], "is not a date and time"),
+        (["--kind", "vigilance", *base, "--text", "Hi", "--at", "2026-13-01T10:00"], "is not a date and time"),
+    ]  # fmt: skip
+    for args, message in cases:
+        done = send(cli, *args, "--yes", "--json")
+        assert done.returncode == 1, (args, done.stdout)
+        assert message in done.stderr, (args, done.stderr)
+        assert done.stderr.startswith("safetybot alerts send: ") and "Traceback" not in done.stderr
+        assert done.stdout == ""
+    nothing_sent(cli)
+
+
+def test_send_later_is_local_london_time(cli: Cli, tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    winter = date(datetime.now(LONDON).year + 1, 1, 15)
+    summer = date(datetime.now(LONDON).year + 1, 7, 15)
+    for day, utc_hour in ((winter, 18), (summer, 17)):  # 18:30 GMT, then 18:30 BST
+        reference = sent(cli, "--kind", "vigilance", "--audience", "leaders", "--areas", "Newham", "--text", TEXT,
+                         "--at", local_iso(day, 18, 30))  # fmt: skip
+        send_at = datetime.fromisoformat(status(cli, reference)["send_at"])
+        assert send_at == datetime(day.year, day.month, day.day, utc_hour, 30, tzinfo=UTC)
+        assert send_at.astimezone(LONDON).strftime("%H:%M") == "18:30"
+        listed = next(a for a in alerts_list(cli) if a["reference"] == reference)
+        assert datetime.fromisoformat(listed["send_at"]) == send_at
+    assert [status(cli, a["reference"])["pending"] for a in alerts_list(cli)] == [2, 2]
+
+
+def test_a_time_that_does_not_exist_in_london_is_refused(cli: Cli, tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    march_end = date(datetime.now(LONDON).year + 1, 3, 31)
+    clocks_go_forward = march_end - timedelta(days=(march_end.weekday() + 1) % 7)  # the last Sunday of March
+    done = send(cli, "--kind", "vigilance", "--audience", "leaders", "--areas", "Newham", "--text", "Hi",
+                "--at", local_iso(clocks_go_forward, 1, 30), "--yes")  # fmt: skip
+    assert done.returncode == 1 and "does not exist in Europe/London" in done.stderr
+    nothing_sent(cli)
+
+
+# --- alerts send without --yes: the preview and the question --------------------------------------
+def test_preview_shows_the_text_and_recipients_then_sends_on_yes(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_console_leaders(cli, tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    done = send(cli, "--kind", "vigilance", "--audience", "leaders", "--areas", "NEWHAM", "--text", TEXT)
+    assert done.returncode == 0, done.stderr
+    preview = done.stderr
+    assert "Vigilance alert (A-????)" in preview
+    assert "Stay alert in Newham: keep side doors shut tonight." in preview  # Markdown as plain text
+    assert "To check this alert is genuine, send CHECK A-???? to this bot." in preview
+    assert "vigilance alert for leaders in Newham, now: 2 recipients (console 2)." in preview
+    assert preview.rstrip().endswith("Send it? [y/N]")
+    reference = done.stdout.strip()
+    assert REFERENCE.match(reference)
+    assert status(cli, reference)["recipients"] == 2
+    assert stored_alert(cli_env, reference).text == "**Stay alert** in Newham: keep side doors shut tonight."
+
+
+@pytest.mark.parametrize("answer", ["n\n", "", "maybe\n"])
+def test_anything_but_yes_sends_nothing(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    import_console_leaders(cli, tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    done = send(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--template", "urgent",
+                "--json")  # fmt: skip
+    assert done.returncode == 1
+    assert "Urgent: disorder reported in Newham" in done.stderr and "2 recipients (console 2)" in done.stderr
+    assert done.stderr.rstrip().endswith("Not sent.")
+    assert done.stdout == ""
+    nothing_sent(cli)
+
+
+def test_the_preview_says_when_a_later_alert_goes(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import_console_leaders(cli, tmp_path)
+    day = date(datetime.now(LONDON).year + 1, 7, 15)
+    monkeypatch.setattr("sys.stdin", io.StringIO("no\n"))
+    done = send(cli, "--kind", "reassurance", "--audience", "all", "--areas", "all", "--text", "Hello",
+                "--at", local_iso(day, 18, 30))  # fmt: skip
+    assert done.returncode == 1
+    assert f"{day:%a} {day.day} {day:%b %Y}, 18:30: 3 recipients (console 3)" in done.stderr
+
+
+# --- alerts status ---------------------------------------------------------------------------------
+async def _deliver(path: Path) -> None:
+    """What the running dispatcher and the platforms would record: delivered, failed (blocked), help asked."""
+    db = await Database.open(path)
+    try:
+        store = AlertStore(db)
+        first, second, third = await store.claim("console", datetime.now(UTC) + timedelta(seconds=5), 10,
+                                                 timedelta(minutes=1))  # fmt: skip
+        now = datetime.now(UTC).isoformat()
+        await store.finish([(first.id, "sent", {"message_id": "m1", "sent_at": now}),
+                            (second.id, "failed", {"reason": "blocked"}),
+                            (third.id, "sent", {"message_id": "m3", "sent_at": now})])  # fmt: skip
+        await store.report_delivery("m1", "delivered")
+        await store.acknowledge(third.id, "help", datetime.now(UTC))
+    finally:
+        await db.close()
+
+
+def test_status_counts_sent_delivered_failed_by_reason_and_acknowledged(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    import_console_leaders(cli, tmp_path)
+    reference = sent(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham;Hackney", "--text", "Go")
+    asyncio.run(_deliver(Path(cli_env["DATABASE_PATH"])))
+    progress = status(cli, reference)
+    counts = ("recipients", "sent", "delivered", "failed", "acknowledged", "need_help", "pending", "done")
+    expected = {"recipients": 3, "sent": 2, "delivered": 2, "failed": 1, "acknowledged": 1, "need_help": 1,
+                "pending": 0, "done": True}  # fmt: skip
+    assert {k: progress[k] for k in counts} == expected
+    assert progress["failed_by_reason"] == {"blocked": 1}
+    plain = cli(["alerts", "status", reference]).stdout
+    assert f"Alert {reference}: finished" in plain
+    assert "Sent 2 · delivered 2 · failed 1 · acknowledged 1 (need help 1) of 3." in plain
+    assert "Failed: blocked 1" in plain
+
+
+def test_status_shows_failures_by_reason_while_still_sending(cli: Cli, cli_env: dict[str, str], tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    reference = sent(cli, "--kind", "urgent", "--audience", "all", "--areas", "all", "--text", "Go")
+
+    async def fail_one(path: Path) -> None:
+        db = await Database.open(path)
+        try:
+            store = AlertStore(db)
+            [first] = await store.claim("console", datetime.now(UTC) + timedelta(seconds=5), 1, timedelta(minutes=1))
+            await store.finish([(first.id, "failed", {"reason": "blocked"})])
+        finally:
+            await db.close()
+
+    asyncio.run(fail_one(Path(cli_env["DATABASE_PATH"])))
+    assert status(cli, reference)["failed_by_reason"] == {"blocked": 1}
+    plain = cli(["alerts", "status", reference]).stdout
+    assert "Still to send: 2" in plain
+    assert "blocked 1" in plain, plain
+
+
+def test_status_of_an_unknown_alert_is_an_error(cli: Cli) -> None:
+    for reference in ("A-ZZZZ", "nonsense"):
+        done = cli(["alerts", "status", reference, "--json"])
+        assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+        assert f"no alert {reference!r} (see `safetybot alerts list`)" in done.stderr
+    assert cli(["alerts", "list"]).stdout.strip() == "No alerts yet."
+
+
+def test_braces_in_a_coordinators_text_never_crash_send(cli: Cli, tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    done = send(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--text",
+                "Meet at {areas.north} gate", "--yes")  # fmt: skip
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr

@@ -1,0 +1,837 @@
+"""Alerts in the chat: signing up, coordinators checking leaders and sending alerts, and answering one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from alerts import Alert, AlertStore, Composer, Delivery, Subscriber
+from bot.alerts_flow import AlertsFlow
+from bot.content import Content
+from bot.dialog import Engine
+from bot.messages import Choice, Reply
+from bot.messages import Delivery as Sent
+from bot.notify import Notifier
+from bot.render import Style, render
+from bot.store import Database, Notification
+from tests.conftest import ALERT_CHANNELS, FakeClock, make_incoming
+
+COORD = "coord"
+NOT_ALLOWED = "Only coordinators can do that."
+EXPIRED = "That menu has expired."
+
+
+def ids(reply: Reply) -> list[str]:
+    return [c.id for c in reply.choices]
+
+
+def plain(text: str) -> str:
+    """What a person reads on a plain-text channel (no Markdown marks or escapes)."""
+    return render(text, Style.PLAIN)
+
+
+async def say(engine: Engine, text: str | None = None, user: str = "amina", **kw: Any) -> Reply:
+    return await engine.handle(make_incoming(text, user_id=user, **kw))
+
+
+async def press(engine: Engine, choice: str, user: str = "amina") -> Reply:
+    return await say(engine, None, user, choice=choice)
+
+
+async def notifications(db: Database) -> list[Notification]:
+    return await db.pending_notifications(list(ALERT_CHANNELS))
+
+
+async def sign_up_leader(
+    engine: Engine, user: str = "amina", name: str = "Amina Khan", areas: str = "tower hamlets, newhm"
+) -> Reply:
+    """A faith leader's whole sign-up, with the role chosen from the buttons; the last reply."""
+    assert "alr:leader" in ids(await say(engine, "/subscribe", user))
+    assert "What is your name?" in (await press(engine, "alr:leader", user)).text
+    role = await say(engine, name, user)
+    assert "What is your role?" in role.text and "alr-role:0" in ids(role)
+    assert "Which place of worship" in (await press(engine, "alr-role:0", user)).text  # Imam
+    assert "Which areas" in (await say(engine, "Masjid an-Noor, 12 Green Street", user)).text
+    consent = await say(engine, areas, user)
+    assert "coordinators will see your name, role, place of worship" in plain(consent.text)
+    return await press(engine, "alr-ok:yes", user)
+
+
+async def subscriber(store: AlertStore, user: str = "amina", channel: str = "console") -> Subscriber | None:
+    return await store.subscriber(channel, user)
+
+
+# --- faith leaders signing up ------------------------------------------------------------------------------------
+
+
+async def test_a_faith_leader_signs_up_and_a_coordinator_is_asked_to_check(
+    engine: Engine, alert_store: AlertStore, db: Database
+) -> None:
+    intro = await say(engine, "/alerts")
+    assert "Safety alerts" in plain(intro.text)
+    assert [c for c in intro.choices if c.id == "alr:leader"] == [Choice("alr:leader", "I'm a faith leader")]
+    done = await sign_up_leader(engine)
+    assert "A coordinator will check your request" in done.text
+
+    me = await subscriber(alert_store)
+    assert me is not None
+    assert (me.kind, me.status, me.name, me.role) == ("leader", "pending", "Amina Khan", "Imam")
+    assert me.place == "Masjid an-Noor, 12 Green Street"
+    assert me.boroughs == ("Tower Hamlets", "Newham")  # "newhm" understood
+
+    [note] = await notifications(db)
+    assert (note.channel, note.user_id) == ("console", COORD)
+    text = plain(note.body["text"])
+    assert "Faith leader asking for alerts" in text
+    assert "Amina Khan, Imam, Masjid an-Noor, 12 Green Street" in text
+    assert "Areas: Tower Hamlets, Newham · on console" in text
+    assert note.body["choices"] == [[f"alr-review:{me.id}", "Check this request"]]
+    assert ("console:amina", "subscribed (leader)") in [(a, b) for _, a, b, _ in await alert_store.audit_log()]
+
+
+async def test_a_role_can_be_typed_or_picked_by_number(engine: Engine, alert_store: AlertStore) -> None:
+    await say(engine, "/subscribe")
+    await press(engine, "alr:leader")
+    await say(engine, "Amina Khan")
+    assert "What is your role?" in (await say(engine, "x")).text  # too short: the question again
+    assert "Which place of worship" in (await say(engine, "Youth worker")).text
+    await say(engine, "St Mary's Church")
+    await say(engine, "Hackney")
+    await press(engine, "alr-ok:yes")
+    me = await subscriber(alert_store)
+    assert me is not None and (me.role, me.place, me.boroughs) == ("Youth worker", "St Mary's Church", ("Hackney",))
+
+    await say(engine, "/subscribe", "bilal")
+    await press(engine, "alr:leader", "bilal")
+    await say(engine, "Bilal Ahmed", "bilal")
+    assert "Which place of worship" in (await say(engine, "2", "bilal")).text  # the second button
+    await say(engine, "Masjid", "bilal")
+    await press(engine, "alr-all:all", "bilal")
+    await say(engine, "yes", "bilal")  # "Yes, sign me up"
+    bilal = await subscriber(alert_store, "bilal")
+    assert bilal is not None and (bilal.role, bilal.boroughs, bilal.status) == ("Chair", ("all",), "pending")
+
+
+async def test_bad_answers_get_a_kind_question_again(engine: Engine, alert_store: AlertStore, db: Database) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:leader")
+    for bad in ("x", "🙂", "a" * 81):
+        assert "Please send your name (2 to 80 characters)" in (await say(engine, bad)).text
+    await say(engine, "Amina Khan")
+    await press(engine, "alr-role:2")
+    assert "Please send the name of your place of worship" in (await say(engine, "x")).text
+    await say(engine, "Masjid an-Noor")
+    problem = await say(engine, "Narnia")
+    assert 'I don\'t know a London borough called "Narnia"' in plain(problem.text)
+    assert "Please type London boroughs separated by commas" in problem.text and "alr-all:all" in ids(problem)
+    problem = await say(engine, "Newham, Atlantis")
+    assert 'called "Atlantis"' in plain(problem.text)
+    assert "coordinators will see" in (await say(engine, "Newham")).text
+    assert await subscriber(alert_store) is None  # nothing stored before consent
+    assert await notifications(db) == []
+
+
+async def test_an_empty_name_keeps_the_form_going(engine: Engine) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:leader")
+    await say(engine, "   ")
+    assert "What is your role?" in (await say(engine, "Amina Khan")).text
+
+
+async def test_cancel_stops_the_sign_up_and_keeps_nothing(
+    engine: Engine, alert_store: AlertStore, db: Database
+) -> None:
+    await say(engine, "/subscribe")
+    await press(engine, "alr:leader")
+    await say(engine, "Amina Khan")
+    await press(engine, "alr-role:1")
+    stopped = await say(engine, "/cancel")
+    assert "OK, stopped. Nothing was kept." in stopped.text
+    after = await say(engine, "Masjid an-Noor")  # no longer read as the place of worship
+    assert "Which areas" not in after.text
+    assert await subscriber(alert_store) is None
+    assert await notifications(db) == []
+
+
+async def test_danger_mid_sign_up_still_leads_with_999(engine: Engine, alert_store: AlertStore) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:leader")
+    await say(engine, "Amina Khan")
+    await press(engine, "alr-role:0")
+    reply = await say(engine, "a man with a knife is at the gate")  # asked for the place of worship
+    assert reply.emergency and "999" in reply.text
+    assert await subscriber(alert_store) is None
+
+
+async def test_a_borough_with_and_in_its_name_can_be_typed(engine: Engine, alert_store: AlertStore) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:community")
+    consent = await say(engine, "Kensington and Chelsea")
+    assert "alr-ok:yes" in ids(consent), consent.text
+    await press(engine, "alr-ok:yes")
+    me = await subscriber(alert_store)
+    assert me is not None and me.boroughs == ("Kensington and Chelsea",)
+
+
+# --- coordinators checking faith leaders -------------------------------------------------------------------------
+
+
+async def test_a_coordinator_approves_a_leader_in_chat(engine: Engine, alert_store: AlertStore, db: Database) -> None:
+    await sign_up_leader(engine)
+    me = await subscriber(alert_store)
+    assert me is not None
+    home = await say(engine, "/alerts", COORD)
+    assert Choice("alr:pending", "Leaders waiting for checks (1)") in home.choices
+    waiting = await press(engine, "alr:pending", COORD)
+    assert waiting.text.startswith("Faith leaders waiting for checks")
+    assert Choice(f"alr-review:{me.id}", "Amina Khan (Masjid an-Noor, 12 Green Street)") in waiting.choices
+    review = await press(engine, f"alr-review:{me.id}", COORD)
+    assert "Amina Khan, Imam" in plain(review.text) and "waiting for a coordinator" in review.text
+    assert ids(review)[:2] == [f"alr-approve:{me.id}", f"alr-reject:{me.id}"]
+    after = await press(engine, f"alr-approve:{me.id}", COORD)
+    assert "No faith leaders are waiting for checks." in after.text
+
+    approved = await subscriber(alert_store)
+    assert approved is not None and approved.status == "approved"
+    told = [n for n in await notifications(db) if n.user_id == "amina"]
+    assert len(told) == 1 and told[0].channel == "console"
+    assert "You're approved for safety alerts." in plain(told[0].body["text"])
+    assert ("console:coord", "leader approved", {"subscriber": me.id}) in [
+        (a, b, c) for _, a, b, c in await alert_store.audit_log()
+    ]
+    mine = await say(engine, "/alerts")
+    assert "faith leader, checked." in plain(mine.text)
+    assert "alr:change" in ids(mine) and "alr:leader" not in ids(mine)
+
+
+async def test_a_coordinator_rejects_a_leader_from_the_notification(
+    engine: Engine, alert_store: AlertStore, db: Database
+) -> None:
+    await sign_up_leader(engine)
+    [note] = await notifications(db)
+    request = Reply(note.body["text"], tuple(Choice(*c) for c in note.body["choices"]))
+    await engine.remember_choices("console", COORD, request)  # what the notifier does when it sends it
+    review = await say(engine, "1", COORD)  # "Check this request"
+    [reject] = [c.id for c in review.choices if c.label == "Reject"]
+    await press(engine, reject, COORD)
+
+    me = await subscriber(alert_store)
+    assert me is not None and me.status == "rejected"
+    told = [n for n in await notifications(db) if n.user_id == "amina"]
+    assert len(told) == 1 and "was not approved" in told[0].body["text"]
+    assert [b for _, a, b, _ in await alert_store.audit_log() if a == "console:coord"] == ["leader rejected"]
+    assert "your faith leader request was not approved" in (await say(engine, "/alerts")).text
+
+
+async def test_a_withdrawn_request_says_so(engine: Engine, alert_store: AlertStore, db: Database) -> None:
+    await sign_up_leader(engine)
+    me = await subscriber(alert_store)
+    assert me is not None
+    await say(engine, "/unsubscribe")
+    [note] = await notifications(db)
+    await engine.remember_choices("console", COORD, Reply(note.body["text"], (Choice(*note.body["choices"][0]),)))
+    assert "That request no longer exists" in (await press(engine, f"alr-review:{me.id}", COORD)).text
+
+
+# --- community members, and people's own subscription -------------------------------------------------------------
+
+
+async def test_a_community_member_is_signed_up_straight_away(
+    engine: Engine, alert_store: AlertStore, db: Database
+) -> None:
+    await say(engine, "/alerts")
+    assert "Which areas" in (await press(engine, "alr:community")).text
+    consent = await press(engine, "alr-all:all")
+    assert "We'll keep your areas and your Console account" in consent.text
+    done = await press(engine, "alr-ok:yes")
+    assert "You're signed up for community messages for: All of London." in done.text
+    me = await subscriber(alert_store)
+    assert me is not None and (me.kind, me.status, me.boroughs) == ("community", "approved", ("all",))
+    assert await notifications(db) == []  # nobody needs to check a community member
+
+
+async def test_people_see_change_and_stop_their_alerts(engine: Engine, alert_store: AlertStore) -> None:
+    await sign_up_leader(engine)
+    mine = await say(engine, "/alerts")
+    text = plain(mine.text)
+    assert "Your alerts: faith leader, waiting for a coordinator to check your request." in text
+    assert "Areas: Tower Hamlets, Newham" in text
+    assert ids(mine)[:2] == ["alr:change", "alr:stop"]
+
+    assert "Which areas" in (await press(engine, "alr:change")).text
+    assert 'called "Narnia"' in plain((await say(engine, "Narnia")).text)
+    changed = await say(engine, "Hackney; Camden")
+    assert "Done. You now get alerts for: Hackney, Camden" in changed.text
+    me = await subscriber(alert_store)
+    assert me is not None and me.boroughs == ("Hackney", "Camden") and me.status == "pending"
+    await say(engine, "/alerts")
+    await press(engine, "alr:change")
+    await press(engine, "alr-all:all")
+    assert "Areas: All of London" in plain((await say(engine, "/alerts")).text)
+
+    await say(engine, "/alerts")
+    confirm = await press(engine, "alr:stop")
+    assert "Stop all alerts and delete your sign-up details?" in confirm.text
+    stopped = await say(engine, "yes")  # "Yes, stop them"
+    assert "You won't get any more alerts, and your sign-up details have been deleted." in stopped.text
+    assert await subscriber(alert_store) is None
+    assert "alr:leader" in ids(await say(engine, "/alerts"))
+
+
+async def test_unsubscribe_deletes_the_sign_up(engine: Engine, alert_store: AlertStore) -> None:
+    nothing = await say(engine, "/unsubscribe")
+    assert "You're not signed up for alerts, so there's nothing to stop." in nothing.text
+    await say(engine, "/alerts")
+    await press(engine, "alr:community")
+    await say(engine, "Newham")
+    await press(engine, "alr-ok:yes")
+    assert await subscriber(alert_store) is not None
+    assert "your sign-up details have been deleted" in (await say(engine, "/unsubscribe")).text
+    assert await subscriber(alert_store) is None
+    assert "console:amina" in [a for _, a, b, _ in await alert_store.audit_log() if b == "unsubscribed"]
+
+
+async def test_forget_deletes_the_subscription_and_deliveries(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database
+) -> None:
+    await sign_up_leader(engine)
+    me = await subscriber(alert_store)
+    assert me is not None
+    await alert_store.set_status(me.id, "approved", datetime(2026, 11, 26, 9, tzinfo=UTC))
+    await composer.send(
+        kind="reassurance", audience="leaders", areas=["Newham"], text="Hello", created_by="console:coord",
+        channels=ALERT_CHANNELS,
+    )  # fmt: skip
+    assert await db.query("SELECT user_id FROM alert_deliveries") == [("amina",)]
+    await say(engine, "/forget")
+    assert "Everything linked to you has been deleted" in (await say(engine, "yes")).text
+    assert await subscriber(alert_store) is None
+    assert await db.query("SELECT user_id FROM alert_deliveries") == []
+
+
+async def test_forget_leaves_nothing_that_names_the_person(engine: Engine, db: Database) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:community")
+    await say(engine, "Newham")
+    await press(engine, "alr-ok:yes")
+    await say(engine, "/forget")
+    await say(engine, "yes")
+    rows = await db.scan()
+    assert not any("amina" in str(row).lower() for row in rows["audit_log"])
+
+
+# --- only coordinators -------------------------------------------------------------------------------------------
+
+FULL_FORM = {"kind": "urgent", "audience": "all", "areas": ["all"], "text": "Stay inside"}
+COORDINATOR_CHOICES = [
+    "alr:compose",
+    "alr:pending",
+    "alr:recent",
+    "alr-review:1",
+    "alr-approve:1",
+    "alr-reject:1",
+    "alr-kind:urgent",
+    "alr-aud:all",
+    "alr-areas:all",
+    "alr-tpl:urgent",
+    "alr-send:go",
+    "alr-later:at",
+    "alr-status:1",
+]
+
+
+async def people_and_an_alert(alert_store: AlertStore, composer: Composer, clock: FakeClock) -> Alert:
+    await alert_store.save_subscriber(
+        "telegram", "101", kind="leader", status="pending", name="Yusuf", boroughs=["Newham"], now=clock()
+    )
+    await alert_store.save_subscriber(
+        "whatsapp", "+447700900001", kind="leader", status="approved", name="Ruth", boroughs=["all"], now=clock()
+    )
+    return await composer.send(
+        kind="vigilance", audience="leaders", areas=["all"], text="Be alert", created_by="console:coord",
+        channels=ALERT_CHANNELS,
+    )  # fmt: skip
+
+
+async def unchanged(alert_store: AlertStore, db: Database, alert: Alert) -> None:
+    statuses = [(s.user_id, s.status) for s in await alert_store.subscribers()]
+    assert statuses == [("101", "pending"), ("+447700900001", "approved")]
+    assert [a.id for a in await alert_store.alerts()] == [alert.id]
+    assert await db.query("SELECT count(*) FROM alert_deliveries") == [(1,)]
+    assert await notifications(db) == []
+
+
+async def test_coordinator_buttons_are_not_shown_to_others(engine: Engine) -> None:
+    coordinator_only = {"alr:compose", "alr:pending", "alr:recent"}
+    assert not coordinator_only & set(ids(await say(engine, "/alerts")))
+    await say(engine, "/menu")
+    assert not coordinator_only & set(ids(await press(engine, "menu:alerts")))
+    assert coordinator_only <= set(ids(await say(engine, "/alerts", COORD)))
+
+
+@pytest.mark.parametrize("choice", COORDINATOR_CHOICES)
+async def test_a_coordinator_button_never_offered_is_an_expired_menu(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock, choice: str
+) -> None:
+    alert = await people_and_an_alert(alert_store, composer, clock)
+    await say(engine, "/alerts")
+    reply = await press(engine, choice)
+    # Buttons on messages the bot sends coordinators first (a request to check, a progress
+    # report) are accepted without having been offered, and refused to anyone else.
+    opened = choice.startswith(("alr-review:", "alr-status:"))
+    assert reply.text.startswith("Only coordinators can do that." if opened else EXPIRED)
+    await unchanged(alert_store, db, alert)
+
+
+@pytest.mark.parametrize("choice", COORDINATOR_CHOICES)
+async def test_a_forged_coordinator_button_is_refused(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock, choice: str
+) -> None:
+    alert = await people_and_an_alert(alert_store, composer, clock)
+    # As if the button had been offered, with a whole alert ready to send in the form.
+    await db.save_dialog("console", "amina", "alr_preview", {"choices": [[choice, "x"]], "form": FULL_FORM}, clock())
+    reply = await say(engine, "1")
+    assert reply.text == NOT_ALLOWED
+    assert alert.reference not in reply.text and "Yusuf" not in reply.text
+    await unchanged(alert_store, db, alert)
+    assert ("console:amina", "refused") in [(a, b) for _, a, b, _ in await alert_store.audit_log()]
+
+
+@pytest.mark.parametrize(
+    ("state", "text"),
+    [("alr_compose_areas", "Newham"), ("alr_text", "Stay inside tonight"), ("alr_at", "2026-11-26 18:30")],
+)
+async def test_typed_coordinator_answers_are_refused(
+    engine: Engine,
+    alert_store: AlertStore,
+    composer: Composer,
+    db: Database,
+    clock: FakeClock,
+    state: str,
+    text: str,
+) -> None:
+    alert = await people_and_an_alert(alert_store, composer, clock)
+    await db.save_dialog("console", "amina", state, {"choices": [], "form": FULL_FORM}, clock())
+    reply = await say(engine, text)
+    assert reply.text == NOT_ALLOWED
+    await unchanged(alert_store, db, alert)
+
+
+# --- coordinators composing and sending ----------------------------------------------------------------------------
+
+
+async def audience(store: AlertStore, clock: FakeClock) -> None:
+    """Approved leaders in Newham on each channel, others elsewhere or not yet checked, community members."""
+    people = [
+        ("console", "lead-newham", "leader", "approved", ["Newham"]),
+        ("telegram", "101", "leader", "approved", ["Hackney", "Newham"]),
+        ("whatsapp", "+447700900001", "leader", "approved", ["all"]),
+        ("whatsapp", "+447700900004", "leader", "approved", ["Newham"]),
+        ("whatsapp", "+447700900002", "leader", "approved", ["Tower Hamlets"]),
+        ("telegram", "102", "leader", "pending", ["Newham"]),
+        ("telegram", "103", "leader", "rejected", ["Newham"]),
+        ("whatsapp", "+447700900003", "community", "approved", ["Newham"]),
+        ("console", "member-camden", "community", "approved", ["Camden"]),
+    ]
+    for channel, user_id, kind, status, boroughs in people:
+        await store.save_subscriber(
+            channel, user_id, kind=kind, status=status, boroughs=boroughs, name=f"Name {user_id}", now=clock()
+        )
+
+
+ALL_KINDS = ("reassurance", "vigilance", "urgent")
+
+
+async def compose(engine: Engine, kind: str, audience: str, areas: str | None) -> Reply:
+    """A coordinator's alert up to "type the text"; `areas` typed, or None for All of London."""
+    home = await say(engine, "/alerts", COORD)
+    assert Choice("alr:compose", "Send an alert") in home.choices
+    kinds = await press(engine, "alr:compose", COORD)
+    assert "New alert." in plain(kinds.text) and ids(kinds)[:3] == [f"alr-kind:{k}" for k in ALL_KINDS]
+    audiences = await press(engine, f"alr-kind:{kind}", COORD)
+    assert "Who is it for?" in audiences.text
+    assert "Which areas?" in (await press(engine, f"alr-aud:{audience}", COORD)).text
+    ask = await press(engine, "alr-areas:all", COORD) if areas is None else await say(engine, areas, COORD)
+    assert "Type the alert's text, or choose a ready-made one." in ask.text
+    return ask
+
+
+async def deliveries(db: Database) -> list[tuple[Any, ...]]:
+    return await db.query("SELECT channel, user_id, not_before, status FROM alert_deliveries ORDER BY id")
+
+
+async def test_a_coordinator_sends_a_template_to_leaders_in_newham(
+    engine: Engine,
+    alert_store: AlertStore,
+    alerts_flow: AlertsFlow,
+    content: Content,
+    db: Database,
+    clock: FakeClock,
+) -> None:
+    await audience(alert_store, clock)
+    ask = await compose(engine, "reassurance", "leaders", "newham")
+    assert Choice("alr-tpl:reassurance", "Use: Police aware and patrolling") in ask.choices
+    assert "alr-tpl:urgent" not in ids(ask)  # only this kind's templates
+    preview = await press(engine, "alr-tpl:reassurance", COORD)
+    summary = plain(preview.text)
+    assert "Preview: Reassurance alert for Verified faith leaders in Newham" in summary
+    assert "Recipients: 4 (console 1, telegram 1, whatsapp 2). Sending: now." in summary
+    body = alerts_flow.fill(content.alert_templates["reassurance"].text, ["Newham"], clock())
+    assert "Reassurance for Newham" in body
+    assert preview.text.endswith(alerts_flow.message_text(body, "A-????", "reassurance"))
+    assert ids(preview)[:3] == ["alr-send:go", "alr-later:at", "alr:home"]
+    assert await alert_store.alerts() == []  # nothing goes before "Send it"
+
+    sent = await press(engine, "alr-send:go", COORD)
+    [alert] = await alert_store.alerts()
+    assert f"Sending: alert {alert.reference} to 4 recipients." in plain(sent.text)
+    assert (alert.kind, alert.audience, alert.areas, alert.total) == ("reassurance", "leaders", ("Newham",), 4)
+    assert alert.text == body.strip() and (alert.report_channel, alert.report_user) == ("console", COORD)
+    progress = await alert_store.progress(alert)
+    assert progress.by_channel == {"console": 1, "telegram": 1, "whatsapp": 2} and progress.pending == 4
+    rows = await deliveries(db)
+    assert {r[1] for r in rows} == {"lead-newham", "101", "+447700900001", "+447700900004"}
+    assert {r[2] for r in rows} == {clock().isoformat()} and {r[3] for r in rows} == {"pending"}
+    assert any(b == "alert sent" for _, a, b, _ in await alert_store.audit_log() if a == "console:coord")
+
+    status = await press(engine, f"alr-status:{alert.id}", COORD)
+    assert f"Alert {alert.reference}: sending" in plain(status.text) and "Still to send: 4." in status.text
+    again = await press(engine, "alr-send:go", COORD)  # a second press of the old button sends nothing more
+    assert again.text.startswith(EXPIRED) and len(await alert_store.alerts()) == 1
+    await say(engine, "/alerts", COORD)
+    recent = await press(engine, "alr:recent", COORD)
+    assert Choice(f"alr-status:{alert.id}", f"{alert.reference} · Reassurance · 4") in recent.choices
+
+
+@pytest.mark.parametrize(
+    ("who", "areas", "goes_to"),
+    [
+        ("leaders", "Newham", "4 (console 1, telegram 1, whatsapp 2)"),
+        ("leaders", None, "5 (console 1, telegram 1, whatsapp 3)"),
+        ("leaders", "Camden", "1 (whatsapp 1)"),  # the leader for every area only
+        ("community", "Newham", "1 (whatsapp 1)"),
+        ("community", None, "2 (console 1, whatsapp 1)"),
+        ("all", "Newham", "5 (console 1, telegram 1, whatsapp 3)"),
+        ("all", None, "7 (console 2, telegram 1, whatsapp 4)"),
+        ("all", "Tower Hamlets, Camden", "3 (console 1, whatsapp 2)"),
+        ("community", "Barnet", "0 (-)"),
+    ],
+)
+async def test_the_preview_counts_exactly_who_it_reaches(
+    engine: Engine,
+    alert_store: AlertStore,
+    clock: FakeClock,
+    who: str,
+    areas: str | None,
+    goes_to: str,
+) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "urgent", who, areas)
+    preview = await press(engine, "alr-tpl:urgent", COORD)
+    assert f"Recipients: {goes_to}. Sending: now." in plain(preview.text)
+    sent = await press(engine, "alr-send:go", COORD)
+    total = int(goes_to.split()[0])
+    if total == 0:  # nobody to send it to: said, and nothing is queued
+        assert "nobody to send it to" in sent.text and await alert_store.alerts() == []
+        return
+    [alert] = await alert_store.alerts()
+    assert alert.total == total and (await alert_store.progress(alert)).pending == total
+
+
+async def test_the_preview_leaves_out_people_who_sent_stop(
+    engine: Engine, alert_store: AlertStore, db: Database, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    await db.set_opted_out("whatsapp", "+447700900004", clock())
+    await compose(engine, "urgent", "leaders", "Newham")
+    assert "Recipients: 3 (console 1, telegram 1, whatsapp 1)" in plain(
+        (await press(engine, "alr-tpl:urgent", COORD)).text
+    )
+
+
+async def test_typed_text_is_sent_exactly_as_typed(
+    engine: Engine, alert_store: AlertStore, alerts_flow: AlertsFlow, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "vigilance", "all", "Newham")
+    problem = await say(engine, "x" * 1201, COORD)
+    assert "That didn't work: text: keep an alert under 1200 characters." in problem.text
+    typed = "Prayers go ahead tonight. Stewards at the *side* doors from 18:00 - thank you!"
+    preview = await say(engine, typed, COORD)
+    assert "Vigilance alert for Both in Newham" in plain(preview.text)
+    assert plain(preview.text).endswith(f"{typed}\n\nTo check this alert is genuine, send CHECK A-???? to this bot.")
+    await press(engine, "alr-send:go", COORD)
+    [alert] = await alert_store.alerts()
+    assert plain(alert.text) == typed  # their words, never formatting
+    assert alert.total == 5
+
+
+async def test_a_misspelt_or_unknown_area_when_composing(engine: Engine, alert_store: AlertStore) -> None:
+    await say(engine, "/alerts", COORD)
+    await press(engine, "alr:compose", COORD)
+    await press(engine, "alr-kind:urgent", COORD)
+    await press(engine, "alr-aud:leaders", COORD)
+    problem = await say(engine, "Narnia", COORD)
+    assert 'I don\'t know a London borough called "Narnia"' in plain(problem.text)
+    assert "alr-areas:all" in ids(problem)
+    assert "Type the alert's text" in (await say(engine, "Tower Hamlts", COORD)).text
+    preview = await press(engine, "alr-tpl:urgent", COORD)
+    assert "Urgent alert for Verified faith leaders in Tower Hamlets" in plain(preview.text)
+
+
+async def test_discard_sends_nothing(engine: Engine, alert_store: AlertStore, clock: FakeClock) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "reassurance", "all", None)
+    await press(engine, "alr-tpl:reassurance", COORD)
+    home = await press(engine, "alr:home", COORD)  # "Discard"
+    assert "alr:compose" in ids(home)
+    assert await alert_store.alerts() == []
+
+
+async def test_send_later_at_a_typed_local_time(
+    engine: Engine, alert_store: AlertStore, db: Database, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "reassurance", "leaders", "Newham")
+    await press(engine, "alr-tpl:reassurance", COORD)
+    assert "When should it go?" in (await press(engine, "alr-later:at", COORD)).text
+    past = await say(engine, "2026-11-26 08:00", COORD)  # an hour ago (London is on UTC in November)
+    assert "That didn't work: that time has already passed." in past.text
+    assert "is not a date and time" in (await say(engine, "tomorrow evening", COORD)).text
+    assert await alert_store.alerts() == []
+
+    preview = await say(engine, "2026-11-26 18:30", COORD)
+    assert "Recipients: 4 (console 1, telegram 1, whatsapp 2). Sending: Thu 26 Nov 2026, 18:30." in plain(preview.text)
+    scheduled = await press(engine, "alr-send:go", COORD)
+    [alert] = await alert_store.alerts()
+    assert f"Scheduled: alert {alert.reference} for Thu 26 Nov 2026, 18:30, to 4 recipients." in plain(scheduled.text)
+    assert alert.send_at == datetime(2026, 11, 26, 18, 30, tzinfo=UTC) > clock()
+    assert {r[2] for r in await deliveries(db)} == {"2026-11-26T18:30:00+00:00"}
+    assert await alert_store.claim("whatsapp", clock(), 10, clock() - clock()) == []  # not due yet
+
+
+async def test_send_later_in_summer_is_london_time(engine: Engine, alert_store: AlertStore, clock: FakeClock) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "urgent", "leaders", "Newham")
+    await press(engine, "alr-tpl:urgent", COORD)
+    await press(engine, "alr-later:at", COORD)
+    await say(engine, "2027-06-01 18:30", COORD)
+    await press(engine, "alr-send:go", COORD)
+    [alert] = await alert_store.alerts()
+    assert alert.send_at == datetime(2027, 6, 1, 17, 30, tzinfo=UTC)  # BST
+
+
+async def test_a_coordinator_can_type_an_urgent_alert_about_a_weapon(
+    engine: Engine, alert_store: AlertStore, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "urgent", "leaders", "Newham")
+    text = "A man with a knife is outside Green Street mosque now. Keep people inside and lock the doors."
+    preview = await say(engine, text, COORD)
+    assert not preview.emergency and "alr-send:go" in ids(preview)
+
+
+class Console:
+    """A channel that takes every message the bot sends first."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+
+    async def send_proactive(self, user_id: str, reply: Reply) -> Sent:
+        self.sent.append((user_id, reply))
+        return Sent.SENT
+
+
+async def test_a_request_arriving_mid_compose_keeps_the_alert(
+    engine: Engine, alert_store: AlertStore, db: Database, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "urgent", "leaders", "Newham")
+    await press(engine, "alr-tpl:urgent", COORD)
+    await sign_up_leader(engine)  # the coordinator is told at once
+    console = Console()
+    assert await Notifier(db, engine, {"console": console}, clock).send_pending() == 1
+    assert [user for user, _ in console.sent] == [COORD]
+    await press(engine, "alr-send:go", COORD)
+    assert len(await alert_store.alerts()) == 1
+
+
+# --- people answering an alert, and checking one -------------------------------------------------------------------
+
+
+async def an_alert_to_amina(alert_store: AlertStore, composer: Composer, clock: FakeClock) -> Alert:
+    await alert_store.save_subscriber(
+        "console", "amina", kind="leader", status="approved", name="Amina Khan", role="Imam",
+        place="Masjid an-Noor", boroughs=["Newham", "Hackney"], now=clock(),
+    )  # fmt: skip
+    await alert_store.save_subscriber(
+        "telegram", "101", kind="leader", status="approved", name="Yusuf", boroughs=["Newham"], now=clock()
+    )
+    return await composer.send(
+        kind="urgent", audience="leaders", areas=["Newham"], text="Keep people inside.", created_by="console:coord",
+        channels=ALERT_CHANNELS, report_to=("console", COORD),
+    )  # fmt: skip
+
+
+async def delivery_of(db: Database, user_id: str) -> Delivery:
+    [(delivery_id, alert_id, channel)] = await db.query(
+        "SELECT id, alert_id, channel FROM alert_deliveries WHERE user_id = ?", (user_id,)
+    )
+    return Delivery(int(delivery_id), int(alert_id), channel, user_id, 1)
+
+
+async def test_the_alert_message_tells_people_how_to_check_it(
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, db: Database, clock: FakeClock
+) -> None:
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    delivery = await delivery_of(db, "amina")
+    message = alerts_flow.message_for(alert, delivery)
+    text = plain(message.text)
+    assert text.startswith(f"Urgent alert ({alert.reference})")
+    assert "Keep people inside." in text
+    assert f"To check this alert is genuine, send CHECK {alert.reference} to this bot." in text
+    assert message.choices == ((f"alr-ack:{delivery.id}", "Received"), (f"alr-help:{delivery.id}", "Need help"))
+
+
+async def test_received_is_counted(
+    engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, db: Database, clock: FakeClock
+) -> None:
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    [received, _] = alerts_flow.message_for(alert, await delivery_of(db, "amina")).choices
+    reply = await press(engine, received[0])  # a button on a message the bot sent first
+    assert reply.text == "Thank you, we've noted that you received it."
+    progress = await alert_store.progress(alert)
+    assert (progress.acknowledged, progress.need_help) == (1, 0)
+    assert await notifications(db) == []
+    await say(engine, "/alerts", COORD)
+    await press(engine, "alr:recent", COORD)
+    status = await press(engine, f"alr-status:{alert.id}", COORD)
+    assert "acknowledged 1 (need help 0) of 2" in plain(status.text)
+
+
+async def test_need_help_tells_the_coordinators_at_once(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    delivery = await delivery_of(db, "amina")
+    reply = await press(engine, f"alr-help:{delivery.id}")
+    assert "We've told the coordinators; someone will contact you." in plain(reply.text)
+    assert "If anyone is in danger right now, call 999." in plain(reply.text)
+    [note] = await notifications(db)
+    assert (note.channel, note.user_id) == ("console", COORD)
+    text = plain(note.body["text"])
+    assert f"Help needed (alert {alert.reference})" in text
+    assert "Amina Khan, Imam, Masjid an-Noor" in text
+    assert "Areas: Newham, Hackney · contact on console: amina" in text
+    progress = await alert_store.progress(alert)
+    assert (progress.acknowledged, progress.need_help) == (1, 1)
+    await press(engine, f"alr-help:{delivery.id}")  # pressed twice: coordinators told once
+    assert len(await notifications(db)) == 1
+    assert ("console:amina", "asked for help") in [(a, b) for _, a, b, _ in await alert_store.audit_log()]
+
+
+async def test_received_after_need_help_still_counts_the_help(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    delivery = await delivery_of(db, "amina")
+    await press(engine, f"alr-help:{delivery.id}")
+    await press(engine, f"alr-ack:{delivery.id}")
+    assert (await alert_store.progress(alert)).need_help == 1
+
+
+@pytest.mark.parametrize("answer", ["alr-ack", "alr-help"])
+async def test_nobody_can_answer_someone_elses_alert(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock, answer: str
+) -> None:
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    theirs = await delivery_of(db, "101")
+    for forged in (f"{answer}:{theirs.id}", f"{answer}:999", f"{answer}:x"):
+        assert (await press(engine, forged)).text == "Sorry, I can't find that alert."
+    # The same delivery id from another channel is not theirs either.
+    assert (await say(engine, None, "101", choice=f"{answer}:{theirs.id}")).text == "Sorry, I can't find that alert."
+    assert await db.query("SELECT acknowledged FROM alert_deliveries") == [(None,), (None,)]
+    assert await notifications(db) == []
+    assert (await alert_store.progress(alert)).acknowledged == 0
+
+
+async def test_check_says_whether_an_alert_is_genuine(
+    engine: Engine, alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    genuine = f"{alert.reference} is genuine. Urgent alert from the community safety team, sent Thu 26 Nov 2026, 09:00."
+    for typed in (f"CHECK {alert.reference}", f"check {alert.reference.lower()}", f"  Check   {alert.reference} "):
+        assert plain((await say(engine, typed)).text) == genuine
+    assert plain((await say(engine, f"/start check-{alert.reference}")).text) == genuine  # a shared link
+    fake = await say(engine, "CHECK A-1111")  # 1 is never used in a reference
+    assert plain(fake.text).startswith("A-1111 is not an alert from this bot. Don't forward it or act on it.")
+
+
+async def test_check_works_in_the_middle_of_a_sign_up(
+    engine: Engine, alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    await alert_store.save_subscriber("console", "zara", kind="community", status="approved", boroughs=["all"],
+                                      now=clock())  # fmt: skip
+    alert = await composer.send(
+        kind="reassurance", audience="all", areas=["all"], text="Hello", created_by="console:coord",
+        channels=ALERT_CHANNELS,
+    )  # fmt: skip
+    await say(engine, "/alerts", "bilal")
+    await press(engine, "alr:leader", "bilal")
+    assert "is genuine" in plain((await say(engine, f"CHECK {alert.reference}", "bilal")).text)
+
+
+# --- small things people type ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("richmond, kingston", ("Richmond upon Thames", "Kingston upon Thames")),
+        ("Newham and Hackney", ("Newham", "Hackney")),
+        ("barking", ("Barking and Dagenham",)),
+        ("all of london", ("all",)),
+    ],
+)
+async def test_boroughs_are_understood_as_people_type_them(
+    engine: Engine, alert_store: AlertStore, typed: str, stored: tuple[str, ...]
+) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:community")
+    consent = await say(engine, typed)
+    assert "alr-ok:yes" in ids(consent), consent.text
+    await press(engine, "alr-ok:yes")
+    me = await subscriber(alert_store)
+    assert me is not None and me.boroughs == stored
+
+
+async def test_unsubscribe_typed_as_a_word_stops_alerts(engine: Engine, alert_store: AlertStore) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:community")
+    await press(engine, "alr-all:all")
+    await press(engine, "alr-ok:yes")
+    reply = await say(engine, "unsubscribe")
+    assert "You won't get any more alerts" in reply.text and await subscriber(alert_store) is None
+
+
+async def test_after_stop_alerts_say_they_are_paused(engine: Engine, alert_store: AlertStore) -> None:
+    await say(engine, "/alerts")
+    await press(engine, "alr:community")
+    await press(engine, "alr-all:all")
+    await press(engine, "alr-ok:yes")
+    await say(engine, "STOP")
+    assert "Paused: you sent STOP" in (await say(engine, "/alerts")).text
+    await say(engine, "START")
+    assert "Paused" not in (await say(engine, "/alerts")).text
+
+
+async def test_a_scheduled_alert_reports_as_scheduled(
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, clock: FakeClock
+) -> None:
+    await alert_store.save_subscriber("console", "zara", kind="community", status="approved", boroughs=["all"],
+                                      now=clock())  # fmt: skip
+    later = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    alert = await composer.send(kind="reassurance", audience="community", areas=["all"], text="Later",
+                                created_by="cli", channels=ALERT_CHANNELS, send_at=later)  # fmt: skip
+    text = alerts_flow.progress_text(alert, await alert_store.progress(alert))
+    assert plain(text) == f"Alert {alert.reference}: scheduled for Tue 1 Dec 2026, 12:00, to 1 recipients."

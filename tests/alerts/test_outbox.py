@@ -1,0 +1,369 @@
+"""Who an alert reaches, quiet hours, the outbox's transaction and leases, and the dispatcher's
+retries and classification, with a scripted in-memory sender and an injected clock."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts import (
+    Alert,
+    AlertError,
+    AlertMessage,
+    AlertStore,
+    Composer,
+    Delivery,
+    Dispatcher,
+    Outcome,
+    Progress,
+    Result,
+    Subscriber,
+    parse_areas,
+    quiet_until,
+)
+from bot.content import Content
+from bot.store import Database
+from tests.conftest import FakeClock
+
+LONDON = ZoneInfo("Europe/London")
+CHANNELS = ("console", "telegram", "whatsapp")
+
+
+async def add(
+    store: AlertStore,
+    clock: FakeClock,
+    user: str,
+    boroughs: tuple[str, ...] = ("Newham",),
+    *,
+    channel: str = "telegram",
+    kind: str = "leader",
+    status: str = "approved",
+) -> Subscriber:
+    subscriber, _ = await store.save_subscriber(
+        channel, user, kind=kind, status=status, name=f"Name {user}", role="Imam", place="Masjid",
+        boroughs=boroughs, now=clock(),
+    )  # fmt: skip
+    return subscriber
+
+
+async def reach(composer: Composer, audience: str, areas: tuple[str, ...]) -> set[str]:
+    return {s.user_id for s in (await composer.preview(audience, areas, CHANNELS)).recipients}
+
+
+# --- who an alert reaches -------------------------------------------------------------------------
+async def test_areas_and_audience_pick_the_recipients(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    await add(alert_store, clock, "newham-leader", ("Newham",))
+    await add(alert_store, clock, "two-boroughs", ("Barnet", "Tower Hamlets"))
+    await add(alert_store, clock, "everywhere", ("all",))
+    await add(alert_store, clock, "camden-leader", ("Camden",))
+    await add(alert_store, clock, "waiting", ("Newham",), status="pending")
+    await add(alert_store, clock, "turned-down", ("Newham",), status="rejected")
+    await add(alert_store, clock, "member", ("Newham",), kind="community")
+
+    assert await reach(composer, "leaders", ("Newham",)) == {"newham-leader", "everywhere"}
+    assert await reach(composer, "leaders", ("Tower Hamlets", "Camden")) == {
+        "two-boroughs",
+        "everywhere",
+        "camden-leader",
+    }
+    assert await reach(composer, "community", ("Newham",)) == {"member"}
+    assert await reach(composer, "all", ("Newham",)) == {"newham-leader", "everywhere", "member"}
+    assert await reach(composer, "leaders", ("all",)) == {
+        "newham-leader",
+        "two-boroughs",
+        "everywhere",
+        "camden-leader",
+    }
+
+
+async def test_opted_out_and_blocked_people_get_no_alerts(
+    alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    for user in ("stays", "sent-stop", "blocked-bot"):
+        await add(alert_store, clock, user)
+    await db.set_opted_out("telegram", "sent-stop", clock())
+    await db.mark_blocked("telegram", "blocked-bot", clock())
+    assert await reach(composer, "leaders", ("all",)) == {"stays"}
+    await db.set_opted_out("telegram", "sent-stop", None)  # START again
+    assert await reach(composer, "leaders", ("all",)) == {"stays", "sent-stop"}
+
+
+async def test_only_channels_in_use_are_counted(alert_store: AlertStore, composer: Composer, clock: FakeClock) -> None:
+    await add(alert_store, clock, "111", channel="telegram")
+    await add(alert_store, clock, "+447911123456", channel="whatsapp")
+    preview = await composer.preview("leaders", ("all",), ("telegram",))
+    assert preview.by_channel == {"telegram": 1}
+
+
+def test_areas_are_matched_to_the_borough_list(composer: Composer) -> None:
+    assert parse_areas("newham; TOWER  hamlets", composer.boroughs) == ("Newham", "Tower Hamlets")
+    assert parse_areas("Newham;all", composer.boroughs) == ("all",)
+    assert len(composer.boroughs) == 33  # the 32 London boroughs and the City of London
+    with pytest.raises(AlertError, match="Narnia"):
+        parse_areas("Newham;Narnia", composer.boroughs)
+    with pytest.raises(AlertError):
+        parse_areas(" ; ", composer.boroughs)
+
+
+# --- quiet hours ------------------------------------------------------------------------------------
+def person(quiet_start: str = "22:00", quiet_end: str = "07:00") -> Subscriber:
+    return Subscriber(1, "telegram", "1", "leader", "approved", "", "", "", ("all",), quiet_start, quiet_end)
+
+
+@pytest.mark.parametrize(
+    ("utc", "expected"),
+    [
+        (datetime(2026, 11, 26, 12, 0, tzinfo=UTC), datetime(2026, 11, 26, 12, 0, tzinfo=UTC)),  # daytime: now
+        (datetime(2026, 11, 26, 23, 30, tzinfo=UTC), datetime(2026, 11, 27, 7, 0, tzinfo=UTC)),  # night: 07:00
+        (datetime(2026, 11, 27, 3, 0, tzinfo=UTC), datetime(2026, 11, 27, 7, 0, tzinfo=UTC)),  # small hours
+        (datetime(2026, 11, 26, 22, 0, tzinfo=UTC), datetime(2026, 11, 27, 7, 0, tzinfo=UTC)),  # starts at 22:00
+        (datetime(2026, 11, 27, 7, 0, tzinfo=UTC), datetime(2026, 11, 27, 7, 0, tzinfo=UTC)),  # ends at 07:00
+        # British Summer Time: 22:30 local is 21:30 UTC, and 07:00 local is 06:00 UTC.
+        (datetime(2026, 6, 10, 21, 30, tzinfo=UTC), datetime(2026, 6, 11, 6, 0, tzinfo=UTC)),
+        (datetime(2026, 6, 10, 20, 30, tzinfo=UTC), datetime(2026, 6, 10, 20, 30, tzinfo=UTC)),
+    ],
+)
+def test_quiet_hours_are_local(utc: datetime, expected: datetime) -> None:
+    assert quiet_until(utc, person(), LONDON) == expected
+
+
+def test_quiet_hours_within_one_day() -> None:
+    nap = person("13:00", "14:00")
+    assert quiet_until(datetime(2026, 11, 26, 13, 30, tzinfo=UTC), nap, LONDON) == datetime(
+        2026, 11, 26, 14, 0, tzinfo=UTC
+    )
+    assert quiet_until(datetime(2026, 11, 26, 15, 0, tzinfo=UTC), nap, LONDON).hour == 15
+
+
+async def test_night_alerts_wait_for_the_morning_unless_urgent(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    await add(alert_store, clock, "111")
+    clock.now = datetime(2026, 11, 26, 23, 15, tzinfo=UTC)
+    for kind in ("reassurance", "vigilance", "urgent"):
+        alert = await composer.send(
+            kind=kind, audience="leaders", areas=("Newham",), text="Text", created_by="console:coord", channels=CHANNELS
+        )
+        due = await alert_store.claim("telegram", clock(), 10, timedelta(seconds=30))
+        assert [d.alert_id for d in due] == ([alert.id] if kind == "urgent" else [])
+    clock.now = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
+    waiting = await alert_store.claim("telegram", clock(), 10, timedelta(seconds=30))
+    assert len(waiting) == 2  # the reassurance and vigilance alerts, at 07:00
+
+
+async def test_an_alert_for_nobody_is_refused(alert_store: AlertStore, composer: Composer, clock: FakeClock) -> None:
+    await add(alert_store, clock, "111", ("Camden",))
+    with pytest.raises(AlertError, match="nobody"):
+        await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="x", created_by="cli",
+                            channels=CHANNELS)  # fmt: skip
+    assert await alert_store.alerts() == []
+
+
+async def test_a_scheduled_alert_waits_for_its_time(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    await add(alert_store, clock, "111")
+    later = clock() + timedelta(hours=2)
+    await composer.send(kind="urgent", audience="leaders", areas=("all",), text="At two", created_by="cli",
+                        channels=CHANNELS, send_at=later)  # fmt: skip
+    assert await alert_store.claim("telegram", clock(), 10, timedelta(seconds=30)) == []
+    clock.advance(hours=2)
+    assert len(await alert_store.claim("telegram", clock(), 10, timedelta(seconds=30))) == 1
+    with pytest.raises(AlertError, match="passed"):
+        await composer.send(kind="urgent", audience="leaders", areas=("all",), text="Late", created_by="cli",
+                            channels=CHANNELS, send_at=clock() - timedelta(hours=1))  # fmt: skip
+
+
+# --- the outbox -------------------------------------------------------------------------------------
+async def test_alert_and_deliveries_are_written_together(alert_store: AlertStore, clock: FakeClock) -> None:
+    fields = {"reference": "A-TEST", "kind": "urgent", "audience": "leaders", "areas": ["all"], "text": "x",
+              "created_by": "cli", "send_at": clock()}  # fmt: skip
+    twice = [("telegram", "1", clock()), ("telegram", "1", clock())]  # the second breaks a unique rule
+    with pytest.raises(Exception, match="UNIQUE"):
+        await alert_store.create_alert(fields, twice, clock())
+    assert await alert_store.alerts() == []  # nothing half-written
+    assert await alert_store.db.query("SELECT count(*) FROM alert_deliveries") == [(0,)]
+
+
+async def test_references_are_short_readable_and_unique(
+    alert_store: AlertStore, clock: FakeClock, content: Content
+) -> None:
+    composer = Composer(alert_store, LONDON, clock, content.boroughs, rng=random.Random(1))
+    await add(alert_store, clock, "111")
+    seen = set()
+    for _ in range(30):
+        alert = await composer.send(kind="reassurance", audience="all", areas=("all",), text="Hello",
+                                    created_by="cli", channels=CHANNELS)  # fmt: skip
+        assert len(alert.reference) == 6 and alert.reference.startswith("A-")
+        assert not set(alert.reference[2:]) & set("01OIL")
+        seen.add(alert.reference)
+    assert len(seen) == 30
+
+
+async def test_a_claim_is_leased_and_freed_when_its_sender_dies(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    for user in ("1", "2", "3"):
+        await add(alert_store, clock, user)
+    await composer.send(
+        kind="urgent", audience="leaders", areas=("all",), text="x", created_by="cli", channels=CHANNELS
+    )
+    lease = timedelta(seconds=30)
+    first = await alert_store.claim("telegram", clock(), 2, lease)
+    assert [d.user_id for d in first] == ["1", "2"] and all(d.attempts == 1 for d in first)
+    second = await alert_store.claim("telegram", clock(), 10, lease)
+    assert [d.user_id for d in second] == ["3"]  # claimed ones aren't handed out twice
+    assert await alert_store.release_expired(clock() + timedelta(seconds=29)) == 0
+    assert await alert_store.release_expired(clock() + lease) == 3  # the sender died: all go back
+    again = await alert_store.claim("telegram", clock() + lease, 10, lease)
+    assert sorted(d.user_id for d in again) == ["1", "2", "3"] and all(d.attempts == 2 for d in again)
+
+
+# --- the dispatcher, with a scripted sender ----------------------------------------------------------
+class Scripted:
+    """A Sender whose answers the test sets per person: a list of outcomes, used in turn."""
+
+    channel = "telegram"
+    rate_limit = 1000.0
+
+    def __init__(self) -> None:
+        self.script: dict[str, list[Outcome | Exception]] = {}
+        self.sent: list[tuple[str, AlertMessage]] = []
+
+    async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
+        answers = self.script.get(user_id) or []
+        answer = answers.pop(0) if answers else Outcome(Result.SENT, message_id=f"m-{user_id}")
+        if isinstance(answer, Exception):
+            raise answer
+        if answer.result is Result.SENT:
+            self.sent.append((user_id, message))
+        return answer
+
+
+def message_for(alert: Alert, delivery: Delivery) -> AlertMessage:
+    return AlertMessage(f"{alert.reference}: {alert.text}", ((f"alr-ack:{delivery.id}", "Received"),))
+
+
+@pytest.fixture
+def sender() -> Scripted:
+    return Scripted()
+
+
+@pytest.fixture
+def dispatcher(alert_store: AlertStore, sender: Scripted, clock: FakeClock) -> Dispatcher:
+    return Dispatcher(alert_store, {"telegram": sender}, clock, message_for, max_attempts=3, base_delay=10,
+                      rng=random.Random(3))  # fmt: skip
+
+
+async def broadcast(alert_store: AlertStore, composer: Composer, clock: FakeClock, users: list[str]) -> Alert:
+    for user in users:
+        await add(alert_store, clock, user)
+    return await composer.send(
+        kind="urgent", audience="leaders", areas=("all",), text="Stay safe", created_by="cli", channels=CHANNELS
+    )
+
+
+async def drain(dispatcher: Dispatcher, clock: FakeClock, rounds: int = 20) -> None:
+    """Send what is due, moving the clock on past every backoff, until nothing is left."""
+    for _ in range(rounds):
+        await dispatcher.send_due("telegram")
+        clock.advance(seconds=700)
+
+
+async def test_every_recipient_ends_sent_or_failed_with_a_reason(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock, sender: Scripted, dispatcher: Dispatcher
+) -> None:
+    sender.script = {
+        "flaky": [Outcome(Result.RETRY, "Telegram 500"), Outcome(Result.RETRY, "network (ConnectError)")],
+        "raises": [RuntimeError("a bug in a sender")],
+        "blocked": [Outcome(Result.FAILED, "blocked the bot")],
+        "hopeless": [Outcome(Result.RETRY, "Telegram 502")] * 5,
+    }
+    alert = await broadcast(alert_store, composer, clock, ["ok", "flaky", "raises", "blocked", "hopeless"])
+    await drain(dispatcher, clock)
+    progress = await alert_store.progress(alert)
+    assert progress.pending == 0 and progress.total == 5
+    assert progress.sent == 3  # ok, flaky (third try), raises (second try)
+    assert progress.failed_by_reason == {"blocked the bot": 1, "gave up after 3 attempts (Telegram 502)": 1}
+    assert sorted(user for user, _ in sender.sent) == ["flaky", "ok", "raises"]  # each exactly once
+    text = sender.sent[0][1].text
+    assert text.startswith(alert.reference)
+
+
+async def test_failures_back_off_with_jitter(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock, sender: Scripted, dispatcher: Dispatcher
+) -> None:
+    sender.script = {"flaky": [Outcome(Result.RETRY, "Telegram 500")]}
+    await broadcast(alert_store, composer, clock, ["flaky"])
+    start = clock()
+    await dispatcher.send_due("telegram")
+    rows = await alert_store.db.query("SELECT status, not_before FROM alert_deliveries")
+    assert rows[0][0] == "pending"
+    wait = datetime.fromisoformat(rows[0][1]) - start
+    assert timedelta(0) < wait <= timedelta(seconds=10)  # up to base_delay on the first failure
+    assert await dispatcher.send_due("telegram") == 0  # not due yet
+    clock.now = start + wait
+    assert await dispatcher.send_due("telegram") == 1
+
+
+async def test_flood_control_pauses_the_channel_for_as_long_as_told(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock, sender: Scripted, dispatcher: Dispatcher
+) -> None:
+    sender.script = {"a": [Outcome(Result.RETRY, "flood control", retry_after=12)]}
+    await broadcast(alert_store, composer, clock, ["a"])
+    await dispatcher.send_due("telegram")
+    rows = await alert_store.db.query("SELECT not_before FROM alert_deliveries")
+    assert datetime.fromisoformat(rows[0][0]) == clock() + timedelta(seconds=12)
+    assert dispatcher._paused_until["telegram"] == clock() + timedelta(seconds=12)
+    clock.advance(seconds=12)
+    assert await dispatcher.send_due("telegram") == 1
+    assert [user for user, _ in sender.sent] == ["a"]
+
+
+async def test_the_sender_is_told_of_the_final_report_once(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock, sender: Scripted
+) -> None:
+    reports: list[Progress] = []
+    shown: list[Progress] = []
+
+    async def finished(_alert: Alert, progress: Progress) -> None:
+        reports.append(progress)
+
+    async def live(_alert: Alert, progress: Progress) -> None:
+        shown.append(progress)
+
+    dispatcher = Dispatcher(alert_store, {"telegram": sender}, clock, message_for, on_finished=finished,
+                            on_progress=live)  # fmt: skip
+    for user in ("1", "2"):
+        await add(alert_store, clock, user)
+    await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="console:coord",
+                        channels=CHANNELS, report_to=("console", "coord"))  # fmt: skip
+    await dispatcher.report()
+    assert len(shown) == 1 and shown[0].pending == 2 and reports == []
+    await dispatcher.report()
+    assert len(shown) == 1  # nothing changed: not shown again
+    await dispatcher.send_due("telegram")
+    await dispatcher.report()
+    await dispatcher.report()
+    assert len(reports) == 1 and reports[0].sent == 2 and reports[0].done
+
+
+async def test_delivery_reports_and_answers_are_counted(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock, dispatcher: Dispatcher
+) -> None:
+    alert = await broadcast(alert_store, composer, clock, ["1", "2", "3"])
+    await dispatcher.send_due("telegram")
+    await alert_store.report_delivery("m-1", "delivered")
+    await alert_store.report_delivery("m-2", "undelivered", 63024)
+    await alert_store.report_delivery("m-unknown", "delivered")  # not an alert's message: ignored
+    rows = await alert_store.db.query("SELECT id FROM alert_deliveries WHERE user_id = '3'")
+    await alert_store.acknowledge(rows[0][0], "help", clock())
+    progress = await alert_store.progress(alert)
+    assert (progress.sent, progress.delivered, progress.failed) == (0, 2, 1)
+    assert progress.failed_by_reason == {"undelivered (code 63024)": 1}
+    assert (progress.acknowledged, progress.need_help) == (1, 1)

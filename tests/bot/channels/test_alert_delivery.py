@@ -1,0 +1,229 @@
+"""Alerts through the real channels, against fake Telegram and Twilio servers that enforce a rate
+limit (429 beyond it) and fail on cue: nobody is lost, nobody gets an alert twice, every failure
+is recorded with its reason, and people's replies go before bulk alerts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts import Alert, AlertStore, Composer, Dispatcher
+from bot.alerts_flow import AlertsFlow
+from bot.channels.telegram import TelegramChannel
+from bot.dialog import Engine
+from bot.store import Database
+from tests.bot.channels.conftest import TEMPLATE, WhatsApp, telegram_settings
+from tests.conftest import FakeClock, eventually
+from tests.fakes.telegram_api import FakeBotApi, private_message
+
+ALL = ("telegram", "whatsapp")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+async def fast_telegram(
+    tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database
+) -> AsyncIterator[TelegramChannel]:
+    """Telegram configured for 100 messages a second: faster than the fake server allows."""
+    settings = telegram_settings(tmp_path, telegram_api, telegram_rate_limit=100)
+    channel = TelegramChannel(settings, engine, db, backoff=0.01)
+    await channel.start()
+    yield channel
+    await channel.stop()
+
+
+async def leader(store: AlertStore, channel: str, user_id: str, clock: FakeClock) -> None:
+    await store.save_subscriber(channel, user_id, kind="leader", status="approved", name="N", role="Imam",
+                                place="Masjid", boroughs=("Newham",), now=clock())  # fmt: skip
+
+
+async def run_until_done(dispatcher: Dispatcher, store: AlertStore, alert: Alert, within: float = 30.0) -> None:
+    task = asyncio.create_task(dispatcher.run())
+
+    async def done() -> bool:
+        return (await store.progress(alert)).done
+
+    try:
+        assert await eventually(done, within=within), await store.progress(alert)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def number(i: int) -> str:
+    return f"+4479111230{i:02d}"
+
+
+async def test_a_broadcast_under_rate_limits_and_faults_loses_nobody(
+    fast_telegram: TelegramChannel,
+    telegram_api: FakeBotApi,
+    whatsapp: WhatsApp,
+    db: Database,
+    clock: FakeClock,
+    alert_store: AlertStore,
+    composer: Composer,
+    alerts_flow: AlertsFlow,
+) -> None:
+    clock.now = utcnow()
+    chats = list(range(3001, 3031))
+    for chat in chats:
+        await leader(alert_store, "telegram", str(chat), clock)
+    for i in range(30):
+        await leader(alert_store, "whatsapp", number(i), clock)
+        if i % 2 == 0:  # wrote in the last 24 hours: the alert goes as it is; else the template
+            await db.record_inbound("whatsapp", number(i), clock())
+    # The platforms' limits are lower than the bot's settings: they answer 429 when exceeded.
+    telegram_limit = telegram_api.rate_limit(20, burst=5)
+    twilio_limit = whatsapp.api.rate_limit(20, burst=5)
+    # Passing server errors, and people the platforms refuse for good.
+    telegram_api.fail("sendMessage", "server_error", times=3)
+    whatsapp.api.fail("status", 500, times=3)
+    telegram_api.fail_chat(3029, "forbidden")
+    telegram_api.fail_chat(3030, "not_found")
+    whatsapp.api.fail_number(f"whatsapp:{number(28)}", 21211)
+    whatsapp.api.fail_number(f"whatsapp:{number(29)}", 21610)
+
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="**Keep doors shut**",
+                                created_by="console:coord", channels=ALL)  # fmt: skip
+    assert alert.total == 60
+    dispatcher = Dispatcher(
+        alert_store, {"telegram": fast_telegram, "whatsapp": whatsapp.channel}, utcnow, alerts_flow.message_for,
+        base_delay=0.05, max_delay=0.5, idle_wait=0.02, max_attempts=12,
+    )  # fmt: skip
+    await run_until_done(dispatcher, alert_store, alert)
+
+    progress = await alert_store.progress(alert)
+    assert progress.failed_by_reason == {
+        "blocked the bot": 1,
+        "invalid recipient": 1,
+        "invalid number": 1,
+        "opted out": 1,
+    }
+    assert progress.sent == 56 and progress.pending == 0
+    # Every reachable person got it exactly once: no losses, no duplicates.
+    for chat in chats[:-2]:
+        got = telegram_api.sent(chat)
+        assert len(got) == 1, (chat, got)
+        assert alert.reference in got[0]["text"] and "<b>Keep doors shut</b>" in got[0]["text"]
+        assert next(b[0]["callback_data"] for b in got[0]["reply_markup"]["inline_keyboard"]).startswith("alr-ack:")
+    accepted = [m for m in whatsapp.api.messages if m["To"] != "whatsapp:+14155238886"]
+    for i in range(28):
+        mine = [m for m in accepted if m["To"] == f"whatsapp:{number(i)}"]
+        assert len(mine) == 1, (i, mine)
+        if i % 2 == 0:
+            assert alert.reference in mine[0]["Body"] and "*Keep doors shut*" in mine[0]["Body"]
+        else:  # outside 24 hours: the approved template; the alert waits for them to reply VIEW
+            assert mine[0]["ContentSid"] == TEMPLATE
+    # The limits were reached and honoured (429s answered, then sent later).
+    assert telegram_limit.refused and twilio_limit.refused
+    # Refusals for good are remembered: blocked people are left out of every future alert.
+    assert await db.is_blocked("telegram", "3029")
+    again = await composer.preview("leaders", ("Newham",), ALL)
+    assert "3029" not in {s.user_id for s in again.recipients}
+
+
+async def test_held_alerts_are_read_with_view_and_delivery_reports_count(
+    whatsapp: WhatsApp, db: Database, clock: FakeClock, alert_store: AlertStore, composer: Composer,
+    alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    clock.now = utcnow()
+    whatsapp.channel.on_status = alert_store.report_delivery
+    await leader(alert_store, "whatsapp", number(1), clock)  # hasn't written: template, alert held
+    await leader(alert_store, "whatsapp", number(2), clock)
+    await db.record_inbound("whatsapp", number(2), clock())
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="Doors shut",
+                                created_by="cli", channels=ALL)  # fmt: skip
+    dispatcher = Dispatcher(alert_store, {"whatsapp": whatsapp.channel}, utcnow, alerts_flow.message_for,
+                            idle_wait=0.02)  # fmt: skip
+    await run_until_done(dispatcher, alert_store, alert)
+    held = await whatsapp.say("VIEW", number=number(1))
+    assert alert.reference in held[0] and "Doors shut" in held[0]
+
+    sid = next(m["Sid"] for m in whatsapp.api.messages if m["To"] == f"whatsapp:{number(2)}")
+    response = await whatsapp.post("/whatsapp/status", {"MessageSid": sid, "MessageStatus": "delivered"})
+    assert response.status_code == 204
+    forged = await whatsapp.post("/whatsapp/status", {"MessageSid": sid, "MessageStatus": "failed"}, signature="x")
+    assert forged.status_code == 403
+    progress = await alert_store.progress(alert)
+    assert (progress.sent, progress.delivered) == (1, 1)
+
+    # "2" answers the alert's second button, Need help: the coordinators are told at once.
+    answer = await whatsapp.say("2", number=number(2))
+    assert "told the coordinators" in answer[0]
+    notes = await db.pending_notifications(["console", "telegram", "whatsapp"])
+    assert any("Help needed" in n.body["text"] and number(2) in n.body["text"] for n in notes)
+
+
+async def test_without_a_template_a_closed_window_is_a_recorded_failure(
+    whatsapp: WhatsApp, clock: FakeClock, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow
+) -> None:
+    clock.now = utcnow()
+    whatsapp.channel.template_sid = None
+    await leader(alert_store, "whatsapp", number(3), clock)
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="cli",
+                                channels=ALL)  # fmt: skip
+    dispatcher = Dispatcher(alert_store, {"whatsapp": whatsapp.channel}, utcnow, alerts_flow.message_for,
+                            idle_wait=0.02)  # fmt: skip
+    await run_until_done(dispatcher, alert_store, alert)
+    progress = await alert_store.progress(alert)
+    assert progress.failed_by_reason == {"window closed, no template": 1}
+    assert whatsapp.api.messages == []
+
+
+async def test_replies_go_before_a_broadcast(
+    fast_telegram: TelegramChannel,
+    telegram_api: FakeBotApi,
+    clock: FakeClock,
+    alert_store: AlertStore,
+    composer: Composer,
+    alerts_flow: AlertsFlow,
+) -> None:
+    clock.now = utcnow()
+    for chat in range(5000, 5150):
+        await leader(alert_store, "telegram", str(chat), clock)
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="cli",
+                                channels=ALL)  # fmt: skip
+    dispatcher = Dispatcher(alert_store, {"telegram": fast_telegram}, utcnow, alerts_flow.message_for,
+                            idle_wait=0.02)  # fmt: skip
+    fast_telegram.rate_limit = 50  # the broadcast takes three seconds
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await telegram_api.called("sendMessage", lambda p: p.get("chat_id") == 5010)  # the broadcast is going
+        telegram_api.push(private_message("how do I report a hate crime", user_id=111))
+        await telegram_api.called("sendMessage", lambda p: p.get("chat_id") == 111)
+        progress = await alert_store.progress(alert)
+        assert progress.pending > 50  # the reply didn't wait behind the alert's queue
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_final_report_reaches_the_coordinator(
+    fast_telegram: TelegramChannel,
+    telegram_api: FakeBotApi,
+    db: Database,
+    clock: FakeClock,
+    alert_store: AlertStore,
+    composer: Composer,
+    alerts_flow: AlertsFlow,
+) -> None:
+    clock.now = utcnow()
+    await leader(alert_store, "telegram", "7001", clock)
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="telegram:9",
+                                channels=ALL, report_to=("telegram", "9"))  # fmt: skip
+    dispatcher = Dispatcher(alert_store, {"telegram": fast_telegram}, utcnow, alerts_flow.message_for,
+                            idle_wait=0.02, on_finished=alerts_flow.finished, progress_every=0.05)  # fmt: skip
+    await run_until_done(dispatcher, alert_store, alert)
+    await dispatcher.report()
+    notes = await db.pending_notifications(["telegram"])
+    report = next(n for n in notes if n.user_id == "9")
+    assert f"Alert {alert.reference}: finished" in report.body["text"]
+    assert "Sent 1" in report.body["text"] and "of 1" in report.body["text"]
+    assert timedelta(0) <= utcnow() - alert.created_at < timedelta(minutes=1)
