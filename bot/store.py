@@ -211,11 +211,14 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run statements in one write transaction, committed together or not at all."""
         async with self._write_lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                # Also when cancelled while BEGIN was still running in aiosqlite's thread: the
+                # rollback is queued after it there, so the connection is never left mid-transaction
+                # (rollback() does nothing when no transaction is open).
+                await asyncio.shield(self._conn.rollback())
                 raise
             await self._conn.execute("COMMIT")
 

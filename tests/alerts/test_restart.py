@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,11 +49,16 @@ def count(path: Path, where: str) -> int:
         return int(conn.execute(f"SELECT count(*) FROM alert_deliveries WHERE {where}").fetchone()[0])
 
 
-def wait_until(check: object, timeout: float, bot: subprocess.Popen[str]) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, bot: subprocess.Popen[str], logs: Path) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert bot.poll() is None, bot.communicate()[1]
-        assert time.monotonic() < deadline, "timed out"
+    while not check():
+        assert bot.poll() is None, logs.read_text()[-3000:]
+        if time.monotonic() > deadline:
+            with sqlite3.connect(logs.parent / "cli.db") as conn:
+                states = conn.execute(
+                    "SELECT channel, status, attempts, count(*) FROM alert_deliveries GROUP BY 1, 2, 3"
+                ).fetchall()
+            raise AssertionError(f"timed out; deliveries {states}; log: {logs.read_text()[-3000:]}")
         time.sleep(0.05)
 
 
@@ -74,9 +80,12 @@ def test_a_killed_broadcast_resumes_without_skipping_anyone(cli_env: dict[str, s
             "ALERT_LEASE_SECONDS": "1",
         }
 
+        logs = path.parent / "bot.log"
+
         def start() -> subprocess.Popen[str]:
-            bot = subprocess.Popen([*safetybot(), "run"], env={**env, "HTTP_PORT": str(free_port())},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+            with logs.open("a") as log:  # the child keeps its own copy of the file
+                bot = subprocess.Popen([*safetybot(), "run"], env={**env, "HTTP_PORT": str(free_port())},
+                                       stdout=subprocess.DEVNULL, stderr=log, text=True)  # fmt: skip
             telegram.wait_for("setMyCommands", lambda _: True, timeout=30)
             return bot
 
@@ -91,11 +100,11 @@ def test_a_killed_broadcast_resumes_without_skipping_anyone(cli_env: dict[str, s
             assert sent.returncode == 0, sent.stderr
             reference = json.loads(sent.stdout)["reference"]
             queued = time.monotonic()
-            wait_until(lambda: len(telegram.sent()) >= 1, 10, bot)
+            wait_until(lambda: len(telegram.sent()) >= 1, 10, bot, logs)
             assert time.monotonic() - queued < 5  # picked up within a couple of seconds (plus start-up)
-            wait_until(lambda: len(telegram.sent()) >= PER_CHANNEL // 3, 30, bot)
+            wait_until(lambda: len(telegram.sent()) >= PER_CHANNEL // 3, 30, bot, logs)
             bot.send_signal(signal.SIGKILL)
-            bot.communicate(timeout=10)
+            bot.wait(timeout=10)
         finally:
             if bot.poll() is None:
                 bot.kill()
@@ -105,16 +114,17 @@ def test_a_killed_broadcast_resumes_without_skipping_anyone(cli_env: dict[str, s
 
         bot = start()
         try:
-            wait_until(lambda: count(path, "status IN ('pending', 'sending')") == 0, 60, bot)
+            wait_until(lambda: count(path, "status IN ('pending', 'sending')") == 0, 60, bot, logs)
             bot.send_signal(signal.SIGTERM)
-            _, stderr = bot.communicate(timeout=30)
+            bot.wait(timeout=30)
         finally:
             if bot.poll() is None:
                 bot.kill()
+        stderr = logs.read_text()
         assert bot.returncode == 0, stderr
         assert "Traceback" not in stderr
 
-        got_telegram = Counter(p["chat_id"] for p in telegram.sent() if reference in p["text"])
+        got_telegram = Counter(p.get("chat_id") for p in telegram.sent() if reference in p.get("text", ""))
         got_whatsapp = Counter(m["To"] for m in twilio.messages if reference in m.get("Body", ""))
         assert set(got_telegram) == {9000 + i for i in range(PER_CHANNEL)}  # nobody skipped
         assert set(got_whatsapp) == {f"whatsapp:{number(i)}" for i in range(PER_CHANNEL)}

@@ -31,6 +31,7 @@ class FakeTwilioApi(LoopbackServer):
     def __init__(self) -> None:
         self.messages: list[dict[str, str]] = []  # accepted posts, in order
         self.refused = 0  # posts answered with an error
+        self.accepted_at: list[float] = []  # time.monotonic() of each accepted post, for benchmarks
         self._faults: list[tuple[str, Any]] = []
         self._number_faults: dict[str, int] = {}  # "whatsapp:+44…" → Twilio error code, for good
         self.limit: RateLimit | None = None  # set with `rate_limit()`: posts over it get 429
@@ -109,6 +110,7 @@ class FakeTwilioApi(LoopbackServer):
         sid = f"SM{next(self._sids):032x}"
         with self._changed:
             self.messages.append({"Sid": sid, **params})
+            self.accepted_at.append(time.monotonic())
             self._changed.notify_all()
         return 201, {
             "sid": sid,
