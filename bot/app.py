@@ -191,7 +191,7 @@ async def run_bot(settings: Settings) -> None:
                 loop.remove_signal_handler(sig)
 
 
-def alerts_dispatcher(app: App, senders: dict[str, Any]) -> Dispatcher:
+def alerts_dispatcher(app: App, senders: dict[str, Any], **options: Any) -> Dispatcher:
     """The alerts dispatcher over the channels given (each an alerts `Sender`), with live progress
     for coordinators on channels that can edit a message, and the final report for everyone."""
     flow = app.alerts_flow
@@ -215,6 +215,7 @@ def alerts_dispatcher(app: App, senders: dict[str, Any]) -> Dispatcher:
         lease=timedelta(seconds=app.settings.alert_lease_seconds),
         on_finished=flow.finished,
         on_progress=on_progress,
+        **options,
     )
 
 

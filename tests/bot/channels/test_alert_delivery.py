@@ -13,6 +13,7 @@ import pytest
 
 from alerts import Alert, AlertStore, Composer, Dispatcher
 from bot.alerts_flow import AlertsFlow
+from bot.app import alerts_dispatcher, open_app
 from bot.channels.telegram import TelegramChannel
 from bot.dialog import Engine
 from bot.store import Database
@@ -227,3 +228,40 @@ async def test_the_final_report_reaches_the_coordinator(
     assert f"Alert {alert.reference}: finished" in report.body["text"]
     assert "Sent 1" in report.body["text"] and "of 1" in report.body["text"]
     assert timedelta(0) <= utcnow() - alert.created_at < timedelta(minutes=1)
+
+
+async def test_the_coordinator_sees_progress_change_in_place(tmp_path: Path, telegram_api: FakeBotApi) -> None:
+    settings = telegram_settings(tmp_path, telegram_api, coordinators="telegram:9")
+    async with open_app(settings, database=tmp_path / "live.db") as app:
+        channel = TelegramChannel(settings, app.engine, app.db, backoff=0.01)
+        await channel.start()
+        try:
+            now = utcnow()
+            for chat in range(8001, 8016):
+                await app.alerts.save_subscriber("telegram", str(chat), kind="leader", status="approved",
+                                                 boroughs=["all"], now=now)  # fmt: skip
+            alert = await app.composer.send(kind="urgent", audience="leaders", areas=["all"], text="x",
+                                            created_by="telegram:9", channels=ALL,
+                                            report_to=("telegram", "9"))  # fmt: skip
+            channel.rate_limit = 10  # slow enough to watch: three batches of five
+            dispatcher = alerts_dispatcher(app, {"telegram": channel}, idle_wait=0.02, progress_every=0.05)
+            await run_until_done(dispatcher, app.alerts, alert)
+            await dispatcher.report()
+        finally:
+            await channel.stop()
+        first = await telegram_api.called("sendMessage", lambda p: p.get("chat_id") == 9)
+        assert f"Alert {alert.reference}: sending" in first.params["text"]
+        edits = [c.params for c in telegram_api.calls if c.method == "editMessageText"]
+        assert edits and len({e["message_id"] for e in edits}) == 1  # one message, changed in place
+        assert all(e["chat_id"] == 9 for e in edits)
+        assert len({e["text"] for e in edits}) == len(edits)  # edited only when something changed
+        notes = await app_notes(tmp_path / "live.db")
+        assert any(f"Alert {alert.reference}: finished" in text for text in notes)
+
+
+async def app_notes(path: Path) -> list[str]:
+    db = await Database.open(path)
+    try:
+        return [n.body["text"] for n in await db.pending_notifications(["telegram"])]
+    finally:
+        await db.close()
