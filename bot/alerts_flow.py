@@ -10,8 +10,11 @@ at once). For coordinators: approve or reject leaders, compose an alert (kind â†
                       alr-role alr-all alr-ok        sign-up answers
                       alr-review alr-approve alr-reject     coordinators: leaders waiting
                       alr-kind alr-aud alr-areas alr-tpl alr-send alr-later alr-status   coordinators
-                      alr-ack alr-help               answers to an alert (checked, not offered)
-    state (typed)     alr_name alr_place alr_role alr_areas alr_text alr_at
+                      alr-ack alr-help               answers to an alert
+    open choices      alr-ack alr-help alr-review alr-status: buttons on messages the bot sent
+                      first; accepted without being offered, each checks who may press it
+    state (typed)     alr_name alr_place alr_role alr_areas alr_compose_areas alr_text alr_at
+                      (alr_text is not read for danger: a coordinator's alert may describe it)
 """
 
 from __future__ import annotations
