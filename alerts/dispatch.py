@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
@@ -77,12 +77,11 @@ class Dispatcher:
         self._alerts: dict[int, Alert] = {}
 
     async def run(self) -> None:
-        """Send until cancelled: one worker per channel, plus the final reports."""
-        await self.store.release_expired(self.clock())
+        """Send until cancelled: two workers per channel, plus upkeep (freed claims, reports)."""
         # Two workers per channel, each claiming half a second's worth: while one records its batch
         # and claims the next, the other keeps the channel busy.
         workers = [asyncio.create_task(self._work(name)) for name in self.senders for _ in range(2)]
-        workers.append(asyncio.create_task(self._report_forever()))
+        workers.append(asyncio.create_task(self._upkeep_forever()))
         try:
             await asyncio.gather(*workers)
         finally:
@@ -103,7 +102,6 @@ class Dispatcher:
     async def send_due(self, channel: str) -> int:
         """Claim one batch of due deliveries for a channel and send it; return how many were tried."""
         sender = self.senders[channel]
-        await self.store.release_expired(self.clock())
         batch = max(5, int(sender.rate_limit / 2))  # half a second of sending; two workers: the in-flight window
         claimed = await self.store.claim(channel, self.clock(), batch, self.lease)
         if not claimed:
@@ -174,12 +172,15 @@ class Dispatcher:
         return alert
 
     # --- reports ----------------------------------------------------------------------------------
-    async def _report_forever(self) -> None:
+    async def _upkeep_forever(self) -> None:
+        """Every `progress_every` seconds: free the claims of a dispatcher that died (their lease
+        ran out), and report progress."""
         while True:
             try:
+                await self.store.release_expired(self.clock())
                 await self.report()
             except Exception:
-                logger.exception("alerts: reporting failed")
+                logger.exception("alerts: upkeep failed")
             await asyncio.sleep(self.progress_every)
 
     async def report(self) -> None:
@@ -198,7 +199,3 @@ class Dispatcher:
             if self.on_progress is not None and self._shown.get(alert.id) != seen:
                 self._shown[alert.id] = seen
                 await self.on_progress(alert, progress)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -327,16 +327,10 @@ class AlertStore:
                 (now.isoformat(), actor, action, json.dumps(details, sort_keys=True)),
             )
 
-    async def forget_actor(self, actor: str, subscriber_id: int | None) -> None:
-        """Someone asked to be forgotten: their entries stay in the log without their id, and
-        coordinators' pending notices about their request go."""
+    async def forget_actor(self, actor: str) -> None:
+        """Someone asked to be forgotten: their entries stay in the audit log without their id."""
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE audit_log SET actor = 'forgotten' WHERE actor = ?", (actor,))
-            if subscriber_id is not None:
-                await conn.execute(
-                    "DELETE FROM notifications WHERE key LIKE ? AND status = 'pending'",
-                    (f"leader-request:{subscriber_id}:%",),
-                )
 
     async def audit_log(self, limit: int = 50) -> list[tuple[str, str, str, dict[str, Any]]]:
         rows = await self.db.query(

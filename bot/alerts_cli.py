@@ -19,10 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import phonenumbers
-
 from alerts import Alert, AlertError, Progress, Subscriber, parse_areas
 from bot.app import App
+from bot.phone import e164
 from bot.render import Style, render
 from bot.training import TrainingError, parse_local
 
@@ -162,7 +161,7 @@ def _check_row(number: int, row: dict[str, str | None], boroughs: tuple[str, ...
     if channel == "telegram" and user_id and not re.fullmatch(r"-?\d+", user_id):
         problems.append(f"user_id: {user_id!r} is not a Telegram chat id (a number)")
     if channel == "whatsapp" and user_id:
-        number_ = _e164(user_id)
+        number_ = e164(user_id, DEFAULT_REGION, valid=True)
         if number_ is None:
             problems.append(f"user_id: {user_id!r} is not a valid phone number (use +44…)")
         user_id = number_ or user_id
@@ -178,16 +177,6 @@ def _check_row(number: int, row: dict[str, str | None], boroughs: tuple[str, ...
     if problems:
         return None, problems
     return _Row(number, channel, user_id, values["name"], values["role"], values["place_of_worship"], areas), []
-
-
-def _e164(value: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(value.removeprefix("whatsapp:"), DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 async def _import(path: Path, app: App, as_json: bool) -> int:

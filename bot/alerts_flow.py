@@ -19,7 +19,6 @@ at once). For coordinators: approve or reject leaders, compose an alert (kind â†
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -37,10 +36,9 @@ from bot.store import Database
 from bot.text import clean
 from bot.training import ROLES, TrainingError, parse_local
 
-logger = logging.getLogger(__name__)
-
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
+_REQUEST = "leader-request"  # notification keys: leader-request:<subscriber id>:<when>:<coordinator>
 
 
 def actor(channel: str, user_id: str) -> str:
@@ -114,7 +112,9 @@ class AlertsFlow:
 
     async def _forget(self, channel: str, user_id: str) -> None:
         me = await self.store.subscriber(channel, user_id)
-        await self.store.forget_actor(actor(channel, user_id), me.id if me else None)
+        await self.store.forget_actor(actor(channel, user_id))
+        if me is not None:  # coordinators' pending notices of their request
+            await self.db.drop_notifications(f"{_REQUEST}:{me.id}:")
 
     # --- helpers --------------------------------------------------------------------------------
     def _main(self) -> Choice:
@@ -320,13 +320,8 @@ class AlertsFlow:
         )
         if not leader:
             return Step(self._say("alerts_community_done", areas=escape_markdown(self._areas_label(form["areas"]))))
-        request = self.copy.format(
-            "alerts_request", name=escape_markdown(subscriber.name), role=escape_markdown(subscriber.role),
-            place=escape_markdown(subscriber.place), areas=escape_markdown(self._areas_label(subscriber.boroughs)),
-            channel=subscriber.channel,
-        )  # fmt: skip
-        review = Reply(request, (Choice(f"alr-review:{subscriber.id}", self.copy["alerts_review"]),))
-        await self._notify_coordinators(f"leader-request:{subscriber.id}:{turn.now.isoformat()}", review)
+        review = Reply(self._request(subscriber), (Choice(f"alr-review:{subscriber.id}", self.copy["alerts_review"]),))
+        await self._notify_coordinators(f"{_REQUEST}:{subscriber.id}:{turn.now.isoformat()}", review)
         return Step(self._say("alerts_leader_pending"))
 
     # --- coordinators: leaders waiting ----------------------------------------------------------
@@ -339,15 +334,19 @@ class AlertsFlow:
             Reply(self.copy["alerts_pending_intro"], (*choices, Choice("alr:home", self.copy["back"]), self._main()))
         )
 
-    async def _on_review(self, turn: Turn, value: str) -> Step:
-        subscriber = await self.store.subscriber_by_id(int(value)) if value.isdigit() else None
-        if subscriber is None:
-            return Step(self._say("alerts_no_such_request"))
-        text = self.copy.format(
+    def _request(self, subscriber: Subscriber) -> str:
+        """A faith leader's request, as coordinators check it."""
+        return self.copy.format(
             "alerts_request", name=escape_markdown(subscriber.name), role=escape_markdown(subscriber.role),
             place=escape_markdown(subscriber.place), areas=escape_markdown(self._areas_label(subscriber.boroughs)),
             channel=subscriber.channel,
         )  # fmt: skip
+
+    async def _on_review(self, turn: Turn, value: str) -> Step:
+        subscriber = await self.store.subscriber_by_id(int(value)) if value.isdigit() else None
+        if subscriber is None:
+            return Step(self._say("alerts_no_such_request"))
+        text = self._request(subscriber)
         choices = (Choice(f"alr-approve:{subscriber.id}", self.copy["alerts_approve"]),
                    Choice(f"alr-reject:{subscriber.id}", self.copy["alerts_reject"]),
                    Choice("alr:pending", self.copy["back"]))  # fmt: skip

@@ -700,6 +700,15 @@ class Database:
             )
             return cursor.rowcount > 0
 
+    async def drop_notifications(self, key_prefix: str) -> int:
+        """Withdraw queued notifications whose key starts with this (ones about someone forgotten)."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM notifications WHERE status = 'pending' AND substr(key, 1, ?) = ?",
+                (len(key_prefix), key_prefix),
+            )
+            return int(cursor.rowcount)
+
     async def pending_notifications(self, channels: Sequence[str], limit: int = 100) -> list[Notification]:
         """Queued messages for the given channels, oldest first."""
         if not channels:

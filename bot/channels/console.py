@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TextIO
 
 from alerts import AlertMessage, Outcome, Result
+from bot.channels import as_reply
 from bot.content import Copy
 from bot.dialog import Engine
-from bot.messages import Choice, Delivery, Incoming, Reply
+from bot.messages import Delivery, Incoming, Reply
 from bot.render import Style, numbered_choices, render
 
 CHANNEL = "console"
@@ -48,17 +49,18 @@ class ConsoleSender:
 
     async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
         """Print the message now."""
-        self.stdout.write("\n" + format_reply(reply, self.copy, self.files) + "\n\n")
-        self.stdout.flush()
+        self._print(reply)
         return Delivery.SENT
+
+    def _print(self, reply: Reply, heading: str = "") -> None:
+        self.stdout.write("\n" + heading + format_reply(reply, self.copy, self.files) + "\n\n")
+        self.stdout.flush()
 
     async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
         """Print an alert. Everyone chatting on this machine shares the terminal, so an alert for
         another console user is printed with their name."""
-        reply = Reply(message.text, tuple(Choice(i, label) for i, label in message.choices))
-        heading = "" if user_id == self.user else f"(alert for console user {user_id!r})\n"
-        self.stdout.write("\n" + heading + format_reply(reply, self.copy, self.files) + "\n\n")
-        self.stdout.flush()
+        reply = as_reply(message)
+        self._print(reply, "" if user_id == self.user else f"(alert for console user {user_id!r})\n")
         if self.engine is not None:  # "1" answers "Received"
             await self.engine.remember_choices(CHANNEL, user_id, reply)
         return Outcome(Result.SENT)

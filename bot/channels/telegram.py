@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
@@ -42,7 +43,7 @@ from telegram.ext import (
 )
 
 from alerts import AlertMessage, Outcome, Result
-from bot.channels import ChannelError
+from bot.channels import ChannelError, as_reply
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
 from bot.messages import Choice, Delivery, Incoming, Reply
@@ -64,6 +65,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 BULK = -1  # rate_limit_args that marks a send as bulk (an alert), for PriorityRateLimiter
+_CHAT_ID = re.compile(r"-?\d+")
+_UNREACHABLE = {"opted out": Delivery.OPTED_OUT, "blocked the bot": Delivery.BLOCKED,
+                "invalid recipient": Delivery.UNREACHABLE}  # fmt: skip
 
 
 class PriorityRateLimiter(AIORateLimiter):
@@ -291,17 +295,23 @@ class TelegramChannel:
             return await self._deliver(user_id, partial(self.application.bot.send_document, chat_id, document))
         return True
 
-    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
-        """Write to someone first (a reminder, an offer): to them privately, unless they stopped it."""
+    async def _first_contact(self, user_id: str) -> int | str:
+        """The private chat to write to someone first in, or why there is none (opted out, blocked
+        the bot, invalid recipient). In a group, user ids are chat:user; the person's own chat."""
         contact = await self.db.contact(CHANNEL, user_id)
         if contact.opted_out_at is not None:
-            return Delivery.OPTED_OUT
+            return "opted out"
         if contact.blocked_at is not None:
-            return Delivery.BLOCKED
-        private = user_id.rsplit(":", 1)[-1]  # in a group, the person's own chat
-        if not private.lstrip("-").isdigit():
-            return Delivery.UNREACHABLE
-        if await self.send(int(private), reply, user_id=user_id):
+            return "blocked the bot"
+        private = user_id.rsplit(":", 1)[-1]
+        return int(private) if _CHAT_ID.fullmatch(private) else "invalid recipient"
+
+    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+        """Write to someone first (a reminder, an offer): to them privately, unless they stopped it."""
+        chat_id = await self._first_contact(user_id)
+        if isinstance(chat_id, str):
+            return _UNREACHABLE[chat_id]
+        if await self.send(chat_id, reply, user_id=user_id):
             return Delivery.SENT
         return Delivery.BLOCKED if await self.db.is_blocked(CHANNEL, user_id) else Delivery.FAILED
 
@@ -355,20 +365,14 @@ class TelegramChannel:
 
     async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
         """Send one alert (alerts' `Sender`): bulk, so people's replies go first; never raises."""
-        contact = await self.db.contact(CHANNEL, user_id)
-        if contact.opted_out_at is not None:
-            return Outcome(Result.FAILED, "opted out")
-        if contact.blocked_at is not None:
-            return Outcome(Result.FAILED, "blocked the bot")
-        private = user_id.rsplit(":", 1)[-1]
-        if not private.lstrip("-").isdigit():
-            return Outcome(Result.FAILED, "invalid recipient")
-        reply = Reply(message.text, tuple(Choice(i, label) for i, label in message.choices))
+        chat_id = await self._first_contact(user_id)
+        if isinstance(chat_id, str):
+            return Outcome(Result.FAILED, chat_id)
         last_id: str | None = None
         try:
-            for text, keyboard in self.render(reply):
+            for text, keyboard in self.render(as_reply(message)):
                 sent = await self.application.bot.send_message(
-                    int(private),
+                    chat_id,
                     text,
                     parse_mode=ParseMode.HTML,
                     reply_markup=keyboard,

@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
-import phonenumbers
 from aiolimiter import AsyncLimiter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,13 +37,15 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from alerts import AlertMessage, Outcome, Result
+from bot.channels import as_reply
 from bot.config import Settings
 from bot.content import Copy
 from bot.dialog import Engine
-from bot.messages import Choice, Delivery, Incoming, Reply
+from bot.messages import Delivery, Incoming, Reply
+from bot.phone import e164
 from bot.ratelimit import PriorityGate
 from bot.render import Style, numbered_choices, render_blocks, split_message
-from bot.store import Database
+from bot.store import Contact, Database
 from bot.web import BodyTooLarge, read_body
 
 logger = logging.getLogger(__name__)
@@ -90,18 +91,6 @@ class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Basic {token}"}
         return await super().request(method, url, **kwargs)
-
-
-def e164(address: str) -> str | None:
-    """A WhatsApp address ("whatsapp:+447700900123") as an E.164 number, or None if not one."""
-    number = address.removeprefix("whatsapp:").strip()
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _utcnow() -> datetime:
@@ -271,10 +260,8 @@ class WhatsAppChannel:
             return Delivery.OPTED_OUT
         texts = self.render(reply)
         now = self.clock()
-        last = contact.last_inbound_at
-        closed = contact.window_closed_at is not None and (last is None or contact.window_closed_at >= last)
         try:
-            if last is not None and now - last < WINDOW and not closed:
+            if _window_open(contact, now):
                 try:
                     for text in texts:
                         await self._create(user_id, "message", body=text)
@@ -288,11 +275,16 @@ class WhatsAppChannel:
                 return Delivery.NO_TEMPLATE
             for text in texts:
                 await self.db.hold_message(CHANNEL, user_id, text, now)
-            variables = json.dumps({"1": self.copy["template_sender"]})
-            await self._create(user_id, "template", content_sid=self.template_sid, content_variables=variables)
+            await self._create(user_id, "template", **self._template())
             return Delivery.TEMPLATE
         except SendFailed:
             return Delivery.FAILED
+
+    def _template(self) -> dict[str, str]:
+        """The approved template ("You have a new message from the {{1}}…"), as message fields."""
+        assert self.template_sid is not None
+        return {"content_sid": self.template_sid,
+                "content_variables": json.dumps({"1": self.copy["template_sender"]})}  # fmt: skip
 
     async def _post(self, user_id: str, kind: str, fields: dict[str, str], *, bulk: bool = False) -> str:
         """One REST call, no retry (raises TwilioRestException or a network error); record the sid."""
@@ -346,13 +338,11 @@ class WhatsAppChannel:
         contact = await self.db.contact(CHANNEL, user_id)
         if contact.opted_out_at is not None:
             return Outcome(Result.FAILED, "opted out")
-        reply = Reply(message.text, tuple(Choice(i, label) for i, label in message.choices))
+        reply = as_reply(message)
         texts = self.render(reply)
         now = self.clock()
-        last, closed_at = contact.last_inbound_at, contact.window_closed_at
-        open_window = last is not None and now - last < WINDOW and not (closed_at is not None and closed_at >= last)
         try:
-            if open_window:
+            if _window_open(contact, now):
                 try:
                     sid = ""
                     for text in texts:
@@ -367,9 +357,7 @@ class WhatsAppChannel:
                     return Outcome(Result.SENT, message_id=sid)
             if not self.template_sid:
                 return Outcome(Result.FAILED, "window closed, no template")
-            variables = json.dumps({"1": self.copy["template_sender"]})
-            template = {"content_sid": self.template_sid, "content_variables": variables}
-            sid = await self._post(user_id, "template", template, bulk=True)
+            sid = await self._post(user_id, "template", self._template(), bulk=True)
             for text in texts:  # delivered when they reply (VIEW)
                 await self.db.hold_message(CHANNEL, user_id, text, now)
             return Outcome(Result.SENT, message_id=sid)
@@ -379,6 +367,12 @@ class WhatsAppChannel:
             return Outcome(Result.FAILED, _refusal(exc.code))
         except (aiohttp.ClientError, TimeoutError) as exc:
             return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
+
+
+def _window_open(contact: Contact, now: datetime) -> bool:
+    """Whether free text may go: within 24 hours of their last message, unless Twilio said 63016."""
+    last, closed = contact.last_inbound_at, contact.window_closed_at
+    return last is not None and now - last < WINDOW and not (closed is not None and closed >= last)
 
 
 def _refusal(code: int | None) -> str:

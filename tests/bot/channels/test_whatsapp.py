@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot.channels.whatsapp import e164
 from bot.messages import Delivery, Reply
+from bot.phone import e164
 from bot.store import Database
 from tests.bot.channels.conftest import NUMBER, PUBLIC, TEMPLATE, WhatsApp
 from tests.conftest import FakeClock
