@@ -59,6 +59,14 @@ async def sign_up_leader(
     return await press(engine, "alr-ok:yes", user)
 
 
+async def sign_up_community(engine: Engine, areas: str | None = None, user: str = "amina") -> Reply:
+    """A community member's sign-up: typed areas, or All of London; the last reply."""
+    await say(engine, "/alerts", user)
+    await press(engine, "alr:community", user)
+    await (say(engine, areas, user) if areas else press(engine, "alr-all:all", user))
+    return await press(engine, "alr-ok:yes", user)
+
+
 async def subscriber(store: AlertStore, user: str = "amina", channel: str = "console") -> Subscriber | None:
     return await store.subscriber(channel, user)
 
@@ -283,10 +291,7 @@ async def test_people_see_change_and_stop_their_alerts(engine: Engine, alert_sto
 async def test_unsubscribe_deletes_the_sign_up(engine: Engine, alert_store: AlertStore) -> None:
     nothing = await say(engine, "/unsubscribe")
     assert "You're not signed up for alerts, so there's nothing to stop." in nothing.text
-    await say(engine, "/alerts")
-    await press(engine, "alr:community")
-    await say(engine, "Newham")
-    await press(engine, "alr-ok:yes")
+    await sign_up_community(engine, "Newham")
     assert await subscriber(alert_store) is not None
     assert "your sign-up details have been deleted" in (await say(engine, "/unsubscribe")).text
     assert await subscriber(alert_store) is None
@@ -312,10 +317,7 @@ async def test_forget_deletes_the_subscription_and_deliveries(
 
 
 async def test_forget_leaves_nothing_that_names_the_person(engine: Engine, db: Database) -> None:
-    await say(engine, "/alerts")
-    await press(engine, "alr:community")
-    await say(engine, "Newham")
-    await press(engine, "alr-ok:yes")
+    await sign_up_community(engine, "Newham")
     await say(engine, "/forget")
     await say(engine, "yes")
     rows = await db.scan()
@@ -806,19 +808,13 @@ async def test_boroughs_are_understood_as_people_type_them(
 
 
 async def test_unsubscribe_typed_as_a_word_stops_alerts(engine: Engine, alert_store: AlertStore) -> None:
-    await say(engine, "/alerts")
-    await press(engine, "alr:community")
-    await press(engine, "alr-all:all")
-    await press(engine, "alr-ok:yes")
+    await sign_up_community(engine)
     reply = await say(engine, "unsubscribe")
     assert "You won't get any more alerts" in reply.text and await subscriber(alert_store) is None
 
 
 async def test_after_stop_alerts_say_they_are_paused(engine: Engine, alert_store: AlertStore) -> None:
-    await say(engine, "/alerts")
-    await press(engine, "alr:community")
-    await press(engine, "alr-all:all")
-    await press(engine, "alr-ok:yes")
+    await sign_up_community(engine)
     await say(engine, "STOP")
     assert "Paused: you sent STOP" in (await say(engine, "/alerts")).text
     await say(engine, "START")

@@ -11,6 +11,8 @@ from typing import Self
 class LoopbackServer:
     """A threaded HTTP server on a free 127.0.0.1 port, for as long as the `with` block lasts."""
 
+    limit: RateLimit | None = None  # the platform's rate limit, once `rate_limit()` sets one
+
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -22,6 +24,11 @@ class LoopbackServer:
         """http://127.0.0.1:PORT"""
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def rate_limit(self, rate: float, burst: float | None = None) -> RateLimit:
+        """Refuse requests beyond `rate` a second (bursts up to `burst`) with 429, as platforms do."""
+        self.limit = RateLimit(rate, burst)
+        return self.limit
 
     def close(self) -> None:
         self.server.shutdown()

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes import LoopbackServer, RateLimit
+from tests.fakes import LoopbackServer
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {
@@ -54,7 +54,7 @@ class FakeBotApi(LoopbackServer):
         self._updates: list[dict[str, Any]] = []
         self._faults: dict[str, list[tuple[str, Any]]] = {}
         self._chat_faults: dict[int, str] = {}  # chat id → "forbidden" or "not_found", for good
-        self.limit: RateLimit | None = None  # set with `rate_limit()`: sendMessage over it gets 429
+        # With `rate_limit()`: sendMessage calls beyond it get 429 (retry_after 1), like Telegram.
         self._changed = threading.Condition()
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
@@ -79,11 +79,6 @@ class FakeBotApi(LoopbackServer):
         "forbidden", "bad_request", "server_error" (500) or "drop" (close the connection without answering)."""
         with self._changed:
             self._faults.setdefault(method, []).extend([(kind, value)] * times)
-
-    def rate_limit(self, rate: float, burst: float | None = None) -> RateLimit:
-        """Answer sendMessage calls beyond `rate` a second with 429 (retry_after 1), like Telegram."""
-        self.limit = RateLimit(rate, burst)
-        return self.limit
 
     def fail_chat(self, chat_id: int, kind: str) -> None:
         """Every sendMessage to this chat fails: "forbidden" (blocked the bot) or "not_found"."""

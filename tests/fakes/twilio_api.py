@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakes import LoopbackServer, RateLimit
+from tests.fakes import LoopbackServer
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-twilio-auth-token"
@@ -34,7 +34,7 @@ class FakeTwilioApi(LoopbackServer):
         self.accepted_at: list[float] = []  # time.monotonic() of each accepted post, for benchmarks
         self._faults: list[tuple[str, Any]] = []
         self._number_faults: dict[str, int] = {}  # "whatsapp:+44…" → Twilio error code, for good
-        self.limit: RateLimit | None = None  # set with `rate_limit()`: posts over it get 429
+        # With `rate_limit()`: posts beyond it get 429 (code 20429), as Twilio does.
         self._changed = threading.Condition()
         self._sids = itertools.count(1)
         super().__init__(self._handler())
@@ -49,11 +49,6 @@ class FakeTwilioApi(LoopbackServer):
         "code" (value: a Twilio error code, answered with 400) or "drop"."""
         with self._changed:
             self._faults.extend([(kind, value)] * times)
-
-    def rate_limit(self, rate: float, burst: float | None = None) -> RateLimit:
-        """Answer posts beyond `rate` a second with 429 (code 20429), as Twilio does."""
-        self.limit = RateLimit(rate, burst)
-        return self.limit
 
     def fail_number(self, to: str, code: int) -> None:
         """Every post to this number (e.g. "whatsapp:+447700900123") is refused with `code`."""

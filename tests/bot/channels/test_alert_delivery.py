@@ -8,10 +8,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from alerts import Alert, AlertStore, Composer, Dispatcher
+from alerts import Alert, AlertStore, Composer, Dispatcher, Sender
 from bot.alerts_flow import AlertsFlow
 from bot.app import alerts_dispatcher, open_app
 from bot.channels.telegram import TelegramChannel
@@ -43,6 +44,11 @@ async def fast_telegram(
 async def leader(store: AlertStore, channel: str, user_id: str, clock: FakeClock) -> None:
     await store.save_subscriber(channel, user_id, kind="leader", status="approved", name="N", role="Imam",
                                 place="Masjid", boroughs=("Newham",), now=clock())  # fmt: skip
+
+
+def dispatcher_for(store: AlertStore, flow: AlertsFlow, senders: dict[str, Sender], **options: Any) -> Dispatcher:
+    """The dispatcher as the app builds it, on the real clock, looking for work every 20 ms."""
+    return Dispatcher(store, senders, utcnow, flow.message_for, **{"idle_wait": 0.02, **options})
 
 
 async def run_until_done(dispatcher: Dispatcher, store: AlertStore, alert: Alert, within: float = 30.0) -> None:
@@ -94,10 +100,8 @@ async def test_a_broadcast_under_rate_limits_and_faults_loses_nobody(
     alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="**Keep doors shut**",
                                 created_by="console:coord", channels=ALL)  # fmt: skip
     assert alert.total == 60
-    dispatcher = Dispatcher(
-        alert_store, {"telegram": fast_telegram, "whatsapp": whatsapp.channel}, utcnow, alerts_flow.message_for,
-        base_delay=0.05, max_delay=0.5, idle_wait=0.02, max_attempts=12,
-    )  # fmt: skip
+    senders: dict[str, Sender] = {"telegram": fast_telegram, "whatsapp": whatsapp.channel}
+    dispatcher = dispatcher_for(alert_store, alerts_flow, senders, base_delay=0.05, max_delay=0.5, max_attempts=12)
     await run_until_done(dispatcher, alert_store, alert)
 
     progress = await alert_store.progress(alert)
@@ -141,8 +145,7 @@ async def test_held_alerts_are_read_with_view_and_delivery_reports_count(
     await db.record_inbound("whatsapp", number(2), clock())
     alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="Doors shut",
                                 created_by="cli", channels=ALL)  # fmt: skip
-    dispatcher = Dispatcher(alert_store, {"whatsapp": whatsapp.channel}, utcnow, alerts_flow.message_for,
-                            idle_wait=0.02)  # fmt: skip
+    dispatcher = dispatcher_for(alert_store, alerts_flow, {"whatsapp": whatsapp.channel})
     await run_until_done(dispatcher, alert_store, alert)
     held = await whatsapp.say("VIEW", number=number(1))
     assert alert.reference in held[0] and "Doors shut" in held[0]
@@ -170,8 +173,7 @@ async def test_without_a_template_a_closed_window_is_a_recorded_failure(
     await leader(alert_store, "whatsapp", number(3), clock)
     alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="cli",
                                 channels=ALL)  # fmt: skip
-    dispatcher = Dispatcher(alert_store, {"whatsapp": whatsapp.channel}, utcnow, alerts_flow.message_for,
-                            idle_wait=0.02)  # fmt: skip
+    dispatcher = dispatcher_for(alert_store, alerts_flow, {"whatsapp": whatsapp.channel})
     await run_until_done(dispatcher, alert_store, alert)
     progress = await alert_store.progress(alert)
     assert progress.failed_by_reason == {"window closed, no template": 1}
@@ -191,9 +193,8 @@ async def test_replies_go_before_a_broadcast(
         await leader(alert_store, "telegram", str(chat), clock)
     alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="cli",
                                 channels=ALL)  # fmt: skip
-    dispatcher = Dispatcher(alert_store, {"telegram": fast_telegram}, utcnow, alerts_flow.message_for,
-                            idle_wait=0.02)  # fmt: skip
     fast_telegram.rate_limit = 50  # the broadcast takes three seconds
+    dispatcher = dispatcher_for(alert_store, alerts_flow, {"telegram": fast_telegram})
     task = asyncio.create_task(dispatcher.run())
     try:
         await telegram_api.called("sendMessage", lambda p: p.get("chat_id") == 5010)  # the broadcast is going
@@ -219,8 +220,8 @@ async def test_the_final_report_reaches_the_coordinator(
     await leader(alert_store, "telegram", "7001", clock)
     alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="telegram:9",
                                 channels=ALL, report_to=("telegram", "9"))  # fmt: skip
-    dispatcher = Dispatcher(alert_store, {"telegram": fast_telegram}, utcnow, alerts_flow.message_for,
-                            idle_wait=0.02, on_finished=alerts_flow.finished, progress_every=0.05)  # fmt: skip
+    dispatcher = dispatcher_for(alert_store, alerts_flow, {"telegram": fast_telegram},
+                                on_finished=alerts_flow.finished, progress_every=0.05)  # fmt: skip
     await run_until_done(dispatcher, alert_store, alert)
     await dispatcher.report()
     notes = await db.pending_notifications(["telegram"])
