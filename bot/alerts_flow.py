@@ -108,6 +108,7 @@ class AlertsFlow:
             open_choices=frozenset({"alr-ack", "alr-help", "alr-review", "alr-status"}),
             untriaged=frozenset({"alr_text"}),  # a coordinator's alert text may well describe danger
             forget=self._forget,
+            privacy=self.copy["privacy_alerts"],
         )
 
     async def _forget(self, channel: str, user_id: str) -> None:

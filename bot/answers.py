@@ -120,7 +120,7 @@ class Answerer:
     def entry_reply(self, entry: FaqEntry) -> Reply:
         """An FAQ answer with its sources, and related topics as choices."""
         copy = self.content.copy
-        sources = "\n".join(f"- [{_site(url)}]({url})" for url in entry.sources)
+        sources = "\n".join(f"- [{site_name(url)}]({url})" for url in entry.sources)
         text = f"**{entry.title}**\n\n{entry.body}\n\n{copy['sources']}\n\n{sources}"
         related = tuple(faq_choice(self.content.faq[i]) for i in entry.related if i in self.content.faq)
         return Reply(text, (*related, Choice(MAIN_MENU, copy["main_menu"])), answer=entry.id)
@@ -134,7 +134,7 @@ class Answerer:
         )
 
 
-def _site(url: str) -> str:
+def site_name(url: str) -> str:
     """A short name for a source link: its host without www."""
     host = url.split("://", 1)[-1].split("/", 1)[0]
     return host.removeprefix("www.")

@@ -18,12 +18,13 @@ import uvicorn
 
 from alerts import Alert, AlertStore, Composer, Dispatcher, Progress
 from bot.alerts_flow import AlertsFlow
-from bot.answers import Answerer
+from bot.answers import Answerer, faq_choice
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialog import Engine
 from bot.messages import Choice, Reply
 from bot.notify import Notifier, ProactiveSender
+from bot.report_flow import EVIDENCE_ENTRY, ReportFlow
 from bot.store import Database
 from bot.training import Training
 from bot.training_flow import TrainingFlow
@@ -32,6 +33,7 @@ from bot.web import create_web_app
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 3600.0  # seconds between retention purges while running
 SCHEDULE_EVERY = 2.0  # seconds between looks at offers, reminders and queued messages
+DRAFTS_EVERY = 30.0  # seconds between deletions of expired report answers (REPORT_EXPIRY_MINUTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,20 +84,38 @@ async def open_app(
             channels=lambda: settings.alert_channels,
             clock=clock,
         )
+        answerer = Answerer(content)
+        flows = [flow.flow(), alerts_flow.flow()]
+        if content.report is not None:
+            flows.append(report_flow(content, answerer, timedelta(minutes=settings.report_expiry_minutes)).flow())
         engine = Engine(
             content,
             db,
-            answerer=Answerer(content),
+            answerer=answerer,
             coordinators=settings.coordinator_ids,
             idle_limit=timedelta(days=settings.dialog_retention_days),
             gaps_limit=timedelta(days=settings.gaps_retention_days),
             clock=clock,
             record_gaps=record_gaps,
-            flows=(flow.flow(), alerts_flow.flow()),
+            flows=flows,
         )
         yield App(settings, content, db, engine, training, alerts, composer, alerts_flow)
     finally:
         await db.close()
+
+
+def report_flow(content: Content, answerer: Answerer, expiry: timedelta) -> ReportFlow:
+    """The guided report, with the answerer's 999 advice and triage."""
+    assert content.report is not None
+    evidence = content.faq.get(EVIDENCE_ENTRY)
+    return ReportFlow(
+        content.report,
+        content.copy,
+        expiry=expiry,
+        emergency=lambda: answerer.emergency_reply(content.faq.get("emergency-999")),
+        danger=lambda text: answerer.triage.assess(text).now,
+        evidence=faq_choice(evidence) if evidence else None,
+    )
 
 
 def _utcnow() -> datetime:
@@ -166,6 +186,7 @@ async def run_bot(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         housekeeping = asyncio.create_task(_housekeeping(app))
+        drafts = asyncio.create_task(purge_drafts(app))
         scheduler = asyncio.create_task(_schedule(app, notifier))
         sending: asyncio.Task[None] | None = None
         try:
@@ -179,6 +200,7 @@ async def run_bot(settings: Settings) -> None:
         finally:
             logger.info("stopping: finishing messages already received")
             housekeeping.cancel()
+            drafts.cancel()
             scheduler.cancel()
             if sending is not None:  # claims not recorded are sent again after their lease (at-least-once)
                 sending.cancel()
@@ -229,6 +251,16 @@ async def _housekeeping(app: App) -> None:
         except Exception:
             logger.exception("housekeeping failed")
         await asyncio.sleep(HOUSEKEEPING_EVERY)
+
+
+async def purge_drafts(app: App) -> None:
+    """Delete what people wrote in a guided report as soon as it expires, while the bot runs."""
+    while True:
+        try:
+            await app.engine.purge_drafts()
+        except Exception:
+            logger.exception("deleting expired report answers failed; trying again shortly")
+        await asyncio.sleep(DRAFTS_EVERY)
 
 
 async def _schedule(app: App, notifier: Notifier) -> None:

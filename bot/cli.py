@@ -15,7 +15,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from bot import alerts_cli, sessions_cli
-from bot.app import App, alerts_dispatcher, missing_channels, open_app, run_bot
+from bot.app import App, alerts_dispatcher, missing_channels, open_app, purge_drafts, run_bot
 from bot.channels import ChannelError
 from bot.channels.console import ConsoleSender, format_reply, run_console
 from bot.config import Settings
@@ -147,6 +147,7 @@ async def _chat(settings: Settings, user: str) -> int:
         sender = ConsoleSender(app.content.copy, sys.stdout, settings.calendar_dir, engine=app.engine, user=user)
         notifier = Notifier(app.db, app.engine, {"console": sender}, app.training.clock, only_user=user)
         scheduler = asyncio.create_task(_console_schedule(app, notifier))
+        drafts = asyncio.create_task(purge_drafts(app))
         # Alerts for console users (signed up in this chat) while no platform is configured.
         senders = {"console": sender} if "console" in settings.alert_channels else {}
         dispatcher = asyncio.create_task(alerts_dispatcher(app, senders).run()) if senders else None
@@ -154,6 +155,7 @@ async def _chat(settings: Settings, user: str) -> int:
             await run_console(app.engine, user, files=settings.calendar_dir)
         finally:
             scheduler.cancel()
+            drafts.cancel()
             if dispatcher is not None:
                 dispatcher.cancel()
     return 0

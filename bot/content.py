@@ -102,6 +102,7 @@ class Lexicon:
     stopwords: frozenset[str]
     about_the_bot: frozenset[str] = frozenset()  # "you" in a message with no other meaning
     greetings: frozenset[str] = frozenset()  # a message of only these words is a greeting
+    occasions: frozenset[str] = frozenset()  # when or where it happened ("after Friday prayers")
 
 
 class Copy:
@@ -129,6 +130,60 @@ class AlertTemplate:
 
 
 @dataclass(frozen=True, slots=True)
+class Option:
+    """One answer to pick from."""
+
+    id: str
+    label: str
+
+
+Conditions = Mapping[str, frozenset[str]]  # question id → the answers something is for
+
+
+def applies(when: Conditions, answers: Mapping[str, Any]) -> bool:
+    """Whether every question in `when` got one of its answers (an empty `when`: always)."""
+    return all(answers.get(key) in values for key, values in when.items())
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuestion:
+    """A step of the guided report: picked from `options` (they decide the routes shown), or, in
+    the write-up, typed, and shown in the summary under `label`."""
+
+    id: str
+    text: str
+    options: tuple[Option, ...] = ()
+    label: str = ""
+    max_chars: int = 1000
+    when: Conditions = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRoute:
+    """Somewhere to report or get support, shown when its `when` fits the answers."""
+
+    id: str
+    title: str
+    text: str
+    when: Conditions
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportGuide:
+    """content/report.yaml: the guided "Report a hate crime or incident" flow."""
+
+    reviewed: date
+    topics: frozenset[str]  # FAQ entries about reporting: their answers offer the guide
+    start: re.Pattern[str] | None  # "I want to report…" about one of them starts it at once
+    questions: tuple[ReportQuestion, ...]
+    routes: tuple[ReportRoute, ...]
+    writeup: tuple[ReportQuestion, ...]
+    tips: str
+    tips_sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Content:
     """Everything under CONTENT_DIR, validated."""
 
@@ -141,6 +196,7 @@ class Content:
     out_of_scope: FaqEntry | None = None  # what the bot declines: keywords and questions only
     boroughs: tuple[str, ...] = ()  # the areas alerts target
     alert_templates: Mapping[str, AlertTemplate] = field(default_factory=dict)
+    report: ReportGuide | None = None  # the guided report, if report.yaml exists
     directory: Path = field(default=Path())
 
 
@@ -347,6 +403,31 @@ COPY_KEYS = (
     "training_cancel_session_confirm",
     "training_cancel_session_yes",
     "training_session_cancelled_done",
+    "privacy_training",
+    "privacy_alerts",
+    "privacy_report",
+    "command_report",
+    "report_offer",
+    "report_private",
+    "report_start",
+    "report_safe_yes",
+    "report_safe_no",
+    "report_safe_again",
+    "report_choose",
+    "report_routes",
+    "report_write_offer",
+    "report_write_yes",
+    "report_write_no",
+    "report_write_declined",
+    "report_question",
+    "report_skip",
+    "report_finish",
+    "report_too_long",
+    "report_danger_noted",
+    "report_summary",
+    "report_summary_empty",
+    "report_deleted",
+    "report_expired",
 )
 
 

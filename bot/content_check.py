@@ -18,7 +18,11 @@ from bot.content import (
     DangerRule,
     FaqEntry,
     Lexicon,
+    Option,
     Problem,
+    ReportGuide,
+    ReportQuestion,
+    ReportRoute,
     TimingGroup,
     TriageRules,
     YamlDoc,
@@ -62,9 +66,12 @@ class Inspector:
         decline = self._out_of_scope()
         boroughs = self._boroughs()
         templates = self._alert_templates(numbers)
+        report = self._report(numbers, faq)
         if lexicon is None or triage is None or copy is None:
             return None, self.problems
-        content = Content(faq, categories, numbers, lexicon, triage, copy, decline, boroughs, templates, self.directory)
+        content = Content(
+            faq, categories, numbers, lexicon, triage, copy, decline, boroughs, templates, report, self.directory
+        )
         return content, self.problems
 
     def _yaml(self, name: str) -> YamlDoc | None:
@@ -131,10 +138,10 @@ class Inspector:
         if not isinstance(stopwords, str):
             self.error(doc.path, doc.line("stopwords"), "`stopwords` should be words separated by spaces")
             stopwords = ""
-        about, greetings = (
-            frozenset(w.lower() for w in self._strings(doc, key)) for key in ("about_the_bot", "greetings")
+        about, greetings, occasions = (
+            frozenset(w.lower() for w in self._strings(doc, key)) for key in ("about_the_bot", "greetings", "occasions")
         )
-        return Lexicon(synonyms, frozenset(stopwords.lower().split()), about, greetings)
+        return Lexicon(synonyms, frozenset(stopwords.lower().split()), about, greetings, occasions)
 
     # --- faq/*.md ---------------------------------------------------------------------------
     def _faq(self, numbers: dict[str, str]) -> dict[str, FaqEntry]:
@@ -304,6 +311,132 @@ class Inspector:
                 self.error(path, doc.line("text"), f"text: unknown placeholder {exc} (use {{areas}} and {{date}})")
             templates[path.stem] = AlertTemplate(path.stem, kind, title, text)
         return templates
+
+    # --- report.yaml (optional) ---------------------------------------------------------------
+    def _report(self, numbers: dict[str, str], faq: dict[str, FaqEntry]) -> ReportGuide | None:
+        if not (self.directory / "report.yaml").exists():
+            return None
+        doc = self._yaml("report.yaml")
+        if doc is None:
+            return None
+        data = doc.data if isinstance(doc.data, dict) else {}
+        before = len([p for p in self.problems if p.error])
+        reviewed = self._date(doc, data.get("reviewed"))
+        topics = self._strings(doc, "topics")
+        for index, topic in enumerate(topics):
+            if topic not in faq:
+                self.error(doc.path, doc.line("topics", index), f"FAQ id {topic!r} does not exist")
+        start = None
+        if data.get("start_patterns"):
+            start = self._pattern(doc, data["start_patterns"], ("start_patterns",))
+        questions = self._report_questions(doc, "questions", numbers, picked=True)
+        answers = {q.id: {o.id for o in q.options} for q in questions}
+        routes: list[ReportRoute] = []
+        for index, item in enumerate(data.get("routes") or []):
+            where = ("routes", index)
+            if not isinstance(item, dict) or not all(str(item.get(k) or "").strip() for k in ("id", "title", "text")):
+                self.error(doc.path, doc.line(*where), "each route needs `id`, `title`, `text` and `sources`")
+                continue
+            route_id = self._report_id(doc, item["id"], where, [r.id for r in routes])
+            sources = tuple(str(u) for u in item.get("sources") or [])
+            if not sources or not all(URL.match(u) for u in sources):
+                self.error(doc.path, doc.line(*where, "sources"), "a route needs `sources`: a list of web addresses")
+            text = " ".join(str(item["text"]).split())  # one paragraph: it becomes one numbered item
+            self._report_numbers(doc, text, numbers, (*where, "text"))
+            when = self._when(doc, item.get("when"), answers, where)
+            routes.append(ReportRoute(route_id, str(item["title"]).strip(), text, when, sources))
+        if not routes:
+            self.error(doc.path, doc.line("routes"), "the report guide needs `routes`")
+        writeup = self._report_questions(doc, "writeup", numbers, picked=False, answers=answers)
+        tips = str(data.get("tips") or "").strip()
+        self._report_numbers(doc, tips, numbers, ("tips",))
+        tips_sources = self._strings(doc, "tips_sources")
+        if not tips or not tips_sources or not all(URL.match(u) for u in tips_sources):
+            self.error(doc.path, doc.line("tips"), "the report guide needs `tips` and `tips_sources` (web addresses)")
+        if reviewed is None or len([p for p in self.problems if p.error]) > before:
+            return None
+        return ReportGuide(reviewed, frozenset(topics), start, questions, tuple(routes), writeup, tips, tips_sources)
+
+    def _report_questions(
+        self,
+        doc: YamlDoc,
+        key: str,
+        numbers: dict[str, str],
+        *,
+        picked: bool,
+        answers: dict[str, set[str]] | None = None,
+    ) -> tuple[ReportQuestion, ...]:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        raw = data.get(key)
+        if not isinstance(raw, list) or not raw:
+            self.error(doc.path, doc.line(key), f"`{key}` should be a list of questions")
+            return ()
+        questions: list[ReportQuestion] = []
+        for index, item in enumerate(raw):
+            where = (key, index)
+            if not isinstance(item, dict) or not str(item.get("id") or "").strip() or not item.get("text"):
+                self.error(doc.path, doc.line(*where), "each question needs an `id` and a `text`")
+                continue
+            question_id = self._report_id(doc, item["id"], where, [q.id for q in questions])
+            text = str(item["text"]).strip()
+            self._report_numbers(doc, text, numbers, (*where, "text"))
+            if picked:
+                options: list[Option] = []
+                for number, option in enumerate(item.get("options") or []):
+                    spot = (*where, "options", number)
+                    if not isinstance(option, dict) or not option.get("id") or not option.get("label"):
+                        self.error(doc.path, doc.line(*spot), "each option needs an `id` and a `label`")
+                        continue
+                    option_id = self._report_id(doc, option["id"], spot, [o.id for o in options])
+                    options.append(Option(option_id, str(option["label"]).strip()))
+                if len(options) < 2:
+                    self.error(doc.path, doc.line(*where), "a question to pick from needs at least two `options`")
+                questions.append(ReportQuestion(question_id, text, tuple(options)))
+                continue
+            label = str(item.get("label") or "").strip()
+            most = item.get("max_chars", 1000)
+            if not label:
+                self.error(doc.path, doc.line(*where), "a write-up question needs a `label` for the summary")
+            if not isinstance(most, int) or not 50 <= most <= 4000:
+                self.error(doc.path, doc.line(*where, "max_chars"), "`max_chars` should be a number from 50 to 4000")
+                most = 1000
+            when = self._when(doc, item.get("when"), answers or {}, where)
+            questions.append(ReportQuestion(question_id, text, (), label, most, when))
+        return tuple(questions)
+
+    def _report_id(self, doc: YamlDoc, value: object, where: tuple[object, ...], taken: list[str]) -> str:
+        text = str(value).strip()
+        if not ID.match(text) or len(text) > 20:  # ids travel in button data, 64 bytes at most
+            self.error(doc.path, doc.line(*where), f"id {text!r} must be kebab-case, at most 20 characters")
+        if text in taken:
+            self.error(doc.path, doc.line(*where), f"id {text!r} is used twice")
+        return text
+
+    def _report_numbers(self, doc: YamlDoc, text: str, numbers: dict[str, str], where: tuple[object, ...]) -> None:
+        for _, digits, raw in phone_numbers(text):
+            if digits not in numbers:
+                self.error(doc.path, doc.line(*where), f"phone number {raw!r} is not in numbers.yaml")
+
+    def _when(
+        self, doc: YamlDoc, raw: object, answers: dict[str, set[str]], where: tuple[object, ...]
+    ) -> dict[str, frozenset[str]]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.error(doc.path, doc.line(*where, "when"), "`when` maps question ids to lists of answers")
+            return {}
+        when: dict[str, frozenset[str]] = {}
+        for key, values in raw.items():
+            spot = doc.line(*where, "when", key)
+            listed = values if isinstance(values, list) else [values]
+            if key not in answers:
+                self.error(doc.path, spot, f"`when` names {key!r}, which is not one of the questions")
+                continue
+            unknown = [str(v) for v in listed if str(v) not in answers[key]]
+            if unknown:
+                self.error(doc.path, spot, f"{key!r} has no answer {', '.join(map(repr, unknown))}")
+            when[str(key)] = frozenset(str(v) for v in listed)
+        return when
 
     # --- out_of_scope.yaml (optional) --------------------------------------------------------
     def _out_of_scope(self) -> FaqEntry | None:

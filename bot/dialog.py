@@ -21,6 +21,7 @@ never offered (a stale or forged button) gets "this menu has expired".
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.answers import MAIN_MENU, Answerer, Kind, faq_choice
+from bot.answers import MAIN_MENU, MAX_MESSAGE_CHARS, Answer, Answerer, Kind, faq_choice
 from bot.content import Content
 from bot.messages import Choice, Incoming, Reply
 from bot.store import Database
@@ -43,6 +44,7 @@ GAPS_LIMIT = timedelta(days=90)  # default: unanswered questions older than this
 
 IDLE = "idle"
 CONFIRM_FORGET = "confirm_forget"
+EXPIRED = "expired:"  # + an Expiry's prefix: what they wrote was deleted; tell them once
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,30 @@ Handler = Callable[[Turn, str], Awaitable[Step]]  # (turn, the choice's value or
 
 
 @dataclass(frozen=True, slots=True)
+class Intent:
+    """Typed words that start a flow instead of getting an FAQ answer ("I want to report…").
+
+    The message must match `pattern` (lowercased, without punctuation) and be about one of
+    `topics` (FAQ ids: the confident answer, or the first "did you mean"), so "I want to report
+    a suspicious bag" still gets its own answer. Answers of those entries offer `offer` first."""
+
+    pattern: re.Pattern[str] | None
+    topics: frozenset[str]
+    offer: Choice
+    start: Handler
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """States holding what should not outlive a short pause (someone's account of an attack):
+    dropped `after` this long without a message; whoever comes back later is told `notice`."""
+
+    prefix: str
+    after: timedelta
+    notice: str
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A feature's part of the conversation (see the module docstring for the four tables)."""
 
@@ -85,9 +111,12 @@ class Flow:
     untriaged: frozenset[str] = frozenset()
     # Before /forget deletes a person's data: undo what it holds for others (free booked seats).
     forget: Callable[[str, str], Awaitable[None]] | None = None
+    intents: tuple[Intent, ...] = ()
+    expiry: Expiry | None = None
+    privacy: str = ""  # what the feature keeps: lines for the /privacy text (copy `privacy`)
 
 
-COMMANDS = ("start", "help", "menu", "alerts", "subscribe", "unsubscribe", "cancel", "privacy", "forget")
+COMMANDS = ("start", "help", "menu", "report", "alerts", "subscribe", "unsubscribe", "cancel", "privacy", "forget")
 _LINK_WORD = re.compile(r"^\s*([a-z]+)\s+(\S+)\s*$", re.IGNORECASE)  # "REGISTER 12" on WhatsApp
 # A message that is just one of these words acts like the command (as on SMS and WhatsApp);
 # a greeting (content/lexicon.yaml) acts like /start.
@@ -97,6 +126,7 @@ KEYWORDS = {
     "cancel": "cancel",
     "start": "start",
     "privacy": "privacy",
+    "report": "report",
     "stop": "stop",
     "unsubscribe": "unsubscribe",  # alerts: stop them and delete the sign-up
 }
@@ -143,6 +173,7 @@ class Engine:
             menu={"main": self._menu_main, "none": self._menu_none, "help-now": self._menu_help_now,
                   "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy},
             links={"topic": self._link_topic},
+            commands={"report": self._menu_report},
         )  # fmt: skip
         self._choices: dict[str, Handler] = {}
         self._texts: dict[str, Handler] = {}
@@ -152,6 +183,9 @@ class Engine:
         self._open: set[str] = set()
         self._untriaged: set[str] = set()
         self._before_forget: list[Callable[[str, str], Awaitable[None]]] = []
+        self._intents: list[Intent] = []
+        self._expiries: list[Expiry] = []
+        self._privacy_lines: list[str] = []
         for flow in (own, *flows):  # a feature's flow replaces what it covers ("training")
             self._choices.update(flow.choices)
             self._texts.update(flow.texts)
@@ -162,6 +196,11 @@ class Engine:
             self._untriaged.update(flow.untriaged)
             if flow.forget is not None:
                 self._before_forget.append(flow.forget)
+            self._intents.extend(flow.intents)
+            if flow.expiry is not None:
+                self._expiries.append(flow.expiry)
+            if flow.privacy:
+                self._privacy_lines.append(flow.privacy.strip())
 
     def is_coordinator(self, incoming: Incoming) -> bool:
         """Whether the sender is a coordinator."""
@@ -188,16 +227,32 @@ class Engine:
         record = await self.db.load_dialog(incoming.channel, incoming.user_id)
         state, offered, form = IDLE, list[Choice](), dict[str, Any]()
         numbered: int | None = None
-        if record is not None and self.clock() - record.updated_at <= self.idle_limit:
-            state = record.state
-            offered = [Choice(str(i), str(label)) for i, label in record.data.get("choices", [])]
-            form = record.data.get("form") or {}
-            numbered = record.data.get("numbered")  # typed numbers pick from the first `numbered`
-        turn = Turn(incoming, self.clock(), self.is_coordinator(incoming), form)
+        notice = None
+        now = self.clock()
+        expiry = self._expiry_of(record.state) if record is not None else None
+        if record is not None and now - record.updated_at <= self.idle_limit:
+            if expiry is not None and (record.state.startswith(EXPIRED) or now - record.updated_at > expiry.after):
+                notice = expiry.notice  # what they were writing is gone: say so, then carry on
+            else:
+                state = record.state
+                offered = [Choice(str(i), str(label)) for i, label in record.data.get("choices", [])]
+                form = record.data.get("form") or {}
+                numbered = record.data.get("numbered")  # typed numbers pick from the first `numbered`
+        turn = Turn(incoming, now, self.is_coordinator(incoming), form)
         step = await self._dispatch(turn, state, offered, numbered)
         if step.save:
             await self._save(incoming, step)
-        return step.reply
+        if expiry is not None and not step.state.startswith(expiry.prefix):
+            await self.db.scrub()  # what they wrote, now deleted, leaves the disk too
+        if notice is None:
+            return step.reply
+        reply = step.reply  # 999 advice stays first
+        text = f"{reply.text}\n\n{notice}" if reply.emergency else f"{notice}\n\n{reply.text}"
+        return dataclasses.replace(reply, text=text)
+
+    def _expiry_of(self, state: str) -> Expiry | None:
+        state = state.removeprefix(EXPIRED)
+        return next((e for e in self._expiries if state.startswith(e.prefix)), None)
 
     async def _save(self, incoming: Incoming, step: Step) -> None:
         data = {"choices": [[c.id, c.label] for c in step.reply.choices], "form": dict(step.form)}
@@ -230,7 +285,7 @@ class Engine:
                 return await self._on_command(turn, *command)
             # Danger now outranks any menu or form: "fire" must never be read as an answer.
             if not text.isdigit() and state not in self._untriaged and self.answerer.triage.assess(text).emergency:
-                return Step(await self._on_text(turn, text))
+                return await self._on_text(turn, text)
             choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:
                 return await self._texts[state](turn, text)
@@ -246,7 +301,7 @@ class Engine:
             if state in self._texts:
                 return Step(Reply(self.copy["empty_message"], tuple(offered)), state, turn.form)
             return Step(Reply(self.copy["empty_message"], self.main_menu().choices))
-        return Step(await self._on_text(turn, text))
+        return await self._on_text(turn, text)
 
     def _command(self, text: str) -> tuple[str, str] | None:
         """The (command, payload) a message is, if any: "/start topic-x", "help", a greeting."""
@@ -294,6 +349,8 @@ class Engine:
             kind, _, value = payload.partition("-")
             if kind in self._links:
                 return await self._links[kind](turn, value)
+            if payload in self._menu:  # t.me/bot?start=report opens that part of the menu
+                return await self._menu[payload](turn, payload)
         if command in self._links and payload:  # "REGISTER 12" where there are no deep links
             return await self._links[command](turn, payload)
         if command in self._commands:
@@ -326,7 +383,8 @@ class Engine:
         return Step(self.main_menu(self.copy["unknown_command"]))
 
     def _privacy(self, incoming: Incoming) -> Reply:
-        text = self.copy.format("privacy", channel=incoming.channel, days=self.idle_limit.days)
+        features = "\n".join(self._privacy_lines)
+        text = self.copy.format("privacy", channel=incoming.channel, days=self.idle_limit.days, features=features)
         entry = self.content.faq.get("data-privacy")
         choices = (faq_choice(entry),) if entry else ()
         return Reply(text, (*choices, Choice(MAIN_MENU, self.copy["main_menu"])))
@@ -366,7 +424,7 @@ class Engine:
 
     async def _link_topic(self, _turn: Turn, entry_id: str) -> Step:
         if entry_id in self.content.faq:
-            return Step(self.answerer.entry_reply(self.content.faq[entry_id]))
+            return Step(self._offering(self.answerer.entry_reply(self.content.faq[entry_id])))
         return Step(self.main_menu(self.copy["welcome"]))
 
     async def _on_category(self, _turn: Turn, category_id: str) -> Step:
@@ -385,7 +443,7 @@ class Engine:
         entry = self.content.faq.get(entry_id)
         if entry is None:
             return Step(self.main_menu(self.copy["expired_menu"]))
-        return Step(self.answerer.entry_reply(entry))
+        return Step(self._offering(self.answerer.entry_reply(entry)))
 
     async def _on_forget(self, turn: Turn, answer: str) -> Step:
         incoming = turn.incoming
@@ -393,21 +451,62 @@ class Engine:
             for undo in self._before_forget:
                 await undo(incoming.channel, incoming.user_id)
             await self.db.forget_user(incoming.channel, incoming.user_id)
+            await self.db.scrub()
             logger.info("deleted a %s user's data on request", incoming.channel)
             return Step(Reply(self.copy["forgotten"]), save=False)
         return Step(self.main_menu(self.copy["forget_kept"]))
 
-    async def _on_text(self, _turn: Turn, text: str) -> Reply:
+    async def _on_text(self, turn: Turn, text: str) -> Step:
         answer = self.answerer.answer(text)
+        intent = self._intent(answer, text)
+        if intent is not None:  # "I want to report…": the flow, not the page about it
+            step = await intent.start(turn, "")
+            named = answer.entry.id if answer.kind is Kind.ANSWER and answer.entry else None
+            reply = dataclasses.replace(step.reply, answer=named, suggestions=tuple(e.id for e in answer.suggestions))
+            return dataclasses.replace(step, reply=reply)
         if self.record_gaps and answer.kind in (Kind.SUGGEST, Kind.FALLBACK):
             await self.db.record_unanswered(
                 text[:500], answer.kind.value, [e.id for e in answer.suggestions], self.clock()
             )
-        return self.answerer.reply(answer)
+        return Step(self._offering(self.answerer.reply(answer)))
+
+    def _intent(self, answer: Answer, text: str) -> Intent | None:
+        """The flow a typed message asks to start, if any."""
+        if answer.kind is Kind.ANSWER and answer.entry is not None:
+            topic = answer.entry.id
+        elif answer.kind is Kind.SUGGEST and answer.suggestions:
+            topic = answer.suggestions[0].id
+        else:
+            return None
+        wanted = [i for i in self._intents if i.pattern is not None and topic in i.topics]
+        if not wanted:
+            return None
+        plain = " ".join(self.answerer.normaliser.corrected_words(text[:MAX_MESSAGE_CHARS]))
+        return next((i for i in wanted if i.pattern is not None and i.pattern.search(plain)), None)
+
+    def _offering(self, reply: Reply) -> Reply:
+        """An answer about something a flow does, with the way into the flow first."""
+        if reply.answer is None or reply.emergency:
+            return reply
+        offers = [i.offer for i in self._intents if reply.answer in i.topics]
+        if not offers:
+            return reply
+        return dataclasses.replace(reply, choices=(*offers, *(c for c in reply.choices if c not in offers)))
+
+    async def purge_drafts(self) -> int:
+        """Delete what flows keep only briefly (Expiry), once it is past its time; return how many."""
+        now = self.clock()
+        deleted = 0
+        for expiry in self._expiries:
+            deleted += await self.db.expire_dialogs(now - expiry.after, expiry.prefix, EXPIRED + expiry.prefix)
+        if deleted:
+            await self.db.scrub()
+        return deleted
 
     async def purge_expired(self) -> None:
         """Delete conversations idle longer than the limit, and unanswered questions past theirs."""
         now = self.clock()
+        await self.purge_drafts()
         dialogs = await self.db.purge_dialogs(now - self.idle_limit)
         gaps = await self.db.purge_unanswered(now - self.gaps_limit)
         logger.info("retention: deleted %d idle conversations, %d old unanswered questions", dialogs, gaps)

@@ -6,7 +6,10 @@ scored against each entry by its *coverage* (how much of the question's meaning,
 rarity, the entry explains) and its *resemblance* to the entry's closest example question.
 Words the content never uses count against every entry in proportion to how unusual they are in
 English, which keeps "recipe for biryani" from being answered; everyday words ("time", "good")
-weigh little either way, which keeps long, chatty messages answerable.
+weigh little either way, which keeps long, chatty messages answerable. Words for an occasion
+("after Friday prayers") weigh half: they say when something happened, not what it was. What the
+bot declines (out_of_scope.yaml) is declined by its phrases: "school report" is out of scope, but
+"report", the subject of many answers, counts for it in full only when the whole phrase is there.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ CENTRAL_STRENGTH = 0.9  # a term this strong in an entry (title, keywords) is it
 GENERAL_TERM_ENTRIES = 4  # a lone word that is the subject of this many entries is too general
 SUGGEST_SCORE = 0.2  # below this, the question is out of scope
 RANKED = 10  # how many of the best entries `rank` returns
+OCCASION_WEIGHT = 0.5  # the weight of words for an occasion (lexicon `occasions`)
+DECLINED_PART = 0.5  # strength of an answered subject as one word of a declined phrase (`_index`)
 
 
 class Verdict(StrEnum):
@@ -113,6 +118,7 @@ class Matcher:
         self.normaliser = normaliser
         self.entries = list(entries)
         self.decline_id = decline.id if decline is not None else None
+        self._declined_phrases: dict[str, tuple[str, ...]] = {}  # "school report" → ("report",)
         if decline is not None:
             self.entries.append(decline)
         self._ids = [entry.id for entry in self.entries]
@@ -160,6 +166,19 @@ class Matcher:
             "body": [terms(entry.body)],
         }
         profile: set[str] = set()
+        parts: set[str] = set()
+        if entry.id == self.decline_id:  # indexed last, after every answered entry
+            # A declined phrase is declined as a whole: "school report" is out of scope, but
+            # "report", the subject of answered entries, is not.
+            central = {
+                t
+                for t, by in strength.items()
+                if sum(v >= CENTRAL_STRENGTH for v in by.values()) >= GENERAL_TERM_ENTRIES
+            }
+            parts = {t for k in fields["keywords"] if len(k) > 1 for t in k} & central
+            for phrase in fields["keywords"]:  # said as the phrase, each word counts in full again
+                if len(phrase) == 2 and parts.intersection(phrase):
+                    self._declined_phrases[" ".join(phrase)] = tuple(t for t in phrase if t in parts)
         for field, texts in fields.items():
             found: Counter[str] = Counter()
             for text in texts:
@@ -173,6 +192,8 @@ class Matcher:
                 elif field == "title":  # one word of a short title matters more than of a long one
                     share = 1 / max(1, len(set(texts[0])))
                     value *= 1 - TITLE_SHARE + TITLE_SHARE * share
+                elif field == "keywords" and term in parts:
+                    value *= DECLINED_PART
                 strength[term][number] = max(strength[term].get(number, 0.0), value)
         for text in [*fields["questions"], fields["title"][0]]:
             if text:
@@ -189,6 +210,8 @@ class Matcher:
             idf = self._idf.get(term)
             if idf is None:
                 idf = min(OOV_MAX, max(OOV_MIN, (7.0 - zipf) / 2.0))
+            if term in self.normaliser.occasions:  # "after Friday prayers" says when, not what about
+                idf *= OCCASION_WEIGHT
             weight = self._weights[term] = idf * everyday
         return weight
 
@@ -209,6 +232,11 @@ class Matcher:
             posting = self._postings.get(term)
             if posting is not None:
                 evidence[posting[0]] += weights[term] * posting[1]
+        if self._declined_phrases:
+            declined = len(self.entries) - 1
+            for bigram in set(_bigrams(terms)) & self._declined_phrases.keys():
+                for part in self._declined_phrases[bigram]:
+                    evidence[declined] += weights[part] * (1.0 - self._strength[part][declined])
         touched = np.flatnonzero(evidence)
         if not touched.size:
             return []

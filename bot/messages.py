@@ -25,6 +25,7 @@ class Incoming:
     choice: str | None = None
     display_name: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    private: bool = True  # False: said in a group, where everyone in it sees the reply
 
 
 @dataclass(frozen=True, slots=True)

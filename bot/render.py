@@ -151,7 +151,7 @@ def numbered_choices(labels: list[str], prompt: str) -> str:
     return "\n".join([*lines, "", prompt]) if lines else ""
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#+\-.!|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()<>#+\-.!|~&])")  # & too, or "&amp;" would show as "&"
 
 
 def escape_markdown(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 # Tables holding rows about one user (by channel and user id): what /forget deletes.
@@ -165,6 +168,8 @@ class Database:
                 await conn.execute("PRAGMA journal_mode = WAL")
                 await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows are overwritten with zeros, not left in free space for a thief to read.
+            await conn.execute("PRAGMA secure_delete = ON")
             if migrate:
                 await db.migrate()
         except sqlite3.Error as exc:
@@ -174,6 +179,17 @@ class Database:
             await conn.close()
             raise
         return db
+
+    async def scrub(self) -> None:
+        """After deleting something sensitive: move the write-ahead log into the database file and
+        empty it, so the deleted text is gone from the disk too (secure_delete zeroed it there)."""
+        if self.path == ":memory:":
+            return
+        async with self._write_lock:
+            try:
+                await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:  # busy with readers: the next checkpoint finishes the job
+                logger.warning("could not empty the write-ahead log: %s", exc)
 
     async def close(self) -> None:
         """Close the connection (waits for the write lock, so nothing is half-written)."""
@@ -384,6 +400,16 @@ class Database:
         """Delete conversations idle since before `older_than`; return how many."""
         async with self.transaction() as conn:
             cursor = await conn.execute("DELETE FROM dialog_state WHERE updated_at < ?", (older_than.isoformat(),))
+            return cursor.rowcount
+
+    async def expire_dialogs(self, older_than: datetime, state_prefix: str, expired: str) -> int:
+        """Empty the conversations in a state starting with `state_prefix` idle since before
+        `older_than`, leaving only the state `expired` (so the person can be told); return how many."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE dialog_state SET state = ?, data = '{}' WHERE updated_at < ? AND substr(state, 1, ?) = ?",
+                (expired, older_than.isoformat(), len(state_prefix), state_prefix),
+            )
             return cursor.rowcount
 
     # --- unanswered questions -----------------------------------------------------------------

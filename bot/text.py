@@ -60,6 +60,7 @@ class Normaliser:
         self._about_the_bot = lexicon.about_the_bot
         self._greetings = lexicon.greetings
         self._small_talk = lexicon.greetings | lexicon.stopwords | lexicon.about_the_bot
+        self.occasions = frozenset(self.stem(w) for w in lexicon.occasions)
         self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         lexicon_words: set[str] = set(lexicon.stopwords)
         for variant, canonical in lexicon.synonyms.items():

@@ -97,6 +97,7 @@ class TrainingFlow:
             menu={"training": self._on_menu},
             links={"register": self._on_link},
             forget=self._forget,
+            privacy=self.copy.format("privacy_training", days=self.retention.days),
         )
 
     async def _forget(self, channel: str, user_id: str) -> None:

@@ -22,6 +22,7 @@ class Assessment:
     danger: str | None = None  # name of the first danger rule that matched
     guidance: str | None = None  # FAQ id to add after the 999 advice
     reason: str = "no danger cue"  # or the timing evidence that decided it
+    now: bool = False  # a danger cue and words saying it is happening now ("still outside")
 
 
 class Triage:
@@ -49,4 +50,4 @@ class Triage:
                 score += hits * group.weight
                 found.append(f"{group.name}×{hits}")
         reason = ", ".join(found) or "no clue about time"
-        return Assessment(score >= 0, rule.name, rule.guidance, reason)
+        return Assessment(score >= 0, rule.name, rule.guidance, reason, now=score > 0)

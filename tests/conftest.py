@@ -21,7 +21,7 @@ import uvicorn
 from alerts import AlertStore, Composer
 from bot.alerts_flow import AlertsFlow
 from bot.answers import Answerer
-from bot.app import WebServer
+from bot.app import WebServer, report_flow
 from bot.cli import main
 from bot.config import Settings, default_content_dir
 from bot.content import Content, load_content
@@ -116,11 +116,22 @@ def alerts_flow(
     )
 
 
+REPORT_EXPIRY = timedelta(minutes=60)
+
+
 @pytest.fixture
-def engine(make_engine: Callable[..., Engine], training: Training, content: Content, alerts_flow: AlertsFlow) -> Engine:
-    """The engine as the app builds it: with the training and alerts flows, "coord" a coordinator."""
+def engine(
+    make_engine: Callable[..., Engine],
+    training: Training,
+    content: Content,
+    answerer: Answerer,
+    alerts_flow: AlertsFlow,
+) -> Engine:
+    """The engine as the app builds it: with the training, alerts and report flows, "coord" a
+    coordinator."""
     flow = TrainingFlow(training, content.copy, retention=timedelta(days=30)).flow()
-    return make_engine(flows=(flow, alerts_flow.flow()), coordinators=COORDINATORS)
+    reporting = report_flow(content, answerer, REPORT_EXPIRY).flow()
+    return make_engine(flows=(flow, alerts_flow.flow(), reporting), coordinators=COORDINATORS)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> bool:

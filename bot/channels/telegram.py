@@ -202,7 +202,8 @@ class TelegramChannel:
                 return
         user_id = self._user_key(chat, message.from_user)
         await self._reachable(user_id)
-        incoming = Incoming(CHANNEL, user_id, text, None, message.from_user.first_name, message.date)
+        private = chat.type == ChatType.PRIVATE
+        incoming = Incoming(CHANNEL, user_id, text, None, message.from_user.first_name, message.date, private)
         reply = await self.engine.handle(incoming)
         in_group = chat.type != ChatType.PRIVATE
         await self.send(chat.id, reply, user_id=user_id, reply_to=message.message_id if in_group else None)
@@ -219,8 +220,9 @@ class TelegramChannel:
         # Button data is whatever the client sends: the engine accepts only choices it offered.
         choice = query.data if isinstance(query.data, str) else ""
         await self._reachable(user_id)
+        private = chat is None or chat.type == ChatType.PRIVATE
         reply = await self.engine.handle(
-            Incoming(CHANNEL, user_id, None, choice, query.from_user.first_name, datetime.now(UTC))
+            Incoming(CHANNEL, user_id, None, choice, query.from_user.first_name, datetime.now(UTC), private)
         )
         await self.send(chat.id if chat else query.from_user.id, reply, user_id=user_id)
 

@@ -76,7 +76,7 @@ def test_chat_is_a_whole_conversation(cli_env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Faith Safety Bot" in out and "1. Get help now" in out
-    assert "Report a hate crime or hate incident" in out  # picked by number
+    assert "are you safe right now?" in out  # "Report a hate crime or incident", picked by number
     assert "Which area would you like guidance on?" in out
     assert "Sorry, I don't have guidance on that" in out
     gaps = run(["content", "gaps", "--json"], cli_env)

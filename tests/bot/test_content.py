@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from bot.answers import Answerer
 from bot.content import Content, ContentError, inspect_content, load_content, phone_numbers
+from bot.dialog import Engine
+from bot.messages import Incoming
 from tests.conftest import CONTENT_DIR, safetybot
 
 REQUIRED_IDS = """
@@ -35,6 +39,28 @@ def test_every_required_entry_exists_with_varied_questions(content: Content) -> 
         assert len(entry.questions) >= 6, entry.id
         assert len(set(entry.questions)) == len(entry.questions), entry.id
         assert entry.keywords and entry.sources and entry.related and entry.audience
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9 ]", " ", text.lower()).split())
+
+
+def test_no_evaluation_question_is_copied_into_the_content(content: Content) -> None:
+    """The matcher is measured on questions it has never seen: the content must not hold them."""
+    evaluation = [*Path(__file__).parents[1].joinpath("eval").glob("*.tsv")]
+    shared = Path(__file__).parents[3] / "shared" / "eval"  # the development set, where it exists
+    evaluation += [*shared.glob("*.tsv")] if shared.is_dir() else []
+    asked = {
+        _plain(line.rpartition("\t")[0])
+        for path in evaluation
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "\t" in line and not line.startswith("#")
+    }
+    assert len(asked) > 500
+    written = {_plain(q): (entry.id, q) for entry in content.faq.values() for q in entry.questions}
+    if content.out_of_scope is not None:
+        written |= {_plain(q): ("out-of-scope", q) for q in content.out_of_scope.questions}
+    assert sorted(written[q] for q in asked & written.keys()) == []
 
 
 def test_every_entry_is_in_the_topic_menu(content: Content) -> None:
@@ -163,3 +189,41 @@ def test_content_check_command_fails_on_a_bad_number(cli_env: dict[str, str], co
     )
     assert done.returncode == 1
     assert "victim-support.md:" in done.stdout and "08 08 16 98 111" in done.stdout
+
+
+def test_report_guide_loads_with_its_questions_routes_and_write_up(content: Content) -> None:
+    guide = content.report
+    assert guide is not None
+    assert [q.id for q in guide.questions] == ["kind", "target", "hatred"]
+    assert {o.id for o in guide.questions[0].options} == {"violence", "damage", "verbal", "online", "worry"}
+    assert {"police", "true-vision", "tell-mama", "cst", "victim-support"} <= {r.id for r in guide.routes}
+    assert all(r.sources for r in guide.routes) and guide.tips and guide.tips_sources
+    assert "report-hate-crime" in guide.topics and guide.start is not None
+
+
+def test_report_guide_mistakes_fail_on_their_lines(content_copy: Path) -> None:
+    guide = content_copy / "report.yaml"
+    _edit(guide, "when: {hatred: [anti-muslim]}", "when: {hatred: [anti-muslin]}")
+    _edit(guide, "when: {hatred: [lgbt]}", "when: {feeling: [lgbt]}")
+    _edit(guide, "**0800 032 3263**", "**0800 032 3236**")
+    _edit(guide, "      - id: damage\n", "      - id: Damage Or Graffiti\n")
+    _edit(guide, "  - report-hate-crime\n", "  - no-such-entry\n")
+    errors = "\n".join(_errors(content_copy))
+    assert f"report.yaml:{_line_of(guide, 'anti-muslin')}: error: 'hatred' has no answer 'anti-muslin'" in errors
+    assert f"report.yaml:{_line_of(guide, 'feeling')}: error: `when` names 'feeling'" in errors
+    assert "phone number '0800 032 3236' is not in numbers.yaml" in errors
+    assert f"report.yaml:{_line_of(guide, 'Damage Or')}: error: id 'Damage Or Graffiti' must be kebab-case" in errors
+    assert f"report.yaml:{_line_of(guide, 'no-such-entry')}: error: FAQ id 'no-such-entry' does not exist" in errors
+
+
+async def test_without_a_report_guide_the_menu_gives_the_reporting_answer(
+    content_copy: Path, make_engine: Callable[..., Engine]
+) -> None:
+    (content_copy / "report.yaml").unlink()
+    content = load_content(content_copy)
+    assert content.report is None
+    engine = make_engine(content=content, answerer=Answerer(content))
+    await engine.handle(Incoming("console", "amina", "/menu"))
+    reply = await engine.handle(Incoming("console", "amina", choice="menu:report"))
+    assert reply.answer == "report-hate-crime"
+    assert (await engine.handle(Incoming("console", "amina", "/report"))).answer == "report-hate-crime"

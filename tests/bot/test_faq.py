@@ -13,6 +13,8 @@ PARAPHRASES = [
     ("wat is tel mama", "tell-mama"),  # misspelt
     ("jewish community security trust phone number", "cst-antisemitism"),
     ("can i report it without giving my name", "third-party-reporting"),
+    # The brief's example: "after Friday prayers" says when it happened, not what it is about.
+    ("how do I report what happened after Friday prayers?", "report-hate-crime"),
     ("grafitti sprayed on our masjid wall", "graffiti-criminal-damage"),  # misspelt, synonym
     ("martyns law does it apply to a small mosque", "martyns-law"),
     ("someone hacked our facebook page", "cyber-security"),

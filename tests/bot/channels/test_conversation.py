@@ -8,7 +8,7 @@ from tests.bot.channels.conftest import ConsoleDriver, TelegramDriver, WhatsAppD
 Driver = ConsoleDriver | TelegramDriver | WhatsAppDriver
 MAIN_MENU = [
     "Get help now",
-    "Report a hate crime",
+    "Report a hate crime or incident",
     "Safety guidance by topic",
     "Training sessions",
     "Alerts",
@@ -24,8 +24,10 @@ async def test_start_shows_the_main_menu(driver: Driver) -> None:
 
 async def test_picking_an_option_gives_its_answer(driver: Driver) -> None:
     menu = await driver.say("/menu")
-    said = await driver.pick(menu, 2)
-    assert said.text.startswith("Report a hate crime or hate incident")
+    topics = await driver.pick(menu, 3)
+    category = await driver.pick(topics, 2)
+    said = await driver.pick(category, 1)
+    assert said.text.startswith(category.options[0])
     assert "Main menu" in said.options
 
 
@@ -64,3 +66,23 @@ async def test_cancel_returns_to_the_menu(driver: Driver) -> None:
 async def test_out_of_scope_is_a_kind_no_with_the_menu(driver: Driver) -> None:
     said = await driver.say("what's a good biryani recipe")
     assert said.text.startswith("Sorry, I don't have guidance on that") and said.options == MAIN_MENU
+
+
+async def test_report_step_by_step_with_a_write_up(driver: Driver) -> None:
+    menu = await driver.say("/menu")
+    safe = await driver.pick(menu, 2)
+    assert "are you safe right now?" in safe.text
+    kinds = await driver.pick(safe, 1)
+    assert kinds.options[3] == "Online abuse"
+    targets = await driver.pick(kinds, 4)
+    hatreds = await driver.pick(targets, 1)
+    routes = await driver.pick(hatreds, 1)
+    assert "Report Harmful Content" in routes.text and "Tell MAMA" in routes.text
+    assert routes.options[0] == "Yes, help me write it down"
+    first = await driver.pick(routes, 1)
+    assert first.text.startswith("Question 1 of 7.") and first.options == ["Skip", "Finish and show my notes"]
+    second = await driver.say("Monday 3pm 🙂 & صباح الخير")
+    assert second.text.startswith("Question 2 of 7.")
+    summary = await driver.pick(second, 2)
+    assert "1. When: Monday 3pm 🙂 & صباح الخير" in summary.text
+    assert "I've deleted your answers from the bot" in summary.text

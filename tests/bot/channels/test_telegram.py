@@ -29,6 +29,7 @@ async def test_start_lists_commands_and_shows_the_menu_keyboard(
         "start",
         "help",
         "menu",
+        "report",
         "alerts",
         "subscribe",
         "unsubscribe",
@@ -120,8 +121,17 @@ async def test_group_members_never_share_a_menu(telegram: TelegramChannel, teleg
     telegram_api.push(button_press("menu:report", user_id=2, chat_id=-100777))  # someone else's menu
     reply = await telegram_api.called("sendMessage", to(-100777, "That menu has expired"))
     assert reply.params["chat_id"] == -100777
-    telegram_api.push(button_press("menu:report", user_id=1, chat_id=-100777))  # the owner's press
-    await telegram_api.called("sendMessage", to(-100777, "<b>Report a hate crime"))
+    telegram_api.push(button_press("menu:topics", user_id=1, chat_id=-100777))  # the owner's press
+    await telegram_api.called("sendMessage", to(-100777, "Which area would you like guidance on?"))
+
+
+async def test_reporting_is_only_done_in_a_private_chat(telegram: TelegramChannel, telegram_api: FakeBotApi) -> None:
+    telegram_api.push(group_message("/report@safety_test_bot", user_id=1))
+    reply = await telegram_api.called("sendMessage", to(-100777))
+    assert reply.params["text"].startswith("For your privacy, I only go through reporting in a private chat")
+    telegram_api.push(private_message("/report"))
+    reply = await telegram_api.called("sendMessage", to(111))
+    assert "are you safe right now?" in reply.params["text"]
 
 
 async def test_flood_control_waits_then_delivers(telegram: TelegramChannel, telegram_api: FakeBotApi) -> None:
