@@ -315,6 +315,7 @@ COPY_KEYS = (
     "forget_kept",
     "error",
     "choose_number",
+    "choose_number_typed",
     "coordinator_hello",
     "unknown_command",
     "command_start",

@@ -12,6 +12,10 @@ What a message does is looked up in tables, the engine's own and each feature's 
     main menu item  help-now report topics privacy    + each flow's (training)
     deep link       topic-<faq id>                     + each flow's (register-<session>)
 
+A flow can also take typed words before the FAQ does (`Intent`: "I want to report…" starts the
+guided report), and keep something only briefly (`Expiry`: a report's answers are dropped after a
+pause, and the person told when they come back).
+
 Commands (/start, /help, /menu, /cancel, /privacy, /forget, STOP) work in every state; danger
 now is checked before anything typed is read as a form answer or an option. A reply's choices
 are remembered so the next message can pick one by number or by its words, and a choice that was

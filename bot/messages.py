@@ -65,3 +65,4 @@ class Reply:
     answer: str | None = None
     suggestions: tuple[str, ...] = ()
     document: Document | None = None
+    typed: bool = False  # it asks for a typed answer (what happened), the options only help

@@ -16,6 +16,9 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from bot.content import Copy
+from bot.messages import Reply
+
 _PARSER = MarkdownIt("commonmark", {"html": False}).disable(["image", "heading", "lheading"])
 
 
@@ -143,6 +146,12 @@ def _fit(block: str, limit: int) -> list[str]:
                         parts.append(fitted)
             return parts
     return [block[i : i + limit] for i in range(0, len(block), limit)]
+
+
+def choices_prompt(reply: Reply, copy: Copy) -> str:
+    """How to pick one of a reply's numbered choices, or type instead."""
+    key = "choose_number_typed" if reply.typed else "choose_number"
+    return copy.format(key, first=1, last=len(reply.choices))
 
 
 def numbered_choices(labels: list[str], prompt: str) -> str:

@@ -212,7 +212,7 @@ class ReportFlow:
             Choice(f"rep-skip:{question.id}", self.copy["report_skip"]),
             Choice("rep-end:", self.copy["report_finish"]),
         )
-        reply = Reply(f"{lead}\n\n{text}" if lead else text, choices, emergency=emergency and bool(lead))
+        reply = Reply(f"{lead}\n\n{text}" if lead else text, choices, emergency=emergency and bool(lead), typed=True)
         return Step(reply, WRITE, {"answers": answers, "notes": notes, "asking": question.id})
 
     async def _on_note(self, turn: Turn, text: str) -> Step:

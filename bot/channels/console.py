@@ -12,7 +12,7 @@ from bot.channels import as_reply
 from bot.content import Copy
 from bot.dialog import Engine
 from bot.messages import Delivery, Incoming, Reply
-from bot.render import Style, numbered_choices, render
+from bot.render import Style, choices_prompt, numbered_choices, render
 
 CHANNEL = "console"
 QUIT = {"/quit", "/exit", "quit", "exit"}
@@ -27,7 +27,7 @@ def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
         path.write_bytes(reply.document.content)
         text += "\n\n" + copy.format("calendar_file", path=path)
     if reply.choices:
-        prompt = copy.format("choose_number", first=1, last=len(reply.choices))
+        prompt = choices_prompt(reply, copy)
         text += "\n\n" + numbered_choices([c.label for c in reply.choices], prompt)
     return text
 

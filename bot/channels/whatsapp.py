@@ -44,7 +44,7 @@ from bot.dialog import Engine
 from bot.messages import Delivery, Incoming, Reply
 from bot.phone import e164
 from bot.ratelimit import PriorityGate
-from bot.render import Style, numbered_choices, render_blocks, split_message
+from bot.render import Style, choices_prompt, numbered_choices, render_blocks, split_message
 from bot.store import Contact, Database
 from bot.web import BodyTooLarge, read_body
 
@@ -248,7 +248,7 @@ class WhatsAppChannel:
             url = f"{self.public_base_url}/calendar/{reply.document.token}.ics"
             blocks.append(self.copy.format("calendar_link", url=url))
         if reply.choices:
-            prompt = self.copy.format("choose_number", first=1, last=len(reply.choices))
+            prompt = choices_prompt(reply, self.copy)
             blocks.append(numbered_choices([c.label for c in reply.choices], prompt))
         return split_message(blocks, MAX_TEXT)
 
