@@ -123,6 +123,13 @@ class AlertStore:
                 (";".join(boroughs), now.isoformat(), channel, user_id),
             )
 
+    async def deliveries_of(self, channel: str, user_id: str) -> list[int]:
+        """The ids of the alert deliveries to one person."""
+        rows = await self.db.query(
+            "SELECT id FROM alert_deliveries WHERE channel = ? AND user_id = ? ORDER BY id", (channel, user_id)
+        )
+        return [int(row[0]) for row in rows]
+
     async def remove_subscriber(self, channel: str, user_id: str) -> bool:
         async with self.db.transaction() as conn:
             cursor = await conn.execute("DELETE FROM subscribers WHERE channel = ? AND user_id = ?", (channel, user_id))

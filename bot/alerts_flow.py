@@ -29,7 +29,7 @@ from rapidfuzz.distance import Levenshtein
 
 from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
 from bot.content import AlertTemplate, Copy
-from bot.dialog import Flow, Handler, Step, Turn
+from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Reply
 from bot.render import escape_markdown
 from bot.store import Database
@@ -38,6 +38,7 @@ from bot.training import ROLES, TrainingError, parse_local
 
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
+_NEED_HELP = "need-help"  # notification keys: need-help:<delivery id>:<coordinator>
 _REQUEST = "leader-request"  # notification keys: leader-request:<subscriber id>:<when>:<coordinator>
 
 
@@ -56,7 +57,6 @@ class AlertsFlow:
         copy: Copy,
         *,
         templates: Mapping[str, AlertTemplate],
-        coordinators: frozenset[tuple[str, str]],
         channels: Callable[[], Sequence[str]],
         clock: Callable[[], datetime],
     ) -> None:
@@ -65,7 +65,6 @@ class AlertsFlow:
         self.db = db
         self.copy = copy
         self.templates = templates
-        self.coordinators = coordinators
         self.channels = channels
         self.clock = clock
 
@@ -94,9 +93,9 @@ class AlertsFlow:
             "alr_place": self._on_place,
             "alr_role": self._on_role_text,
             "alr_areas": self._on_areas_text,
-            "alr_compose_areas": coordinator(self._on_compose_areas_text),
-            "alr_text": coordinator(self._on_text),
-            "alr_at": coordinator(self._on_at_text),
+            "alr_compose_areas": coordinator(self._on_compose_areas_text, typed=True),
+            "alr_text": coordinator(self._on_text, typed=True),
+            "alr_at": coordinator(self._on_at_text, typed=True),
         }
         return Flow(
             choices=choices,
@@ -114,8 +113,10 @@ class AlertsFlow:
     async def _forget(self, channel: str, user_id: str) -> None:
         me = await self.store.subscriber(channel, user_id)
         await self.store.forget_actor(actor(channel, user_id))
-        if me is not None:  # coordinators' pending notices of their request
-            await self.db.drop_notifications(f"{_REQUEST}:{me.id}:")
+        if me is not None:  # coordinators' notices of their request
+            await self.db.drop_notifications(f"{_REQUEST}:{me.id}:", sent_too=True)
+        for delivery in await self.store.deliveries_of(channel, user_id):  # and of their calls for help
+            await self.db.drop_notifications(f"{_NEED_HELP}:{delivery}:", sent_too=True)
 
     # --- helpers --------------------------------------------------------------------------------
     def _main(self) -> Choice:
@@ -125,20 +126,9 @@ class AlertsFlow:
         text = self.copy.format(key, **values) if values else self.copy[key]
         return Reply(text, (*choices, self._main()))
 
-    def _coordinator(self, handler: Handler) -> Handler:
-        async def checked(turn: Turn, value: str) -> Step:
-            if not turn.coordinator:  # every coordinator action is checked here, whatever asked for it
-                await self.store.audit(
-                    actor(turn.incoming.channel, turn.incoming.user_id),
-                    "refused",
-                    {"tried": handler.__name__},
-                    turn.now,
-                )
-                return Step(self._say("alerts_not_allowed"))
-            return await handler(turn, value)
-
-        checked.__name__ = handler.__name__
-        return checked
+    def _coordinator(self, handler: Handler, *, typed: bool = False) -> Handler:
+        """Coordinators only: checked on arrival and audited (`coordinators_only`)."""
+        return coordinators_only(self.db, lambda: self._say("alerts_not_allowed"))(handler, typed=typed)
 
     def _areas_label(self, areas: Sequence[str]) -> str:
         return self.copy["alerts_all_london"] if "all" in areas else ", ".join(areas)
@@ -176,7 +166,7 @@ class AlertsFlow:
 
     async def _notify_coordinators(self, key: str, reply: Reply) -> None:
         body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
-        for channel, user_id in sorted(self.coordinators):
+        for channel, user_id, _since in await self.db.coordinators():
             await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock())
 
     async def tell_decision(self, subscriber: Subscriber, status: str) -> None:
@@ -242,6 +232,8 @@ class AlertsFlow:
 
     # --- signing up -------------------------------------------------------------------------------
     async def _start_signup(self, turn: Turn, kind: str) -> Step:
+        if not turn.incoming.private:  # a group would read their name, place and areas
+            return Step(self._say("private_only"))
         if kind == "community":
             return self._ask_areas({"kind": "community"})
         return Step(self._say("alerts_ask_name"), "alr_name", {"kind": "leader"})
@@ -554,7 +546,7 @@ class AlertsFlow:
             areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
             channel=turn.incoming.channel, contact=escape_markdown(turn.incoming.user_id),
         )  # fmt: skip
-        await self._notify_coordinators(f"need-help:{delivery_id}", Reply(text))
+        await self._notify_coordinators(f"{_NEED_HELP}:{delivery_id}", Reply(text))
         await self.store.audit(
             actor(turn.incoming.channel, turn.incoming.user_id),
             "asked for help",

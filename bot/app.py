@@ -22,8 +22,10 @@ from bot.answers import Answerer, faq_choice
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialog import Engine
+from bot.logs import QUIET
 from bot.messages import Choice, Reply
 from bot.notify import Notifier, ProactiveSender
+from bot.ratelimit import FloodGuard
 from bot.report_flow import EVIDENCE_ENTRY, ReportFlow
 from bot.store import Database
 from bot.training import Training
@@ -63,6 +65,7 @@ async def open_app(
     db = await Database.open(database if database is not None else settings.database_path)
     try:
         clock = clock or _utcnow
+        await db.bootstrap_coordinators(settings.coordinator_ids, clock())
         training = Training(
             db,
             content.copy,
@@ -80,7 +83,6 @@ async def open_app(
             db,
             content.copy,
             templates=content.alert_templates,
-            coordinators=settings.coordinator_ids,
             channels=lambda: settings.alert_channels,
             clock=clock,
         )
@@ -92,12 +94,12 @@ async def open_app(
             content,
             db,
             answerer=answerer,
-            coordinators=settings.coordinator_ids,
             idle_limit=timedelta(days=settings.dialog_retention_days),
             gaps_limit=timedelta(days=settings.gaps_retention_days),
             clock=clock,
             record_gaps=record_gaps,
             flows=flows,
+            flood=FloodGuard(settings.user_rate_limit, settings.user_rate_burst, clock),
         )
         yield App(settings, content, db, engine, training, alerts, composer, alerts_flow)
     finally:
@@ -154,8 +156,8 @@ async def run_bot(settings: Settings) -> None:
 
     # PTB warns on every flood-control wait that RetryAfter.retry_after will change type.
     warnings.filterwarnings("ignore", message=".*retry_after.*", category=PTBDeprecationWarning)
-    for noisy in ("twilio", "httpx"):  # they log every request (headers and addresses) at INFO
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name, floor in QUIET.items():  # they log requests in full (addresses, headers, the token)
+        logging.getLogger(name).setLevel(floor)
 
     async with open_app(settings) as app:
         telegram = TelegramChannel(settings, app.engine, app.db) if settings.telegram_bot_token else None

@@ -14,12 +14,13 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from bot import alerts_cli, sessions_cli
+from bot import alerts_cli, coordinators_cli, sessions_cli
 from bot.app import App, alerts_dispatcher, missing_channels, open_app, purge_drafts, run_bot
 from bot.channels import ChannelError
 from bot.channels.console import ConsoleSender, format_reply, run_console
 from bot.config import Settings
 from bot.content import ContentError, inspect_content
+from bot.logs import configure_logging
 from bot.messages import Incoming
 from bot.notify import Notifier
 from bot.render import Style, render
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sessions_cli.add_parser(commands)
     alerts_cli.add_parsers(commands)
+    coordinators_cli.add_parser(commands)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -79,12 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = ".".join(str(part) for part in error["loc"]).upper()
             print(f"safetybot: setting {name}: {error['msg']}", file=sys.stderr)
         return 2
-    quiet = args.command in ("chat", "ask", "sessions", "leaders", "alerts")
-    logging.basicConfig(
-        level=logging.WARNING if quiet else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    quiet = args.command in ("chat", "ask", "sessions", "leaders", "alerts", "coordinators")
+    configure_logging(logging.WARNING if quiet else settings.log_level.upper())
     try:
         return asyncio.run(_run(args, settings))
     except ContentError as exc:
@@ -115,6 +113,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if command in ("leaders", "alerts"):
         async with open_app(settings) as app:
             return await alerts_cli.run(args, app)
+    if command == "coordinators":
+        async with open_app(settings) as app:
+            return await coordinators_cli.run(args, app)
     if command == "content" and args.action == "check":
         return _content_check(args.dir or settings.content_dir)
     if command == "content" and args.action == "gaps":

@@ -36,12 +36,16 @@ from typing import Any
 from bot.answers import MAIN_MENU, MAX_MESSAGE_CHARS, Answer, Answerer, Kind, faq_choice
 from bot.content import Content
 from bot.messages import Choice, Incoming, Reply
+from bot.ratelimit import FloodGuard, Verdict
+from bot.render import escape_markdown
 from bot.store import Database
 from bot.text import clean
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+MAX_INPUT_CHARS = 10_000  # a message is cut to this before anything reads it
+EMERGENCY_REPEAT = 60.0  # seconds: the 999 advice to someone over the message limit, at most this often
 DIALOG_IDLE_LIMIT = timedelta(days=30)  # default: conversations idle longer are deleted
 GAPS_LIMIT = timedelta(days=90)  # default: unanswered questions older than this are deleted
 
@@ -72,6 +76,33 @@ class Step:
 
 
 Handler = Callable[[Turn, str], Awaitable[Step]]  # (turn, the choice's value or the text typed)
+
+
+def coordinators_only(db: Database, refuse: Callable[[], Reply]) -> Callable[..., Handler]:
+    """A wrapper for a flow's coordinator actions: each is checked when it arrives, whatever
+    button, deep link or typed text asked for it (the sender's role is read from the database on
+    every message), and written to the audit log: who, what, when; refusals too.
+
+        coordinator = coordinators_only(db, lambda: Reply("Only coordinators can do that."))
+        choices = {"trn-admin": coordinator(self._on_admin)}
+        texts = {"trn_new": coordinator(self._on_new_text, typed=True)}  # typed text isn't logged
+    """
+
+    def wrap(handler: Handler, *, typed: bool = False) -> Handler:
+        action = handler.__name__.removeprefix("_").removeprefix("on_")
+
+        async def checked(turn: Turn, value: str) -> Step:
+            who = f"{turn.incoming.channel}:{turn.incoming.user_id}"
+            if not turn.coordinator:
+                await db.audit(who, "refused", {"tried": action}, turn.now)
+                return Step(refuse())
+            await db.audit(who, action, {} if typed else {"value": value[:64]}, turn.now)
+            return await handler(turn, value)
+
+        checked.__name__ = handler.__name__
+        return checked
+
+    return wrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +151,9 @@ class Flow:
     privacy: str = ""  # what the feature keeps: lines for the /privacy text (copy `privacy`)
 
 
-COMMANDS = ("start", "help", "menu", "report", "alerts", "subscribe", "unsubscribe", "cancel", "privacy", "forget")
+COMMANDS = (
+    "start", "help", "menu", "report", "alerts", "subscribe", "unsubscribe", "cancel", "privacy", "mydata", "forget",
+)  # fmt: skip
 _LINK_WORD = re.compile(r"^\s*([a-z]+)\s+(\S+)\s*$", re.IGNORECASE)  # "REGISTER 12" on WhatsApp
 # A message that is just one of these words acts like the command (as on SMS and WhatsApp);
 # a greeting (content/lexicon.yaml) acts like /start.
@@ -155,29 +188,31 @@ class Engine:
         db: Database,
         *,
         answerer: Answerer | None = None,
-        coordinators: frozenset[tuple[str, str]] = frozenset(),
         idle_limit: timedelta = DIALOG_IDLE_LIMIT,
         gaps_limit: timedelta = GAPS_LIMIT,
         clock: Clock = _utcnow,
         record_gaps: bool = True,
         flows: Iterable[Flow] = (),
+        flood: FloodGuard | None = None,
     ) -> None:
         self.content = content
         self.copy = content.copy
         self.db = db
         self.answerer = answerer or Answerer(content)
-        self.coordinators = coordinators
         self.idle_limit = idle_limit
         self.gaps_limit = gaps_limit
         self.clock = clock
         self.record_gaps = record_gaps
+        self.flood = flood  # per-person message limit, None for no limit
+        self._warned: dict[tuple[str, str], float] = {}  # throttled people given the 999 advice, when
         self._locks: dict[tuple[str, str], list[Any]] = {}
         own = Flow(
             choices={"menu": self._on_menu, "cat": self._on_category, "faq": self._on_faq, "forget": self._on_forget},
             menu={"main": self._menu_main, "none": self._menu_none, "help-now": self._menu_help_now,
-                  "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy},
+                  "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy,
+                  "mydata": self._my_data, "forget": self._ask_forget},
             links={"topic": self._link_topic},
-            commands={"report": self._menu_report},
+            commands={"report": self._menu_report, "mydata": self._my_data},
         )  # fmt: skip
         self._choices: dict[str, Handler] = {}
         self._texts: dict[str, Handler] = {}
@@ -206,13 +241,20 @@ class Engine:
             if flow.privacy:
                 self._privacy_lines.append(flow.privacy.strip())
 
-    def is_coordinator(self, incoming: Incoming) -> bool:
-        """Whether the sender is a coordinator."""
-        return (incoming.channel, incoming.user_id) in self.coordinators
+    async def is_coordinator(self, incoming: Incoming) -> bool:
+        """Whether the sender is a coordinator now (looked up on every message: coordinators
+        added or removed from the command line count at once)."""
+        return await self.db.is_coordinator(incoming.channel, incoming.user_id)
 
     async def handle(self, incoming: Incoming) -> Reply:
         """Answer one message. Never raises for bad input; a failure gets a kind apology."""
         key = (incoming.channel, incoming.user_id)
+        if incoming.text is not None and len(incoming.text) > MAX_INPUT_CHARS:  # bounds the work
+            incoming = dataclasses.replace(incoming, text=incoming.text[:MAX_INPUT_CHARS])
+        if self.flood is not None:
+            verdict = self.flood.check(key)
+            if verdict is not Verdict.ANSWER:
+                return self._throttled(incoming, verdict)
         # One message at a time per user, so two quick replies can't both act on the same menu.
         slot = self._locks.setdefault(key, [asyncio.Lock(), 0])
         slot[1] += 1
@@ -226,6 +268,22 @@ class Engine:
             slot[1] -= 1
             if slot[1] == 0:
                 del self._locks[key]
+
+    def _throttled(self, incoming: Incoming, verdict: Verdict) -> Reply:
+        """Someone over the message limit: one notice, then nothing; but danger now still gets
+        the 999 advice (at most once a minute, so a flood of "knife" can't turn it into spam)."""
+        text = clean(incoming.text or "")
+        if incoming.choice is None and text and self.answerer.triage.assess(text).emergency:
+            key, now = (incoming.channel, incoming.user_id), self.clock().timestamp()
+            if now - self._warned.get(key, -EMERGENCY_REPEAT) >= EMERGENCY_REPEAT:
+                if len(self._warned) > 10_000:
+                    self._warned.clear()
+                self._warned[key] = now
+                return Reply(self.copy["emergency_lead"], emergency=True)
+        if verdict is Verdict.NOTICE:
+            logger.info("a %s user is over the message limit; told once, then ignored", incoming.channel)
+            return Reply(self.copy["slow_down"])
+        return Reply("", silent=True)
 
     async def _handle(self, incoming: Incoming) -> Reply:
         record = await self.db.load_dialog(incoming.channel, incoming.user_id)
@@ -242,7 +300,7 @@ class Engine:
                 offered = [Choice(str(i), str(label)) for i, label in record.data.get("choices", [])]
                 form = record.data.get("form") or {}
                 numbered = record.data.get("numbered")  # typed numbers pick from the first `numbered`
-        turn = Turn(incoming, now, self.is_coordinator(incoming), form)
+        turn = Turn(incoming, now, await self.is_coordinator(incoming), form)
         step = await self._dispatch(turn, state, offered, numbered)
         if step.save:
             await self._save(incoming, step)
@@ -379,18 +437,47 @@ class Engine:
         if command == "privacy":
             return Step(self._privacy(incoming))
         if command == "forget":
-            reply = Reply(
-                self.copy["forget_confirm"],
-                (Choice("forget:yes", self.copy["forget_yes"]), Choice("forget:no", self.copy["forget_no"])),
-            )
-            return Step(reply, CONFIRM_FORGET)
+            return await self._ask_forget(turn, "")
         return Step(self.main_menu(self.copy["unknown_command"]))
+
+    async def _ask_forget(self, _turn: Turn, _value: str) -> Step:
+        reply = Reply(
+            self.copy["forget_confirm"],
+            (Choice("forget:yes", self.copy["forget_yes"]), Choice("forget:no", self.copy["forget_no"])),
+        )
+        return Step(reply, CONFIRM_FORGET)
+
+    async def _my_data(self, turn: Turn, _value: str) -> Step:
+        """Everything stored about the sender, table by table, in their own chat only."""
+        incoming = turn.incoming
+        if not incoming.private:
+            return Step(Reply(self.copy["mydata_private"], (self.main_menu_choice(),)))
+        data = await self.db.data_of(incoming.channel, incoming.user_id)
+        who = escape_markdown(f"{incoming.channel} {incoming.user_id}")
+        parts = [self.copy.format("mydata_intro", who=who)]
+        for table, rows in data.items():
+            items = []
+            for row in rows:
+                fields = [
+                    f"{k}: {v}" for k, v in row.items() if k not in ("channel", "user_id") and v not in (None, "")
+                ]
+                items.append(f"- {escape_markdown('; '.join(fields))}")
+            parts.append(f"**{self.copy[f'mydata_{table}']}**\n\n" + "\n".join(items))
+        if not data:
+            parts.append(self.copy["mydata_none"])
+        parts.append(self.copy["mydata_end"])
+        choices = (Choice("menu:forget", self.copy["menu_forget"]), self.main_menu_choice())
+        return Step(Reply("\n\n".join(parts), choices))
 
     def _privacy(self, incoming: Incoming) -> Reply:
         features = "\n".join(self._privacy_lines)
         text = self.copy.format("privacy", channel=incoming.channel, days=self.idle_limit.days, features=features)
         entry = self.content.faq.get("data-privacy")
-        choices = (faq_choice(entry),) if entry else ()
+        choices = (
+            Choice("menu:mydata", self.copy["menu_mydata"]),
+            Choice("menu:forget", self.copy["menu_forget"]),
+            *((faq_choice(entry),) if entry else ()),
+        )
         return Reply(text, (*choices, Choice(MAIN_MENU, self.copy["main_menu"])))
 
     # --- flows --------------------------------------------------------------------------------
@@ -512,5 +599,8 @@ class Engine:
         now = self.clock()
         await self.purge_drafts()
         dialogs = await self.db.purge_dialogs(now - self.idle_limit)
+        await self.db.purge_notifications(now - self.idle_limit)  # sent ones: their text names people
         gaps = await self.db.purge_unanswered(now - self.gaps_limit)
+        if dialogs or gaps:
+            await self.db.scrub()
         logger.info("retention: deleted %d idle conversations, %d old unanswered questions", dialogs, gaps)

@@ -66,3 +66,4 @@ class Reply:
     suggestions: tuple[str, ...] = ()
     document: Document | None = None
     typed: bool = False  # it asks for a typed answer (what happened), the options only help
+    silent: bool = False  # nothing to send (someone flooding the bot, past their one notice)

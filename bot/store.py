@@ -10,10 +10,11 @@ share its transaction. All SQL lives here, in plain portable statements.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,15 +30,21 @@ BUSY_TIMEOUT_MS = 5000
 # Tables holding rows about one user (by channel and user id): what /forget deletes.
 USER_TABLES = (
     "subscribers",
-    "alert_deliveries",
     "dialog_state",
     "contacts",
     "outgoing_messages",
     "held_messages",
     "notifications",
     "registrations",
-)
+)  # not `coordinators`: a role is the operators' record, and a removed one must stay removed
 SEAT_HOLDING = ("confirmed", "offered", "attended")  # registration statuses that hold seats
+
+
+def _owner_only(path: Path) -> None:
+    """Only the bot's own user may read the database (and its write-ahead log) or a backup."""
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):  # a file that doesn't exist yet, or isn't ours
+            file.chmod(0o600)
 
 
 class StoreError(Exception):
@@ -172,6 +179,8 @@ class Database:
             await conn.execute("PRAGMA secure_delete = ON")
             if migrate:
                 await db.migrate()
+            if target != ":memory:":
+                _owner_only(Path(target))
         except sqlite3.Error as exc:
             await conn.close()
             raise StoreError(f"cannot prepare the database at {target}: {exc}") from exc
@@ -257,6 +266,7 @@ class Database:
         try:
             async with aiosqlite.connect(str(target)) as dest:
                 await self._conn.backup(dest)
+            _owner_only(target)
         except sqlite3.Error as exc:
             raise StoreError(f"backup to {target} failed: {exc}") from exc
 
@@ -291,7 +301,73 @@ class Database:
                     f"DELETE FROM {table} WHERE channel = ? AND user_id = ?", (channel, user_id)
                 )
                 deleted += cursor.rowcount
+            # An alert's totals stay right: their delivery rows stay, without who they were.
+            await conn.execute(
+                "UPDATE alert_deliveries SET user_id = 'forgotten:' || id, message_id = NULL,"
+                " reason = CASE WHEN status IN ('pending', 'sending') THEN 'forgotten' ELSE reason END,"
+                " status = CASE WHEN status IN ('pending', 'sending') THEN 'failed' ELSE status END"
+                " WHERE channel = ? AND user_id = ?",
+                (channel, user_id),
+            )
+            # What they did stays in the audit log (counts, decisions), without who they were.
+            who = f"{channel}:{user_id}"
+            await conn.execute("UPDATE audit_log SET actor = 'forgotten' WHERE actor = ?", (who,))
+            await conn.execute(
+                "UPDATE audit_log SET details = replace(details, ?, 'forgotten') WHERE instr(details, ?) > 0",
+                (json.dumps(who)[1:-1], json.dumps(who)[1:-1]),
+            )
         return deleted
+
+    # --- coordinators and the audit log --------------------------------------------------------
+    async def bootstrap_coordinators(self, people: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Make these coordinators, unless they were ever added or removed before (COORDINATORS)."""
+        async with self.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO coordinators (channel, user_id, added_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (channel, user_id) DO NOTHING",
+                [(channel, user_id, now.isoformat()) for channel, user_id in people],
+            )
+
+    async def is_coordinator(self, channel: str, user_id: str) -> bool:
+        """Whether this person is a coordinator now."""
+        row = await self._fetchone(
+            "SELECT 1 FROM coordinators WHERE channel = ? AND user_id = ? AND removed_at IS NULL", (channel, user_id)
+        )
+        return row is not None
+
+    async def coordinators(self) -> list[tuple[str, str, datetime]]:
+        """The coordinators now: (channel, user id, since), oldest first."""
+        rows = await self._fetchall(
+            "SELECT channel, user_id, added_at FROM coordinators WHERE removed_at IS NULL ORDER BY added_at, channel"
+        )
+        return [(row[0], row[1], datetime.fromisoformat(row[2])) for row in rows]
+
+    async def set_coordinator(self, channel: str, user_id: str, active: bool, now: datetime) -> bool:
+        """Add or remove a coordinator; return whether anything changed."""
+        async with self.transaction() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT removed_at IS NULL FROM coordinators WHERE channel = ? AND user_id = ?", (channel, user_id)
+                )
+            ).fetchone()
+            if row is not None and bool(row[0]) == active:
+                return False
+            await conn.execute(
+                "INSERT INTO coordinators (channel, user_id, added_at, removed_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, user_id) DO UPDATE SET"
+                " added_at = CASE WHEN excluded.removed_at IS NULL THEN excluded.added_at ELSE added_at END,"
+                " removed_at = excluded.removed_at",
+                (channel, user_id, now.isoformat(), None if active else now.isoformat()),
+            )
+            return True
+
+    async def audit(self, actor: str, action: str, details: Mapping[str, Any], now: datetime) -> None:
+        """Record who did what, when (coordinators' actions, refusals, CLI changes)."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)",
+                (now.isoformat(), actor, action, json.dumps(dict(details), sort_keys=True)),
+            )
 
     # --- contacts: reaching people first ------------------------------------------------------
     async def _set_contact(self, channel: str, user_id: str, column: str, value: str | None) -> None:
@@ -726,12 +802,39 @@ class Database:
             )
             return cursor.rowcount > 0
 
-    async def drop_notifications(self, key_prefix: str) -> int:
-        """Withdraw queued notifications whose key starts with this (ones about someone forgotten)."""
+    async def purge_notifications(self, older_than: datetime) -> int:
+        """Delete notifications sent (or given up on) before `older_than`; return how many."""
         async with self.transaction() as conn:
             cursor = await conn.execute(
-                "DELETE FROM notifications WHERE status = 'pending' AND substr(key, 1, ?) = ?",
-                (len(key_prefix), key_prefix),
+                "DELETE FROM notifications WHERE status != 'pending' AND created_at < ?", (older_than.isoformat(),)
+            )
+            return int(cursor.rowcount)
+
+    async def data_of(self, channel: str, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything stored about one person, table by table (for /mydata)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for table in (*USER_TABLES, "alert_deliveries", "coordinators"):
+            async with self._conn.execute(
+                f"SELECT * FROM {table} WHERE channel = ? AND user_id = ?", (channel, user_id)
+            ) as cursor:
+                names = [d[0] for d in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+            if rows:
+                found[table] = rows
+        audit = await self._fetchall(
+            "SELECT at, action FROM audit_log WHERE actor = ? ORDER BY id", (f"{channel}:{user_id}",)
+        )
+        if audit:
+            found["audit_log"] = [{"at": row[0], "action": row[1]} for row in audit]
+        return found
+
+    async def drop_notifications(self, key_prefix: str, *, sent_too: bool = False) -> int:
+        """Withdraw queued notifications whose key starts with this (ones about someone forgotten);
+        `sent_too`: delete those already sent as well (they name the person)."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM notifications WHERE (status = 'pending' OR ?) AND substr(key, 1, ?) = ?",
+                (sent_too, len(key_prefix), key_prefix),
             )
             return int(cursor.rowcount)
 

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.content import Copy
-from bot.dialog import Flow, Handler, Step, Turn
+from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Document, Reply
 from bot.render import escape_markdown
 from bot.store import Registration, TrainingSession
@@ -88,8 +88,8 @@ class TrainingFlow:
             "trn_role": self._on_role_text,
             "trn_seats": self._on_seats_text,
             "trn_access": self._on_access_text,
-            "trn_new": self._coordinator(self._on_new_text),
-            "trn_edit": self._coordinator(self._on_edit_text),
+            "trn_new": self._coordinator(self._on_new_text, typed=True),
+            "trn_edit": self._coordinator(self._on_edit_text, typed=True),
         }
         return Flow(
             choices=choices,
@@ -116,13 +116,9 @@ class TrainingFlow:
         text = self.copy.format(key, **values) if values else self.copy[key]
         return Reply(text, (*choices, self._main()))
 
-    def _coordinator(self, handler: Handler) -> Handler:
-        async def checked(turn: Turn, value: str) -> Step:
-            if not turn.coordinator:  # buttons and links are checked here, not trusted
-                return Step(self._say("training_not_allowed"))
-            return await handler(turn, value)
-
-        return checked
+    def _coordinator(self, handler: Handler, *, typed: bool = False) -> Handler:
+        """Coordinators only: checked on arrival and audited (`coordinators_only`)."""
+        return coordinators_only(self.training.db, lambda: self._say("training_not_allowed"))(handler, typed=typed)
 
     def _when(self, session: TrainingSession) -> str:
         return when(session, self.training.tz)
@@ -220,6 +216,8 @@ class TrainingFlow:
         session = await self._session(value)
         if session is None or session.status != "scheduled" or session.starts_at <= turn.now:
             return Step(self._say("training_closed"))
+        if not turn.incoming.private:  # a group would read their name and needs
+            return Step(self._say("private_only"))
         form = {"session": session.id}
         return Step(self._say("training_ask_name", title=escape_markdown(session.title)), "trn_name", form)
 

@@ -6,7 +6,9 @@
     GET  /calendar/TOKEN.ics a training booking's calendar entry (unguessable TOKEN)
     GET  /healthz            200 while the process is up
 
-Every webhook is authenticated before its body is read, and bodies over `MAX_BODY` are refused.
+Every webhook is authenticated before anything in it is acted on, and bodies over `MAX_BODY` are
+refused before they are read in full (Telegram's secret is a header, checked first; Twilio's
+signature covers the form, so up to `MAX_BODY` of it is read to check it).
 """
 
 from __future__ import annotations

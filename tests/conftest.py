@@ -110,7 +110,6 @@ def alerts_flow(
         db,
         content.copy,
         templates=content.alert_templates,
-        coordinators=COORDINATORS,
         channels=lambda: ALERT_CHANNELS,
         clock=clock,
     )
@@ -120,7 +119,7 @@ REPORT_EXPIRY = timedelta(minutes=60)
 
 
 @pytest.fixture
-def engine(
+async def engine(
     make_engine: Callable[..., Engine],
     training: Training,
     content: Content,
@@ -131,7 +130,8 @@ def engine(
     coordinator."""
     flow = TrainingFlow(training, content.copy, retention=timedelta(days=30)).flow()
     reporting = report_flow(content, answerer, REPORT_EXPIRY).flow()
-    return make_engine(flows=(flow, alerts_flow.flow(), reporting), coordinators=COORDINATORS)
+    await training.db.bootstrap_coordinators(COORDINATORS, training.clock())
+    return make_engine(flows=(flow, alerts_flow.flow(), reporting))
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> bool:

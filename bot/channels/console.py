@@ -20,6 +20,8 @@ QUIT = {"/quit", "/exit", "quit", "exit"}
 
 def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
     """A reply as plain text with its choices numbered; a document is saved in `files`."""
+    if reply.silent:
+        return ""
     text = render(reply.text, Style.PLAIN)
     if reply.document is not None and files is not None:
         files.mkdir(parents=True, exist_ok=True)
@@ -96,4 +98,5 @@ async def run_console(
         if not interactive:
             say(f"> {text}")
         reply = await engine.handle(Incoming(CHANNEL, user, text))
-        say(format_reply(reply, engine.copy, files))
+        if not reply.silent:
+            say(format_reply(reply, engine.copy, files))

@@ -262,6 +262,8 @@ class TelegramChannel:
     # --- outgoing -----------------------------------------------------------------------------
     def render(self, reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
         """A reply as Telegram messages: HTML text split under the limit, buttons on the last."""
+        if reply.silent:
+            return []
         parts = split_message(render_blocks(reply.text, Style.TELEGRAM_HTML), MAX_TEXT)
         keyboard = self.keyboard(reply.choices)
         return [(part, keyboard if i == len(parts) - 1 else None) for i, part in enumerate(parts)]

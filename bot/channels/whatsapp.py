@@ -243,6 +243,8 @@ class WhatsAppChannel:
     # --- rendering ----------------------------------------------------------------------------
     def render(self, reply: Reply) -> list[str]:
         """A reply as WhatsApp messages: *bold*, _italic_, choices numbered, under 1,600 each."""
+        if reply.silent:
+            return []
         blocks = render_blocks(reply.text, Style.WHATSAPP)
         if reply.document is not None:  # WhatsApp through Twilio can't send a file here: a link
             url = f"{self.public_base_url}/calendar/{reply.document.token}.ics"

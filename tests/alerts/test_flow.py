@@ -229,7 +229,12 @@ async def test_a_coordinator_rejects_a_leader_from_the_notification(
     assert me is not None and me.status == "rejected"
     told = [n for n in await notifications(db) if n.user_id == "amina"]
     assert len(told) == 1 and "was not approved" in told[0].body["text"]
-    assert [b for _, a, b, _ in await alert_store.audit_log() if a == "console:coord"] == ["leader rejected"]
+    # newest first: the press of Review, of Reject, and the decision
+    assert [b for _, a, b, _ in await alert_store.audit_log() if a == "console:coord"] == [
+        "leader rejected",
+        "reject",
+        "review",
+    ]
     assert "your faith leader request was not approved" in (await say(engine, "/alerts")).text
 
 
@@ -298,7 +303,7 @@ async def test_unsubscribe_deletes_the_sign_up(engine: Engine, alert_store: Aler
     assert "console:amina" in [a for _, a, b, _ in await alert_store.audit_log() if b == "unsubscribed"]
 
 
-async def test_forget_deletes_the_subscription_and_deliveries(
+async def test_forget_deletes_the_subscription_and_keeps_deliveries_only_as_counts(
     engine: Engine, alert_store: AlertStore, composer: Composer, db: Database
 ) -> None:
     await sign_up_leader(engine)
@@ -313,7 +318,10 @@ async def test_forget_deletes_the_subscription_and_deliveries(
     await say(engine, "/forget")
     assert "Everything linked to you has been deleted" in (await say(engine, "yes")).text
     assert await subscriber(alert_store) is None
-    assert await db.query("SELECT user_id FROM alert_deliveries") == []
+    # the alert's totals stay right; the row no longer says who, and it will not be sent
+    assert await db.query("SELECT user_id, status, reason FROM alert_deliveries") == [
+        ("forgotten:1", "failed", "forgotten")
+    ]
 
 
 async def test_forget_leaves_nothing_that_names_the_person(engine: Engine, db: Database) -> None:

@@ -170,8 +170,9 @@ async def test_non_text_and_empty_messages_get_a_kind_reply(engine: Engine) -> N
     assert blank.text.startswith("I didn't catch") and blank.choices
 
 
-async def test_coordinators_are_recognised(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(coordinators=frozenset({("console", "amina")}))
+async def test_coordinators_are_recognised(make_engine: Callable[..., Engine], db: Database, clock: FakeClock) -> None:
+    await db.bootstrap_coordinators({("console", "amina")}, clock())
+    engine = make_engine()
     assert "coordinator" in (await engine.handle(make_incoming("/start"))).text
     assert "coordinator" not in (await engine.handle(make_incoming("/start", user_id="yusuf"))).text
 

@@ -35,6 +35,7 @@ async def test_start_lists_commands_and_shows_the_menu_keyboard(
         "unsubscribe",
         "cancel",
         "privacy",
+        "mydata",
         "forget",
     ]
     telegram_api.push(private_message("/start"))
