@@ -167,7 +167,8 @@ class AlertsFlow:
     async def _notify_coordinators(self, key: str, reply: Reply) -> None:
         body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
         for channel, user_id, _since in await self.db.coordinators():
-            await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock())
+            await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock(),
+                                 coordinators_only=True)  # fmt: skip
 
     async def tell_decision(self, subscriber: Subscriber, status: str) -> None:
         """Tell a faith leader their request was approved or rejected (sent by the running bot)."""

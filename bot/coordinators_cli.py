@@ -40,7 +40,7 @@ def parse_who(text: str) -> tuple[str, str]:
     if channel == "telegram" and not re.fullmatch(r"\d+", user_id):
         raise ValueError(f"{user_id!r} is not a Telegram user id (a number; the person can get it from @userinfobot)")
     if channel == "whatsapp":
-        number = e164(user_id, DEFAULT_REGION, valid=True)
+        number = e164(user_id, DEFAULT_REGION)  # as the WhatsApp channel reads numbers
         if number is None:
             raise ValueError(f"{user_id!r} is not a valid phone number (use +44…)")
         user_id = number

@@ -141,9 +141,11 @@ class Flow:
     # Choice prefixes a handler checks for itself (a button on a message the bot sent first, such
     # as an alert's "Received"): accepted without having been offered in the person's last menu.
     open_choices: frozenset[str] = frozenset()
-    # Typed states whose text is a message for others (a coordinator writing an alert about danger
-    # nearby), not the sender's own emergency: the danger check doesn't read it.
+    # Coordinators' typed states whose text is a message for others (an alert about danger nearby),
+    # not their own emergency: the danger check doesn't read it when a coordinator types it.
     untriaged: frozenset[str] = frozenset()
+    # Typed states whose handler reads danger itself (the report write-up: it keeps the answer).
+    triaged: frozenset[str] = frozenset()
     # Before /forget deletes a person's data: undo what it holds for others (free booked seats).
     forget: Callable[[str, str], Awaitable[None]] | None = None
     intents: tuple[Intent, ...] = ()
@@ -221,6 +223,7 @@ class Engine:
         self._commands: dict[str, Handler] = {}
         self._open: set[str] = set()
         self._untriaged: set[str] = set()
+        self._triaged: set[str] = set()
         self._before_forget: list[Callable[[str, str], Awaitable[None]]] = []
         self._intents: list[Intent] = []
         self._expiries: list[Expiry] = []
@@ -233,6 +236,7 @@ class Engine:
             self._commands.update(flow.commands)
             self._open.update(flow.open_choices)
             self._untriaged.update(flow.untriaged)
+            self._triaged.update(flow.triaged)
             if flow.forget is not None:
                 self._before_forget.append(flow.forget)
             self._intents.extend(flow.intents)
@@ -346,7 +350,8 @@ class Engine:
             if command is not None:
                 return await self._on_command(turn, *command)
             # Danger now outranks any menu or form: "fire" must never be read as an answer.
-            if not text.isdigit() and state not in self._untriaged and self.answerer.triage.assess(text).emergency:
+            read_elsewhere = state in self._triaged or (state in self._untriaged and turn.coordinator)
+            if not text.isdigit() and not read_elsewhere and self.answerer.triage.assess(text).emergency:
                 return await self._on_text(turn, text)
             choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:

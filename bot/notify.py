@@ -53,6 +53,10 @@ class Notifier:
         for note in await self.db.pending_notifications(list(self.senders)):
             if self.only_user is not None and note.user_id != self.only_user:
                 continue
+            if note.coordinators_only and not await self.db.is_coordinator(note.channel, note.user_id):
+                # queued for someone who has stopped being a coordinator since
+                await self.db.finish_notification(note.id, "not a coordinator", self.clock())
+                continue
             reply = Reply(str(note.body.get("text", "")), tuple(Choice(i, label) for i, label in note.body["choices"]))
             try:
                 delivery = await self.senders[note.channel].send_proactive(note.user_id, reply)

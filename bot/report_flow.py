@@ -94,7 +94,7 @@ class ReportFlow:
             commands={"report": self._start},
             intents=(Intent(self.guide.start, self.guide.topics, offer, self._start),),
             # The write-up reads danger itself, so an account of an attack isn't lost to the 999 advice.
-            untriaged=frozenset({WRITE}),
+            triaged=frozenset({WRITE}),
             expiry=Expiry("report", self.expiry, self.copy.format("report_expired", minutes=self.minutes)),
             privacy=self.copy.format("privacy_report", minutes=self.minutes),
         )

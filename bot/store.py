@@ -123,6 +123,7 @@ class Notification:
     user_id: str
     body: dict[str, Any]
     attempts: int
+    coordinators_only: bool = False  # sent only to someone still a coordinator
 
 
 @dataclass(frozen=True, slots=True)
@@ -792,13 +793,23 @@ class Database:
             return cursor.rowcount
 
     # --- notifications (the bot's own outbox for people) ----------------------------------------
-    async def notify(self, key: str, channel: str, user_id: str, body: dict[str, Any], now: datetime) -> bool:
-        """Queue a message for someone, once per key; True if newly queued."""
+    async def notify(
+        self,
+        key: str,
+        channel: str,
+        user_id: str,
+        body: dict[str, Any],
+        now: datetime,
+        *,
+        coordinators_only: bool = False,
+    ) -> bool:
+        """Queue a message for someone, once per key; True if newly queued. `coordinators_only`:
+        it is sent only if they are still a coordinator then."""
         async with self.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO notifications (key, channel, user_id, body, created_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (key) DO NOTHING",
-                (key, channel, user_id, json.dumps(body), now.isoformat()),
+                "INSERT INTO notifications (key, channel, user_id, body, created_at, coordinators_only)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, channel, user_id, json.dumps(body), now.isoformat(), int(coordinators_only)),
             )
             return cursor.rowcount > 0
 
@@ -844,11 +855,11 @@ class Database:
             return []
         marks = ", ".join("?" * len(channels))
         rows = await self._fetchall(
-            f"SELECT id, channel, user_id, body, attempts FROM notifications WHERE status = 'pending'"
-            f" AND channel IN ({marks}) ORDER BY id LIMIT ?",
+            "SELECT id, channel, user_id, body, attempts, coordinators_only FROM notifications"
+            f" WHERE status = 'pending' AND channel IN ({marks}) ORDER BY id LIMIT ?",
             (*channels, limit),
         )
-        return [Notification(int(r[0]), r[1], r[2], json.loads(r[3]), int(r[4])) for r in rows]
+        return [Notification(int(r[0]), r[1], r[2], json.loads(r[3]), int(r[4]), bool(r[5])) for r in rows]
 
     async def finish_notification(self, notification_id: int, status: str, now: datetime) -> None:
         """Record what became of a queued message (sent, or why not)."""
