@@ -8,6 +8,7 @@ default); urgent alerts go at once.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -18,6 +19,7 @@ from alerts.store import AlertStore
 
 REFERENCE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read out
 MAX_TEXT = 1200
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # Markdown's backslash before punctuation
 MAX_AHEAD = timedelta(days=366)  # a later send time is more likely a typo in the year
 
 
@@ -96,7 +98,7 @@ class Composer:
         body = text.strip()
         if not body:
             raise AlertError("text: the alert has no text")
-        if len(body) > MAX_TEXT:
+        if len(_ESCAPED.sub(r"\1", body)) > MAX_TEXT:  # as read: "\." (a full stop kept as typed) is one
             raise AlertError(f"text: keep an alert under {MAX_TEXT} characters")
         return kind_, audience_, body
 

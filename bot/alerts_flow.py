@@ -33,7 +33,7 @@ from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Reply
 from bot.render import escape_markdown
 from bot.store import Database
-from bot.text import clean
+from bot.text import clean, number
 from bot.training import ROLES, TrainingError, parse_local
 
 KINDS = ("reassurance", "vigilance", "urgent")
@@ -251,9 +251,10 @@ class AlertsFlow:
         return Step(self._say("alerts_ask_role", *roles), "alr_role", {**turn.form, "name": name})
 
     async def _on_role_choice(self, turn: Turn, value: str) -> Step:
-        if not value.isdigit() or int(value) >= len(ROLES) or "name" not in turn.form:
+        index = number(value)
+        if index is None or index >= len(ROLES) or "name" not in turn.form:
             return await self._home(turn)
-        return Step(self._say("alerts_ask_place"), "alr_place", {**turn.form, "role": ROLES[int(value)]})
+        return Step(self._say("alerts_ask_place"), "alr_place", {**turn.form, "role": ROLES[index]})
 
     async def _on_role_text(self, turn: Turn, text: str) -> Step:
         role = self._answer(text, 2, 60)
@@ -337,7 +338,7 @@ class AlertsFlow:
         )  # fmt: skip
 
     async def _on_review(self, turn: Turn, value: str) -> Step:
-        subscriber = await self.store.subscriber_by_id(int(value)) if value.isdigit() else None
+        subscriber = await self.store.subscriber_by_id(wanted) if (wanted := number(value)) is not None else None
         if subscriber is None:
             return Step(self._say("alerts_no_such_request"))
         text = self._request(subscriber)
@@ -348,7 +349,7 @@ class AlertsFlow:
                           (*choices, self._main())))  # fmt: skip
 
     async def _decide(self, turn: Turn, value: str, status: str) -> Step:
-        subscriber = await self.store.subscriber_by_id(int(value)) if value.isdigit() else None
+        subscriber = await self.store.subscriber_by_id(wanted) if (wanted := number(value)) is not None else None
         if subscriber is None:
             return Step(self._say("alerts_no_such_request"))
         await self.store.set_status(subscriber.id, status, turn.now)
@@ -496,7 +497,7 @@ class AlertsFlow:
         )
 
     async def _on_status(self, _turn: Turn, value: str) -> Step:
-        alert = await self.store.alert(int(value)) if value.isdigit() else None
+        alert = await self.store.alert(wanted) if (wanted := number(value)) is not None else None
         if alert is None:
             return Step(self._say("alerts_no_such_alert"))
         progress = await self.store.progress(alert)
@@ -521,10 +522,11 @@ class AlertsFlow:
 
     # --- everyone: answering an alert, checking one -------------------------------------------------
     async def _delivery(self, turn: Turn, value: str) -> tuple[Alert, Subscriber | None, int] | None:
-        if not value.isdigit():
+        delivery = number(value)
+        if delivery is None:
             return None
-        found = await self.store.delivery_for(int(value), turn.incoming.channel, turn.incoming.user_id)
-        return (found[0], found[1], int(value)) if found else None
+        found = await self.store.delivery_for(delivery, turn.incoming.channel, turn.incoming.user_id)
+        return (found[0], found[1], delivery) if found else None
 
     async def _on_ack(self, turn: Turn, value: str) -> Step:
         found = await self._delivery(turn, value)

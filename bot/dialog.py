@@ -39,7 +39,7 @@ from bot.messages import Choice, Incoming, Reply
 from bot.ratelimit import FloodGuard, Verdict
 from bot.render import escape_markdown
 from bot.store import Database
-from bot.text import clean
+from bot.text import clean, number
 
 logger = logging.getLogger(__name__)
 
@@ -346,12 +346,14 @@ class Engine:
             return Step(Reply(self.copy["no_text"], self.main_menu().choices), state, turn.form)
         text = clean(incoming.text or "").strip()
         if choice is None and text:
-            command = self._command(text)
+            # Someone writing down what happened types the exact words: "hello there" or "stop" in
+            # them are words, not commands (/commands and "cancel" still work).
+            command = self._command(text, words_too=state not in self._triaged)
             if command is not None:
                 return await self._on_command(turn, *command)
             # Danger now outranks any menu or form: "fire" must never be read as an answer.
             read_elsewhere = state in self._triaged or (state in self._untriaged and turn.coordinator)
-            if not text.isdigit() and not read_elsewhere and self.answerer.triage.assess(text).emergency:
+            if number(text) is None and not read_elsewhere and self.answerer.triage.assess(text).emergency:
                 return await self._on_text(turn, text)
             choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:
@@ -370,12 +372,15 @@ class Engine:
             return Step(Reply(self.copy["empty_message"], self.main_menu().choices))
         return await self._on_text(turn, text)
 
-    def _command(self, text: str) -> tuple[str, str] | None:
-        """The (command, payload) a message is, if any: "/start topic-x", "help", a greeting."""
+    def _command(self, text: str, *, words_too: bool = True) -> tuple[str, str] | None:
+        """The (command, payload) a message is, if any: "/start topic-x", "help", a greeting
+        (`words_too`: also a keyword, a link word or a greeting; else only /commands and cancel)."""
         match = _COMMAND.match(text)
         if match:
             return match.group(1).lower(), (match.group(2) or "").strip()
         word = _KEYWORD.match(text)
+        if not words_too:
+            return ("cancel", "") if word and word.group(1).lower() == "cancel" else None
         if word and word.group(1).lower() in KEYWORDS:
             return KEYWORDS[word.group(1).lower()], ""
         link = _LINK_WORD.match(text)
@@ -392,8 +397,9 @@ class Engine:
         if not offered:
             return None
         stripped = text.strip().rstrip(".)").strip()
-        if stripped.isdigit():
-            index = int(stripped) - 1
+        picked = number(stripped)
+        if picked is not None:
+            index = picked - 1
             limit = len(offered) if numbered is None else min(numbered, len(offered))
             return offered[index].id if 0 <= index < limit else None
         folded = stripped.casefold()

@@ -145,7 +145,24 @@ def _fit(block: str, limit: int) -> list[str]:
                     else:
                         parts.append(fitted)
             return parts
-    return [block[i : i + limit] for i in range(0, len(block), limit)]
+    return _hard_cut(block, limit)
+
+
+def _hard_cut(block: str, limit: int) -> list[str]:
+    """A block with no line break or space, cut to the limit, never inside an HTML entity or tag
+    ("&amp;" cut to "&am" makes Telegram refuse the message)."""
+    parts = []
+    while len(block) > limit:
+        cut = limit
+        entity, tag = block.rfind("&", 0, cut), block.rfind("<", 0, cut)
+        if entity > block.rfind(";", 0, cut) and cut - entity <= 10:
+            cut = entity
+        if tag > block.rfind(">", 0, cut):
+            cut = min(cut, tag)
+        cut = cut if cut > 0 else limit
+        parts.append(block[:cut])
+        block = block[cut:]
+    return [*parts, block]
 
 
 def choices_prompt(reply: Reply, copy: Copy) -> str:

@@ -26,6 +26,16 @@ CORRECTION_CUTOFF = 0.75
 MAX_TOKENS = 1000
 
 
+_ID = re.compile(r"[0-9]{1,12}")
+
+
+def number(value: str) -> int | None:
+    """A number as people and buttons give them: ASCII digits only ("፩" and "²" pass isdigit() but
+    not int()), at most 12 of them (SQLite's integers end at 19 digits); None if it isn't one."""
+    value = value.strip()
+    return int(value) if _ID.fullmatch(value) else None
+
+
 def clean(text: str) -> str:
     """Normalise Unicode and drop control and invisible formatting characters."""
     return _CONTROL.sub(" ", unicodedata.normalize("NFKC", text))

@@ -27,7 +27,7 @@ from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Document, Reply
 from bot.render import escape_markdown
 from bot.store import Registration, TrainingSession
-from bot.text import clean
+from bot.text import clean, number
 from bot.training import (
     MAX_SEATS,
     REQUIRED,
@@ -131,18 +131,20 @@ class TrainingFlow:
         return label if session.seats_left else f"{label} ({self.copy['training_full_mark']})"
 
     async def _session(self, value: str) -> TrainingSession | None:
-        if not value.isdigit():
+        wanted = number(value)
+        if wanted is None:
             return None
         try:
-            return await self.training.get(int(value))
+            return await self.training.get(wanted)
         except TrainingError:
             return None
 
     async def _own(self, turn: Turn, value: str) -> Registration | None:
         """One of the person's own registrations (someone else's id is treated as unknown)."""
-        if not value.isdigit():
+        wanted = number(value)
+        if wanted is None:
             return None
-        registration = await self.training.db.registration(int(value))
+        registration = await self.training.db.registration(wanted)
         incoming = turn.incoming
         if registration is None or (registration.channel, registration.user_id) != (
             incoming.channel,
@@ -243,9 +245,10 @@ class TrainingFlow:
         return Step(self._say("training_ask_role", *roles), "trn_role", form)
 
     async def _on_role_choice(self, turn: Turn, value: str) -> Step:
-        if not value.isdigit() or int(value) >= len(ROLES):
+        index = number(value)
+        if index is None or index >= len(ROLES):
             return self._ask_role(turn.form)
-        return await self._ask_seats(turn, {**turn.form, "role": ROLES[int(value)]})
+        return await self._ask_seats(turn, {**turn.form, "role": ROLES[index]})
 
     async def _on_role_text(self, turn: Turn, text: str) -> Step:
         role = self._text_answer("role", text)
@@ -271,11 +274,12 @@ class TrainingFlow:
 
     async def _seats(self, turn: Turn, value: str) -> Step:
         most = await self._most_seats(turn.form)
-        if not value.strip().isdigit() or not 1 <= int(value) <= most:
+        seats = number(value)
+        if seats is None or not 1 <= seats <= most:
             step = await self._ask_seats(turn, turn.form)
             return Step(Reply(self.copy.format("training_bad_seats", most=most), step.reply.choices), step.state,
                         step.form)  # fmt: skip
-        form = {**turn.form, "seats": int(value)}
+        form = {**turn.form, "seats": seats}
         none = Choice("trn-access:none", self.copy["training_none_needed"])
         return Step(self._say("training_ask_access", none), "trn_access", form)
 
@@ -466,7 +470,7 @@ class TrainingFlow:
         return await self._on_admin(turn, str(session_id))
 
     async def _on_admin_edit(self, _turn: Turn, value: str) -> Step:
-        return Step(self._say("training_edit_help"), "trn_edit", {"session": int(value) if value.isdigit() else 0})
+        return Step(self._say("training_edit_help"), "trn_edit", {"session": number(value) or 0})
 
     async def _on_edit_text(self, turn: Turn, text: str) -> Step:
         session_id = int(turn.form.get("session", 0))
@@ -486,13 +490,13 @@ class TrainingFlow:
 
     async def _on_admin_cancel_yes(self, _turn: Turn, value: str) -> Step:
         try:
-            told = await self.training.cancel(int(value) if value.isdigit() else 0)
+            told = await self.training.cancel(number(value) or 0)
         except TrainingError as exc:
             return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))))
         return Step(self._say("training_session_cancelled_done", count=told))
 
     async def _on_checkin(self, turn: Turn, value: str) -> Step:
-        registration = await self.training.db.registration(int(value)) if value.isdigit() else None
+        registration = await self.training.db.registration(wanted) if (wanted := number(value)) is not None else None
         if registration is None:
             return Step(self._say("training_no_such_registration"))
         try:

@@ -44,7 +44,7 @@ class BodyTooLarge(Exception):
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     """Read a request body, refusing it as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     body = bytearray()
     async for chunk in request.stream():

@@ -422,3 +422,14 @@ async def test_privacy_says_how_long_report_answers_are_kept(engine: Engine) -> 
 def test_the_guide_offer_is_a_choice(content: Content) -> None:
     assert content.report is not None and "report-hate-crime" in content.report.topics
     assert Choice("rep:start", content.copy["report_offer"]).label == "Help me report it, step by step"
+
+
+async def test_words_that_are_commands_elsewhere_are_just_words_in_the_write_up(engine: Engine) -> None:
+    await start_writeup(engine)
+    assert (await say(engine, "hello there")).text.startswith("Question 2 of 8")  # not a greeting: kept
+    assert (await say(engine, "STOP")).text.startswith("Question 3 of 8")  # what was shouted, not an opt-out
+    assert (await engine.db.contact("console", "amina")).opted_out_at is None
+    summary = render((await say(engine, choice="rep-end:")).text, Style.PLAIN)
+    assert "1. When: hello there" in summary and "2. Where: STOP" in summary
+    await start_writeup(engine)
+    assert (await say(engine, "cancel")).text.startswith("OK, stopped")  # cancel and /commands still work
