@@ -39,7 +39,7 @@ from bot.training import ROLES, TrainingError, parse_local
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
 _NEED_HELP = "need-help"  # notification keys: need-help:<delivery id>:<coordinator>
-_REQUEST = "leader-request"  # notification keys: leader-request:<subscriber id>:<when>:<coordinator>
+_REQUEST = "leader-request"  # notification keys: leader-request:<channel>:<user id>:<day>:<coordinator>
 
 
 def actor(channel: str, user_id: str) -> str:
@@ -111,10 +111,9 @@ class AlertsFlow:
         )
 
     async def _forget(self, channel: str, user_id: str) -> None:
-        me = await self.store.subscriber(channel, user_id)
         await self.store.forget_actor(actor(channel, user_id))
-        if me is not None:  # coordinators' notices of their request
-            await self.db.drop_notifications(f"{_REQUEST}:{me.id}:", sent_too=True)
+        # coordinators' notices of their request
+        await self.db.drop_notifications(f"{_REQUEST}:{channel}:{user_id}:", sent_too=True)
         for delivery in await self.store.deliveries_of(channel, user_id):  # and of their calls for help
             await self.db.drop_notifications(f"{_NEED_HELP}:{delivery}:", sent_too=True)
 
@@ -316,7 +315,9 @@ class AlertsFlow:
         if not leader:
             return Step(self._say("alerts_community_done", areas=escape_markdown(self._areas_label(form["areas"]))))
         review = Reply(self._request(subscriber), (Choice(f"alr-review:{subscriber.id}", self.copy["alerts_review"]),))
-        await self._notify_coordinators(f"{_REQUEST}:{subscriber.id}:{turn.now.isoformat()}", review)
+        # At most one notice a day per person: signing up again and again can't flood coordinators.
+        who = f"{incoming.channel}:{incoming.user_id}"
+        await self._notify_coordinators(f"{_REQUEST}:{who}:{turn.now.date().isoformat()}", review)
         return Step(self._say("alerts_leader_pending"))
 
     # --- coordinators: leaders waiting ----------------------------------------------------------

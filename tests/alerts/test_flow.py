@@ -839,3 +839,18 @@ async def test_a_scheduled_alert_reports_as_scheduled(
                                 created_by="cli", channels=ALERT_CHANNELS, send_at=later)  # fmt: skip
     text = alerts_flow.progress_text(alert, await alert_store.progress(alert))
     assert plain(text) == f"Alert {alert.reference}: scheduled for Tue 1 Dec 2026, 12:00, to 1 recipients."
+
+
+async def test_a_rejected_leader_signing_up_again_and_again_sends_coordinators_one_notice_a_day(
+    engine: Engine, db: Database, alert_store: AlertStore, clock: FakeClock
+) -> None:
+    for _ in range(3):  # signed up, rejected, stopped, and again
+        await sign_up_leader(engine)
+        me = await subscriber(alert_store)
+        assert me is not None
+        await alert_store.set_status(me.id, "rejected", clock())
+        await say(engine, "/unsubscribe")
+    assert len([n for n in await notifications(db) if n.user_id == COORD]) == 1
+    clock.advance(days=1)
+    await sign_up_leader(engine)
+    assert len([n for n in await notifications(db) if n.user_id == COORD]) == 2
