@@ -59,8 +59,10 @@ async def open_app(
     database: Path | str | None = None,
     record_gaps: bool = True,
     clock: Callable[[], datetime] | None = None,
+    limit_floods: bool = True,
 ) -> AsyncIterator[App]:
-    """Load content, open the database and build the engine; close the database on exit."""
+    """Load content, open the database and build the engine; close the database on exit.
+    `limit_floods=False`: no per-person message limit (the local console, batch answers)."""
     content = load_content(settings.content_dir)
     db = await Database.open(database if database is not None else settings.database_path)
     try:
@@ -99,7 +101,7 @@ async def open_app(
             clock=clock,
             record_gaps=record_gaps,
             flows=flows,
-            flood=FloodGuard(settings.user_rate_limit, settings.user_rate_burst, clock),
+            flood=FloodGuard(settings.user_rate_limit, settings.user_rate_burst, clock) if limit_floods else None,
         )
         yield App(settings, content, db, engine, training, alerts, composer, alerts_flow)
     finally:

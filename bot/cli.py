@@ -142,7 +142,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _chat(settings: Settings, user: str) -> int:
-    async with open_app(settings) as app:
+    async with open_app(settings, limit_floods=False) as app:  # the person at this keyboard
         await app.engine.purge_expired()
         print(f"(Faith Safety Bot, local chat. Data is kept in {settings.database_path}.)\n")
         sender = ConsoleSender(app.content.copy, sys.stdout, settings.calendar_dir, engine=app.engine, user=user)
@@ -187,7 +187,7 @@ async def _ask(settings: Settings, question: str | None, as_json: bool, stdin: T
         print("safetybot ask: give a question, or --json to read questions from stdin", file=sys.stderr)
         return 2
     # A private in-memory database: asking never touches the bot's real data.
-    async with open_app(settings, database=":memory:", record_gaps=False) as app:
+    async with open_app(settings, database=":memory:", record_gaps=False, limit_floods=False) as app:
         if not as_json:
             reply = await app.engine.handle(Incoming("ask", "ask", question))
             stdout.write(format_reply(reply, app.content.copy) + "\n")

@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     dialog_retention_days: int = Field(default=30, ge=1)
     gaps_retention_days: int = Field(default=90, ge=1)
     # Per person: this many messages at once, then USER_RATE_LIMIT a minute; past it one notice.
-    user_rate_limit: float = Field(default=20.0, gt=0)
-    user_rate_burst: int = Field(default=8, ge=1)
+    user_rate_limit: float = Field(default=30.0, gt=0)
+    user_rate_burst: int = Field(default=15, ge=1)
     # Answers given in "Report a hate crime or incident" are deleted this long after the last
     # message (and as soon as their summary is shown).
     report_expiry_minutes: int = Field(default=60, ge=1, le=1440)

@@ -235,3 +235,10 @@ def test_incomplete_whatsapp_settings_are_explained(cli_env: dict[str, str]) -> 
     }
     done = run(["run"], env)
     assert done.returncode == 2 and "PUBLIC_BASE_URL" in done.stderr
+
+
+def test_the_local_chat_has_no_message_limit(cli_env: dict[str, str]) -> None:
+    done = run(["chat", "--user", "amina"], cli_env, "/menu\n" * 25 + "/quit\n")
+    assert done.returncode == 0, done.stderr
+    assert "faster than I can answer" not in done.stdout
+    assert done.stdout.count("What would you like to do?") == 25

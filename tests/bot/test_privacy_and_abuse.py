@@ -248,4 +248,4 @@ async def test_a_coordinator_added_while_running_counts_at_once_and_a_removed_on
     assert "coordinator" not in (await engine.handle(make_incoming("/start", user_id="yusuf"))).text
     await db.bootstrap_coordinators({("console", "yusuf")}, clock())  # as a restart with COORDINATORS would
     assert not await db.is_coordinator("console", "yusuf")
-    assert settings_for(tmp_path).user_rate_limit == 20 and settings_for(tmp_path).user_rate_burst == 8
+    assert settings_for(tmp_path).user_rate_limit == 30 and settings_for(tmp_path).user_rate_burst == 15
