@@ -87,6 +87,17 @@ def training(db: Database, content: Content, clock: FakeClock) -> Training:
 
 
 COORDINATORS = frozenset({("console", "coord")})
+# A training session as coordinators type it (local times in Europe/London).
+SESSION: dict[str, object] = {
+    "title": "Keeping our mosque safe",
+    "venue": "Al Manaar",
+    "address": "244 Acklam Road, London W10 5YG",
+    "borough": "Kensington and Chelsea",
+    "starts": "2026-12-05T10:00",
+    "ends": "2026-12-05T13:00",
+    "capacity": 3,
+}
+
 ALERT_CHANNELS = ("console", "telegram", "whatsapp")
 
 

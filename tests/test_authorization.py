@@ -37,7 +37,7 @@ from bot.store import Database
 from bot.training import Person, Training
 from bot.training_flow import TrainingFlow
 from tests.bot.channels.conftest import NUMBER, Said, TelegramDriver, WhatsApp, _whatsapp, telegram_settings
-from tests.conftest import ALERT_CHANNELS, FakeClock, Ran
+from tests.conftest import ALERT_CHANNELS, SESSION, FakeClock, Ran
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fakes.twilio_api import FakeTwilioApi
 
@@ -50,15 +50,6 @@ ROLES = (*OTHERS, "coordinator")
 BOT = Path(__file__).resolve().parent.parent / "bot"
 IGNORED = frozenset({"dialog_state", "audit_log", "contacts"})  # what merely talking to the bot writes
 
-SESSION = {
-    "title": "Keeping our mosque safe",
-    "venue": "Al Manaar",
-    "address": "244 Acklam Road, London W10 5YG",
-    "borough": "Kensington and Chelsea",
-    "starts": "2026-12-05T10:00",
-    "ends": "2026-12-05T13:00",
-    "capacity": 3,
-}
 NEW_SESSION = "\n".join(f"{k}: {v}" for k, v in {**SESSION, "title": "Online safety"}.items())
 EDITING = {"session": "{session}"}
 KIND = {"kind": "urgent"}

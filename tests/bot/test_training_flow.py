@@ -12,17 +12,7 @@ from bot.messages import Choice, Reply
 from bot.render import Style, render
 from bot.store import Database
 from bot.training import Person, Training
-from tests.conftest import make_incoming
-
-SESSION = {
-    "title": "Keeping our mosque safe",
-    "venue": "Al Manaar",
-    "address": "244 Acklam Road, London W10 5YG",
-    "borough": "Kensington and Chelsea",
-    "starts": "2026-12-05T10:00",
-    "ends": "2026-12-05T13:00",
-    "capacity": 3,
-}
+from tests.conftest import SESSION, make_incoming
 
 
 def ids(reply: Reply) -> list[str]:

@@ -14,18 +14,11 @@ from bot.store import Database
 from bot.training import Person, Training
 from bot.web import create_web_app
 from tests.bot.channels.conftest import WhatsApp
+from tests.conftest import SESSION as CONFTEST_SESSION
 from tests.conftest import serving
 from tests.fakes.telegram_api import FakeBotApi, button_press, private_message
 
-SESSION = {
-    "title": "Keeping our mosque safe",
-    "venue": "Al Manaar",
-    "address": "244 Acklam Road, London W10 5YG",
-    "borough": "Kensington and Chelsea",
-    "starts": "2026-12-05T10:00",
-    "ends": "2026-12-05T13:00",
-    "capacity": 1,
-}
+SESSION = {**CONFTEST_SESSION, "capacity": 1}
 
 
 async def test_telegram_gets_the_calendar_entry_as_a_file(
