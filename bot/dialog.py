@@ -331,12 +331,15 @@ class Engine:
         typed numbers pick from the new message, as they read it last."""
         record = await self.db.load_dialog(channel, user_id)
         state, form, before = IDLE, dict[str, Any](), list[Any]()
+        when = self.clock()
         if record is not None and self.clock() - record.updated_at <= self.idle_limit:
             state, form, before = record.state, record.data.get("form") or {}, record.data.get("choices", [])
+            if self._expiry_of(state) is not None:
+                when = record.updated_at  # a message from the bot doesn't keep someone's report answers longer
         new = [[c.id, c.label] for c in reply.choices]
         kept = [pair for pair in before if pair[0] not in {c.id for c in reply.choices}]
         data = {"choices": new + kept, "form": form, "numbered": len(new)}
-        await self.db.save_dialog(channel, user_id, state, data, self.clock())
+        await self.db.save_dialog(channel, user_id, state, data, when)
 
     async def _dispatch(self, turn: Turn, state: str, offered: list[Choice], numbered: int | None = None) -> Step:
         """Route a message to its handler."""

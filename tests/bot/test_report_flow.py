@@ -433,3 +433,15 @@ async def test_words_that_are_commands_elsewhere_are_just_words_in_the_write_up(
     assert "1. When: hello there" in summary and "2. Where: STOP" in summary
     await start_writeup(engine)
     assert (await say(engine, "cancel")).text.startswith("OK, stopped")  # cancel and /commands still work
+
+
+async def test_a_reminder_arriving_mid_write_up_does_not_keep_the_answers_longer(
+    engine: Engine, clock: FakeClock, tmp_path: Path
+) -> None:
+    await start_writeup(engine)
+    await say(engine, f"Tuesday {MARKER}")
+    clock.advance(minutes=50)
+    await engine.remember_choices("console", "amina", Reply("A reminder", (Choice("menu:main", "Main menu"),)))
+    clock.advance(minutes=11)
+    assert await engine.purge_drafts() == 1
+    assert MARKER not in dump(tmp_path / "bot.db")
