@@ -98,6 +98,8 @@ async def test_answers_about_reporting_offer_the_guide_first(engine: Engine) -> 
 async def test_the_intent_keeps_naming_the_topic_for_batch_answers(engine: Engine) -> None:
     reply = await say(engine, "i need to report racist abuse")
     assert reply.answer == "report-hate-crime" and "are you safe right now?" in reply.text
+    reply = await say(engine, "I want to report a hate crime against my family")  # read as Victim Support
+    assert "are you safe right now?" in reply.text
 
 
 # --- safety first -------------------------------------------------------------------------------
