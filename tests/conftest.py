@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
 import uvicorn
 
@@ -30,6 +31,12 @@ from bot.messages import Incoming
 from bot.store import Database
 from bot.training import Training
 from bot.training_flow import TrainingFlow
+
+# Property tests run the same examples every time, so the suite is deterministic (and CI can't turn
+# red by chance); HYPOTHESIS_PROFILE=explore searches new ones, for a developer's machine.
+hypothesis.settings.register_profile("deterministic", derandomize=True, database=None)
+hypothesis.settings.register_profile("explore")
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 REPO = Path(__file__).resolve().parent.parent
 CONTENT_DIR = REPO / "content"
