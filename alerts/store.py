@@ -334,11 +334,6 @@ class AlertStore:
                 (now.isoformat(), actor, action, json.dumps(details, sort_keys=True)),
             )
 
-    async def forget_actor(self, actor: str) -> None:
-        """Someone asked to be forgotten: their entries stay in the audit log without their id."""
-        async with self.db.transaction() as conn:
-            await conn.execute("UPDATE audit_log SET actor = 'forgotten' WHERE actor = ?", (actor,))
-
     async def audit_log(self, limit: int = 50) -> list[tuple[str, str, str, dict[str, Any]]]:
         rows = await self.db.query(
             "SELECT at, actor, action, details FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)

@@ -111,8 +111,8 @@ class AlertsFlow:
         )
 
     async def _forget(self, channel: str, user_id: str) -> None:
-        await self.store.forget_actor(actor(channel, user_id))
-        # coordinators' notices of their request
+        """Before /forget (which also anonymises the audit log): the coordinators' notices of
+        their request."""
         await self.db.drop_notifications(f"{_REQUEST}:{channel}:{user_id}:", sent_too=True)
         for delivery in await self.store.deliveries_of(channel, user_id):  # and of their calls for help
             await self.db.drop_notifications(f"{_NEED_HELP}:{delivery}:", sent_too=True)

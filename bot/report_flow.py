@@ -160,14 +160,18 @@ class ReportFlow:
         items = "\n".join(f"- **{_heading(r.title)}** {r.text}" for r in routes)
         sources = list(dict.fromkeys(url for r in routes for url in r.sources))
         cited = ", ".join(f"[{site_name(url)}]({url})" for url in sources)
+        text = f"{self.copy['report_routes']}\n\n{items}\n\n{self.copy['sources']} {cited}"
+        return self._offer(answers, text)
+
+    def _offer(self, answers: dict[str, str], before: str) -> Reply:
+        """ "Would you like help writing down what happened?", after `before`."""
         offer = self.copy.format("report_write_offer", count=len(self._writeup(answers)), minutes=self.minutes)
-        text = f"{self.copy['report_routes']}\n\n{items}\n\n{self.copy['sources']} {cited}\n\n{offer}"
         choices = (
             Choice("rep-write:yes", self.copy["report_write_yes"]),
             Choice("rep-write:no", self.copy["report_write_no"]),
             self._main(),
         )
-        return Reply(text, choices)
+        return Reply(f"{before}\n\n{offer}", choices)
 
     async def _nudge(self, turn: Turn, _text: str) -> Step:
         """Typed words where an option was expected: ask again, keeping the place."""
@@ -176,9 +180,7 @@ class ReportFlow:
         if asking is not None and asking.id not in answers:
             return self._ask(asking, answers, nudge=True)
         if answers and all(q.id in answers for q in self.guide.questions):
-            reply = self._routes(answers)
-            offer = self.copy.format("report_write_offer", count=len(self._writeup(answers)), minutes=self.minutes)
-            return Step(Reply(f"{self.copy['report_choose']}\n\n{offer}", reply.choices), OFFER, {"answers": answers})
+            return Step(self._offer(answers, self.copy["report_choose"]), OFFER, {"answers": answers})
         text = f"{self.copy['report_choose']}\n\n{self.copy['report_start']}"
         return Step(Reply(text, self._safe_choices("report_safe_yes")), SAFE)
 
