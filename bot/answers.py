@@ -1,6 +1,8 @@
-"""Answer a free-text message: triage first, then the FAQ, then a kind fallback.
+"""Answer a free-text message: danger and crisis first, then the FAQ, then a kind fallback.
 
-Builds the `Reply` a person sees; the dialog engine and `safetybot ask` both use it.
+Builds the `Reply` a person sees; the dialog engine and `safetybot ask` both use it. What a
+message needs is decided by the learned models (bot.judgement) with the safety net (bot.triage);
+the thresholds are content (content/judgement.yaml).
 """
 
 from __future__ import annotations
@@ -8,26 +10,31 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
-from bot.content import Content, FaqEntry
-from bot.faq import Matcher, Verdict, content_vocabulary
+from bot.content import NONE_LABEL, Content, FaqEntry
+from bot.faq import content_vocabulary
+from bot.judgement import DEFAULT_THRESHOLDS, Judgement, judgement_for
 from bot.messages import Choice, Reply
 from bot.text import Normaliser, clean
 from bot.triage import Assessment, Triage
 
-MAX_MESSAGE_CHARS = 4000  # read this much of a message; the rest is ignored (and the user told)
-ALTERNATIVE_RATIO = 0.5  # runners-up scoring at least this share of the best are offered too
+MAX_MESSAGE_CHARS = 4000  # match this much of a message to the FAQ (danger is read in all of it)
 MAIN_MENU = "menu:main"
 NONE_OF_THESE = "menu:none"
+CRISIS_ENTRY = "crisis-support"
+EMERGENCY_ENTRY = "emergency-999"
 
 
 class Kind(StrEnum):
     """What sort of answer a message got."""
 
     EMERGENCY = "emergency"
+    CRISIS = "crisis"
     ANSWER = "answer"
     SUGGEST = "suggest"
     FALLBACK = "fallback"
+    UNREADABLE = "unreadable"  # a language or script the bot has no examples for
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,33 +56,48 @@ def faq_choice(entry: FaqEntry) -> Choice:
 class Answerer:
     """Turns free text into an Answer, and an Answer into a Reply."""
 
-    def __init__(self, content: Content) -> None:
+    def __init__(self, content: Content, cache_dir: Path | None = None, judgement: Judgement | None = None) -> None:
+        """`judgement`: trained models to use (default: those for this content, cached)."""
         self.content = content
         edited, examples = content_vocabulary(content.faq.values())
         short_numbers = {n for n in content.numbers if len(n) < 3}
         self.normaliser = Normaliser(content.lexicon, edited | content.triage.vocabulary, examples, short_numbers)
-        self.triage = Triage(content.triage, self.normaliser)
-        self.matcher = Matcher(content.faq.values(), self.normaliser, content.out_of_scope)
+        self.judgement = judgement or judgement_for(content, cache_dir)
+        self.thresholds = {**DEFAULT_THRESHOLDS, **content.judgement}
+        self.triage = Triage(content.triage, self.normaliser, self.judgement, self.thresholds)
 
     def answer(self, text: str) -> Answer:
-        """Decide what a free-text message needs."""
+        """Decide what a free-text message needs (danger is read in the whole message)."""
+        text = clean(text)
         truncated = len(text) > MAX_MESSAGE_CHARS
-        text = clean(text[:MAX_MESSAGE_CHARS])
-        words = self.normaliser.corrected_words(text)
-        assessment = self.triage.assess_words(words)
+        asked = text[:MAX_MESSAGE_CHARS]
+        reading = self.judgement.read(text, asked)
+        assessment = self.triage.decide(reading, text)
+        faq = self.content.faq
+        ranked = [(faq[i], p) for i, p in reading.intents if i in faq]
+        top = ranked[0] if ranked else None
+        # A crisis with life at risk now always gets the crisis reply; thoughts of it too, unless the
+        # message clearly asks about another topic ("I feel anxious after the riots").
+        elsewhere = top is not None and top[0].id != CRISIS_ENTRY and top[1] >= self.thresholds["answer"]
+        if assessment.crisis and CRISIS_ENTRY in faq and (assessment.emergency or not elsewhere):
+            return Answer(Kind.CRISIS, faq[CRISIS_ENTRY], (), assessment, truncated)
         if assessment.emergency:
-            # The danger rule's guidance suits danger now better than a word match does.
-            guidance = self.content.faq.get(assessment.guidance or "")
+            # The guidance the question is closest to, else the net rule's, else when to call 999.
+            best = ranked[0] if ranked and ranked[0][1] >= self.thresholds["suggest"] else None
+            guidance = best[0] if best else faq.get(assessment.guidance or "") or faq.get(EMERGENCY_ENTRY)
             return Answer(Kind.EMERGENCY, guidance, (), assessment, truncated)
-        match = self.matcher.match_words(words, text)
-        ranked = [self.content.faq[c.entry_id] for c in match.candidates]
-        if match.verdict is Verdict.CONFIDENT:
-            # Close runners-up are offered too, in case the question was misread.
-            floor = ALTERNATIVE_RATIO * match.candidates[0].score
-            close = tuple(self.content.faq[c.entry_id] for c in match.candidates[1:] if c.score >= floor)
-            return Answer(Kind.ANSWER, ranked[0], close, assessment, truncated)
-        if match.verdict is Verdict.UNSURE:
-            return Answer(Kind.SUGGEST, None, tuple(ranked), assessment, truncated)
+        if not assessment.readable:
+            return Answer(Kind.UNREADABLE, None, (), assessment, truncated)
+        declined = dict(reading.intents).get(NONE_LABEL, 0.0)
+        if not ranked or declined >= self.thresholds["out_of_scope"]:
+            return Answer(Kind.FALLBACK, None, (), assessment, truncated)
+        best_entry, chance = ranked[0]
+        if chance >= self.thresholds["answer"] and chance >= self.thresholds["out_of_scope_ratio"] * declined:
+            # Likely runners-up are offered too, in case the question was misread.
+            close = tuple(e for e, p in ranked[1:3] if p >= self.thresholds["suggest"])
+            return Answer(Kind.ANSWER, best_entry, close, assessment, truncated)
+        if chance >= self.thresholds["suggest"]:
+            return Answer(Kind.SUGGEST, None, tuple(e for e, _ in ranked[:3]), assessment, truncated)
         return Answer(Kind.FALLBACK, None, (), assessment, truncated)
 
     # --- wording ------------------------------------------------------------------------------
@@ -83,6 +105,9 @@ class Answerer:
         """Word an Answer as the Reply a person sees."""
         copy = self.content.copy
         note = copy["too_long"] + "\n\n" if answer.truncated else ""
+        if answer.kind is Kind.CRISIS:
+            reply = self.crisis_reply(answer.entry, emergency=answer.assessment.emergency)
+            return dataclasses.replace(reply, text=f"{reply.text}\n\n{copy['too_long']}") if answer.truncated else reply
         if answer.kind is Kind.EMERGENCY:
             reply = self.emergency_reply(answer.entry)
             if not answer.truncated:
@@ -102,11 +127,14 @@ class Answerer:
         if answer.kind is Kind.SUGGEST:
             options = tuple(faq_choice(e) for e in answer.suggestions)
             return Reply(
-                note + copy["did_you_mean"],
+                f"{note}{copy['did_you_mean']}\n\n{copy['failsafe']}",
                 (*options, Choice(NONE_OF_THESE, copy["none_of_these"])),
                 suggestions=tuple(e.id for e in answer.suggestions),
             )
-        return Reply(note + copy["fallback"], self.main_menu_choices())
+        if answer.kind is Kind.UNREADABLE:
+            # Plain English, the 999 line first: we can't tell what the message says.
+            return Reply(f"{copy['unreadable']}\n\n{note}{copy['fallback']}", self.main_menu_choices())
+        return Reply(f"{note}{copy['fallback']}\n\n{copy['failsafe']}", self.main_menu_choices())
 
     def emergency_reply(self, guidance: FaqEntry | None) -> Reply:
         """The 999 advice first, then the guidance for this kind of danger."""
@@ -116,6 +144,14 @@ class Answerer:
         entry = self.entry_reply(guidance)
         text = f"{copy['emergency_lead']}\n\n{copy['emergency_more']}\n\n{entry.text}"
         return Reply(text, entry.choices, emergency=True, answer=guidance.id)
+
+    def crisis_reply(self, entry: FaqEntry | None, emergency: bool = True) -> Reply:
+        """For someone in crisis: the crisis entry, which leads with 999 for a life at risk now
+        (content check makes sure), then the crisis lines."""
+        copy = self.content.copy
+        if entry is None:
+            return Reply(copy["crisis_lead"], (Choice(MAIN_MENU, copy["main_menu"]),), emergency=emergency)
+        return dataclasses.replace(self.entry_reply(entry), emergency=emergency)
 
     def entry_reply(self, entry: FaqEntry) -> Reply:
         """An FAQ answer with its sources, and related topics as choices."""

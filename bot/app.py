@@ -88,7 +88,7 @@ async def open_app(
             channels=lambda: settings.alert_channels,
             clock=clock,
         )
-        answerer = Answerer(content)
+        answerer = Answerer(content, settings.model_cache_dir)
         flows = [flow.flow(), alerts_flow.flow()]
         if content.report is not None:
             flows.append(report_flow(content, answerer, timedelta(minutes=settings.report_expiry_minutes)).flow())

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     database_path: Path = Path("./safetybot.db")
     content_dir: Path = Field(default_factory=default_content_dir)
+    # Where the trained models are kept between starts (default: ~/.cache/safetybot).
+    model_cache_dir: Path | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"

@@ -183,6 +183,25 @@ class ReportGuide:
     tips_sources: tuple[str, ...]
 
 
+TRIAGE_LABELS = ("danger", "crisis_now", "crisis", "routine")
+NONE_LABEL = "none"  # an FAQ example that no entry answers (out of scope)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One labelled message from content/examples/: what a person wrote, and what it needs.
+
+    `kind` is "triage" (label: danger, crisis_now, crisis or routine) or "faq" (label: an FAQ id,
+    or "none" for out of scope). `writer` names who wrote it (content/examples/writers.yaml):
+    evaluation leaves whole writers out, so the figures say how the bot does for new people.
+    """
+
+    kind: str
+    label: str
+    text: str
+    writer: str
+
+
 @dataclass(frozen=True, slots=True)
 class Content:
     """Everything under CONTENT_DIR, validated."""
@@ -198,6 +217,8 @@ class Content:
     alert_templates: Mapping[str, AlertTemplate] = field(default_factory=dict)
     report: ReportGuide | None = None  # the guided report, if report.yaml exists
     directory: Path = field(default=Path())
+    examples: tuple[Example, ...] = ()  # labelled messages the models learn from
+    judgement: Mapping[str, float] = field(default_factory=dict)  # the models' thresholds
 
 
 # Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.
@@ -307,6 +328,9 @@ COPY_KEYS = (
     "sources",
     "emergency_lead",
     "emergency_more",
+    "crisis_lead",
+    "failsafe",
+    "unreadable",
     "privacy",
     "forget_confirm",
     "forget_yes",

@@ -11,11 +11,14 @@ import yaml
 
 from bot.content import (
     COPY_KEYS,
+    NONE_LABEL,
+    TRIAGE_LABELS,
     AlertTemplate,
     Category,
     Content,
     Copy,
     DangerRule,
+    Example,
     FaqEntry,
     Lexicon,
     Option,
@@ -37,6 +40,10 @@ REQUIRED = ("id", "title", "questions", "keywords", "audience", "sources", "revi
 AUDIENCES = frozenset({"members", "leaders", "coordinators"})
 MIN_QUESTIONS = 6
 MAX_ID_LENGTH = 48
+EXAMPLE_KINDS = ("triage", "faq")
+CRISIS_ENTRY, CRISIS_999_WITHIN = "crisis-support", 200
+# content/judgement.yaml: the models' decision thresholds, each a probability.
+JUDGEMENT_KEYS = ("emergency", "emergency_in_form", "crisis", "answer", "suggest", "out_of_scope", "out_of_scope_ratio")
 
 
 class Inspector:
@@ -67,12 +74,86 @@ class Inspector:
         boroughs = self._boroughs()
         templates = self._alert_templates(numbers)
         report = self._report(numbers, faq)
+        examples = self._examples(faq)
+        judgement = self._judgement()
+        crisis = faq.get(CRISIS_ENTRY)
+        if crisis is not None and "999" not in crisis.body[:CRISIS_999_WITHIN]:
+            # It is the whole reply to someone whose life may be at risk: 999 must come first.
+            self.error(crisis.path, 1, f"the crisis entry must give 999 in its first {CRISIS_999_WITHIN} characters")
         if lexicon is None or triage is None or copy is None:
             return None, self.problems
         content = Content(
-            faq, categories, numbers, lexicon, triage, copy, decline, boroughs, templates, report, self.directory
+            faq,
+            categories,
+            numbers,
+            lexicon,
+            triage,
+            copy,
+            decline,
+            boroughs,
+            templates,
+            report,
+            self.directory,
+            examples,
+            judgement,
         )
         return content, self.problems
+
+    # --- examples/ (labelled messages the models learn from) ---------------------------------
+    def _examples(self, faq: dict[str, FaqEntry]) -> tuple[Example, ...]:
+        folder = self.directory / "examples"
+        if not folder.is_dir():
+            return ()
+        writers: set[str] = set()
+        doc = self._yaml("examples/writers.yaml")
+        if doc is not None:
+            if isinstance(doc.data, dict) and isinstance(doc.data.get("writers"), dict):
+                writers = set(doc.data["writers"])
+            else:
+                self.error(doc.path, 1, "expected `writers:` mapping each writer id to who they are")
+        found: list[Example] = []
+        for path in sorted(folder.glob("*.tsv")):
+            writer = path.stem
+            if writer not in writers:
+                self.error(path, 1, f"writer `{writer}` is not described in examples/writers.yaml")
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError:
+                self.error(path, 1, "not UTF-8 text")
+                continue
+            for number, line in enumerate(lines, 1):
+                if not line.strip() or line.startswith("#"):
+                    continue
+                parts = line.split("\t")
+                if len(parts) != 3 or not parts[2].strip():
+                    self.error(path, number, "expected `kind<TAB>label<TAB>message`")
+                    continue
+                kind, label, text = (p.strip() for p in parts)
+                if kind not in EXAMPLE_KINDS:
+                    self.error(path, number, f"unknown kind `{kind}` (expected triage or faq)")
+                elif kind == "triage" and label not in TRIAGE_LABELS:
+                    self.error(path, number, f"unknown triage label `{label}` (expected {', '.join(TRIAGE_LABELS)})")
+                elif kind == "faq" and label != NONE_LABEL and label not in faq:
+                    self.error(path, number, f"unknown FAQ id `{label}` (or `{NONE_LABEL}` for out of scope)")
+                else:
+                    found.append(Example(kind, label, text, writer))
+        return tuple(found)
+
+    def _judgement(self) -> dict[str, float]:
+        if not (self.directory / "judgement.yaml").exists():
+            return {}
+        doc = self._yaml("judgement.yaml")
+        if doc is None or not isinstance(doc.data, dict):
+            return {}
+        values: dict[str, float] = {}
+        for key in JUDGEMENT_KEYS:
+            value = doc.data.get(key)
+            if not isinstance(value, int | float) or not 0 <= value <= (1 if key != "out_of_scope_ratio" else 10):
+                where = doc.line(key) if key in doc.data else 1
+                self.error(doc.path, where, f"`{key}` should be a number from 0 to 1 (a probability)")
+                continue
+            values[key] = float(value)
+        return values
 
     def _yaml(self, name: str) -> YamlDoc | None:
         path = self.directory / name

@@ -356,7 +356,8 @@ class Engine:
                 return await self._on_command(turn, *command)
             # Danger now outranks any menu or form: "fire" must never be read as an answer.
             read_elsewhere = state in self._triaged or (state in self._untriaged and turn.coordinator)
-            if number(text) is None and not read_elsewhere and self.answerer.triage.assess(text).emergency:
+            answering = state in self._texts
+            if number(text) is None and not read_elsewhere and self.answerer.triage.assess(text, answering).emergency:
                 return await self._on_text(turn, text)
             choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:
@@ -385,7 +386,9 @@ class Engine:
         if not words_too:
             return ("cancel", "") if word and word.group(1).lower() == "cancel" else None
         if word and word.group(1).lower() in KEYWORDS:
-            return KEYWORDS[word.group(1).lower()], ""
+            keyword = word.group(1).lower()
+            # "help" typed alone may be a plea: it is answered like one (999 first), then the help.
+            return KEYWORDS[keyword], "typed" if keyword == "help" else ""
         link = _LINK_WORD.match(text)
         if link and link.group(1).lower() in self._links:
             return link.group(1).lower(), link.group(2)
@@ -443,6 +446,8 @@ class Engine:
                 intro += "\n\n" + self.copy["coordinator_hello"]
             return Step(self.main_menu(intro))
         if command == "help":
+            if payload == "typed":
+                return Step(self.answerer.emergency_reply(self.content.faq["bot-help"]))
             return Step(self.answerer.entry_reply(self.content.faq["bot-help"]))
         if command == "menu":
             return Step(self.main_menu())

@@ -1,47 +1,82 @@
-"""Decide whether a message says someone is in danger now, so the reply leads with 999.
+"""Decide whether a message says someone is in danger now (the reply leads with 999), or in crisis.
 
-A danger cue must match (content/triage.yaml). Then the timing groups weigh whether it is
-happening now: "right now" and "is at the gate" count for it; "what if", "last week" and
-"how do I" count against it. A total of zero or more is urgent, so a danger cue with no clue
-about time is treated as urgent: missing a real emergency is far worse than a false alarm.
+The decision is learned (bot.judgement: a model trained on thousands of labelled messages from
+many writers, in many languages). The patterns in content/triage.yaml are only a safety net: when
+one matches and its timing evidence doesn't say "not now", the message is an emergency even if the
+model thought otherwise. The net can add an emergency, never remove one.
+
+The net's timing groups weigh whether it is happening now: "right now" and "is at the gate" count
+for it; "what if", "last week" and "how do I" count against it. A total of zero or more is urgent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.content import TriageRules
-from bot.text import Normaliser
+from bot.content import DangerRule, TriageRules
+from bot.judgement import DEFAULT_THRESHOLDS, Judgement, Reading
+from bot.text import Normaliser, clean
+
+_SYMBOLS = str.maketrans({"🆘": " sos ", "🚨": " sos "})  # read by the net's patterns as words
 
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
     """Triage's verdict on one message."""
 
-    emergency: bool
-    danger: str | None = None  # name of the first danger rule that matched
-    guidance: str | None = None  # FAQ id to add after the 999 advice
-    reason: str = "no danger cue"  # or the timing evidence that decided it
-    now: bool = False  # a danger cue and words saying it is happening now ("still outside")
+    emergency: bool  # danger now, or life at risk now: the reply leads with 999
+    danger: str | None = None  # "model", or the name of the safety-net rule that decided it
+    guidance: str | None = None  # the net rule's FAQ id, if it decided
+    reason: str = "no danger"  # what decided it
+    now: bool = False  # sure it is happening now (the model, or a net rule with "now" words)
+    crisis: bool = False  # thoughts of suicide or self-harm, or a mental-health crisis
+    readable: bool = True  # written in a script the examples have
 
 
 class Triage:
-    """Reads a message for danger now."""
+    """Reads a message for danger now and crisis."""
 
-    def __init__(self, rules: TriageRules, normaliser: Normaliser) -> None:
+    def __init__(
+        self,
+        rules: TriageRules,
+        normaliser: Normaliser,
+        judgement: Judgement,
+        thresholds: Mapping[str, float] | None = None,
+    ) -> None:
         self.rules = rules
         self.normaliser = normaliser
+        self.judgement = judgement
+        self.thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
 
-    def assess(self, text: str) -> Assessment:
-        """Assess one message."""
-        return self.assess_words(self.normaliser.corrected_words(text))
+    def assess(self, text: str, answering: bool = False) -> Assessment:
+        """Assess one whole message, however long (`answering`: typed as the answer to a form's
+        question, a name or a place, where the models need to be surer)."""
+        text = clean(text)
+        return self.decide(self.judgement.read(text), text, answering)
 
-    def assess_words(self, words: list[str]) -> Assessment:
-        """Assess a message already split into corrected words."""
-        plain = " ".join(words)
+    def decide(self, reading: Reading, text: str, answering: bool = False) -> Assessment:
+        """Combine the models' reading of a message with the safety net."""
+        bar = self.thresholds["emergency_in_form" if answering else "emergency"]
+        # In a script no example has, the models' reading means nothing: only the net decides.
+        urgent = reading.readable and reading.emergency >= bar
+        crisis = reading.readable and reading.crisis >= self.thresholds["crisis"] and reading.crisis > reading.danger
+        if urgent:
+            reason = f"model: {reading.emergency:.2f} urgent"
+            return Assessment(True, "model", None, reason, now=True, crisis=crisis, readable=reading.readable)
+        rule, now, reason = self.net(text)
+        if rule is not None:
+            return Assessment(True, rule.name, rule.guidance, reason, now=now, crisis=crisis, readable=reading.readable)
+        reason = f"model: {reading.emergency:.2f} urgent, {reading.crisis:.2f} crisis"
+        return Assessment(False, reason=reason, crisis=crisis, readable=reading.readable)
+
+    def net(self, text: str) -> tuple[DangerRule | None, bool, str]:
+        """The safety net: (the first danger rule that matches and isn't ruled out by its timing,
+        whether its timing says "now", the evidence)."""
+        plain = " ".join(self.normaliser.corrected_words(text.translate(_SYMBOLS)))
         rule = next((r for r in self.rules.danger if r.pattern.search(plain)), None)
         if rule is None:
-            return Assessment(False)
+            return None, False, "no danger cue"
         score = 0.0
         found = []
         for group in self.rules.timing:
@@ -49,5 +84,6 @@ class Triage:
             if hits:
                 score += hits * group.weight
                 found.append(f"{group.name}×{hits}")
-        reason = ", ".join(found) or "no clue about time"
-        return Assessment(score >= 0, rule.name, rule.guidance, reason, now=score > 0)
+        if score < 0:
+            return None, False, "net: " + ", ".join(found)
+        return rule, score > 0, "net: " + (", ".join(found) or "no clue about time")

@@ -115,7 +115,7 @@ ACTIONS = [
     Action("send later", "_on_later", choice="alr-later:at", state="alr_preview", form=READY),
     Action("see progress", "_on_status", choice="alr-status:{alert}"),
     Action("type the areas", "_on_compose_areas_text", text="Newham", state="alr_compose_areas", form=AUDIENCE),
-    Action("type the alert", "_on_text", text="Stay inside tonight", state="alr_text", form=AREAS),
+    Action("type the alert", "_on_text", text="Extra patrols this weekend", state="alr_text", form=AREAS),
     Action("type a time", "_on_at_text", text="2026-11-26 18:30", state="alr_at", form=READY),
 ]
 CHOICES = [a for a in ACTIONS if not a.typed]
@@ -508,8 +508,8 @@ async def test_a_whatsapp_coordinator_removed_with_the_cli_mid_alert_cannot_send
     audiences = await say(option(kinds, "Urgent"))
     await say(option(audiences, "Both"))
     await say("Newham")
-    preview = await say("Stay inside tonight")
-    assert "Stay inside tonight" in "\n".join(preview)
+    preview = await say("Extra patrols this weekend")
+    assert "Extra patrols this weekend" in "\n".join(preview)
 
     removed = await safetybot("coordinators", "remove", "whatsapp:07911 123456")  # as people write numbers
     assert f"{who} is no longer a coordinator" in removed.stdout

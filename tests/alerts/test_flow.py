@@ -411,7 +411,7 @@ async def test_a_forged_coordinator_button_is_refused(
 
 @pytest.mark.parametrize(
     ("state", "text"),
-    [("alr_compose_areas", "Newham"), ("alr_text", "Stay inside tonight"), ("alr_at", "2026-11-26 18:30")],
+    [("alr_compose_areas", "Newham"), ("alr_text", "Extra patrols this weekend"), ("alr_at", "2026-11-26 18:30")],
 )
 async def test_typed_coordinator_answers_are_refused(
     engine: Engine,

@@ -13,6 +13,7 @@ import pytest
 from bot.answers import Answerer
 from bot.content import Content, ContentError, inspect_content, load_content, phone_numbers
 from bot.dialog import Engine
+from bot.judgement import normalise
 from bot.messages import Incoming
 from tests.conftest import CONTENT_DIR, safetybot
 
@@ -23,7 +24,8 @@ victim-support deaf-text-relay terrorism-hotline suspicious-item run-hide-tell
 security-funding-schemes security-training-sessions site-security-basics stewards-volunteers
 lockdown-procedure martyns-law graffiti-criminal-damage protests-near-premises cyber-security
 misinformation community-reassurance personal-safety mental-health-support bot-help
-alerts-subscribe data-privacy
+alerts-subscribe data-privacy crisis-support gas-leak radicalisation-concerns offensive-items-left
+self-defence-law school-bullying-faith police-complaints hostile-reconnaissance drones
 """.split()
 
 
@@ -61,6 +63,25 @@ def test_no_evaluation_question_is_copied_into_the_content(content: Content) -> 
     if content.out_of_scope is not None:
         written |= {_plain(q): ("out-of-scope", q) for q in content.out_of_scope.questions}
     assert sorted(written[q] for q in asked & written.keys()) == []
+
+
+def test_no_evaluation_message_is_among_the_examples(content: Content) -> None:
+    """The models are scored on writers they never saw: no evaluation message may be in examples/."""
+    evaluation = Path(__file__).parents[1] / "eval"
+    asked = set()
+    for path in evaluation.glob("*.tsv"):  # message, label
+        lines = path.read_text(encoding="utf-8").splitlines()
+        asked |= {normalise(line.rpartition("\t")[0]) for line in lines if "\t" in line and not line.startswith("#")}
+    for path in (evaluation / "final").glob("*.tsv"):  # kind, label, message
+        lines = path.read_text(encoding="utf-8").splitlines()
+        asked |= {
+            normalise(line.split("\t")[2]) for line in lines if line.count("\t") == 2 and not line.startswith("#")
+        }
+    assert len(asked) > 1000
+    asked = {a for a in asked if len(a.split()) >= 6}  # "when is eid this year" may be written by anyone
+    assert sorted(e.text for e in content.examples if normalise(e.text) in asked) == []
+    final = {p.stem for p in (evaluation / "final").glob("*.tsv")}
+    assert final and not final & {e.writer for e in content.examples}
 
 
 def test_every_entry_is_in_the_topic_menu(content: Content) -> None:
@@ -174,7 +195,7 @@ def test_bad_triage_pattern_fails(content_copy: Path) -> None:
 def test_content_check_command_passes_on_real_content(cli_env: dict[str, str]) -> None:
     done = subprocess.run([*safetybot(), "content", "check"], env=cli_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "31 FAQ entries, 0 errors" in done.stdout
+    assert "40 FAQ entries, 0 errors" in done.stdout
     assert "call-test" in done.stdout
 
 
