@@ -30,7 +30,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 from bot.answers import Answerer  # noqa: E402
 from bot.app import WebServer  # noqa: E402
 from bot.channels.whatsapp import WhatsAppChannel  # noqa: E402
-from bot.config import Settings, default_content_dir  # noqa: E402
+from bot.config import Settings, default_content_dir, default_model_cache_dir  # noqa: E402
 from bot.content import load_content  # noqa: E402
 from bot.dialog import Engine  # noqa: E402
 from bot.store import Database  # noqa: E402
@@ -73,7 +73,9 @@ async def main() -> None:
             database_path=Path(folder) / "bench.db",
         )
         db = await Database.open(settings.database_path)
-        channel = WhatsAppChannel(settings, Engine(content, db, answerer=Answerer(content)), db)
+        channel = WhatsAppChannel(
+            settings, Engine(content, db, answerer=Answerer(content, default_model_cache_dir())), db
+        )
         await channel.start()
         config = uvicorn.Config(
             create_web_app(routes=channel.routes()),

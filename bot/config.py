@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,12 @@ def default_content_dir() -> Path:
     return _PACKAGE_DIR.parent / "content"
 
 
+def default_model_cache_dir() -> Path:
+    """Where trained models are kept: $XDG_CACHE_HOME/safetybot, or ~/.cache/safetybot."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "safetybot"
+
+
 class Settings(BaseSettings):
     """Every setting of the bot; names match DESIGN.md and `.env.example`."""
 
@@ -33,7 +40,7 @@ class Settings(BaseSettings):
     database_path: Path = Path("./safetybot.db")
     content_dir: Path = Field(default_factory=default_content_dir)
     # Where the trained models are kept between starts (default: ~/.cache/safetybot).
-    model_cache_dir: Path | None = None
+    model_cache_dir: Path = Field(default_factory=default_model_cache_dir)
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"

@@ -185,6 +185,7 @@ class ReportGuide:
 
 TRIAGE_LABELS = ("danger", "crisis_now", "crisis", "routine")
 NONE_LABEL = "none"  # an FAQ example that no entry answers (out of scope)
+CRISIS_ENTRY = "crisis-support"  # the entry that is the reply to someone in crisis
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,14 @@ class Example:
     label: str
     text: str
     writer: str
+
+
+def example_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """The numbered rows of an examples file (`kind<TAB>label<TAB>message`, the format of
+    content/examples/ and the evaluation sets), fields stripped; comments and blank lines skipped."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() and not line.startswith("#"):
+            yield number, [part.strip() for part in line.split("\t")]
 
 
 @dataclass(frozen=True, slots=True)

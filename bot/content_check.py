@@ -11,6 +11,7 @@ import yaml
 
 from bot.content import (
     COPY_KEYS,
+    CRISIS_ENTRY,
     NONE_LABEL,
     TRIAGE_LABELS,
     AlertTemplate,
@@ -29,6 +30,7 @@ from bot.content import (
     TimingGroup,
     TriageRules,
     YamlDoc,
+    example_rows,
     phone_numbers,
     split_front_matter,
 )
@@ -41,9 +43,18 @@ AUDIENCES = frozenset({"members", "leaders", "coordinators"})
 MIN_QUESTIONS = 6
 MAX_ID_LENGTH = 48
 EXAMPLE_KINDS = ("triage", "faq")
-CRISIS_ENTRY, CRISIS_999_WITHIN = "crisis-support", 200
-# content/judgement.yaml: the models' decision thresholds, each a probability.
-JUDGEMENT_KEYS = ("emergency", "emergency_in_form", "crisis", "answer", "suggest", "out_of_scope", "out_of_scope_ratio")
+CRISIS_999_WITHIN = 200  # the crisis entry must give 999 this early
+# content/judgement.yaml: the models' decision thresholds (probabilities) and their upper bounds.
+JUDGEMENT_KEYS = {
+    "emergency": 1.0,
+    "emergency_in_form": 1.0,
+    "crisis": 1.0,
+    "crisis_ratio": 100.0,  # a ratio of two probabilities
+    "answer": 1.0,
+    "suggest": 1.0,
+    "out_of_scope": 1.0,
+    "out_of_scope_ratio": 10.0,  # a ratio of two probabilities
+}
 
 
 class Inspector:
@@ -117,18 +128,15 @@ class Inspector:
             if writer not in writers:
                 self.error(path, 1, f"writer `{writer}` is not described in examples/writers.yaml")
             try:
-                lines = path.read_text(encoding="utf-8").splitlines()
+                rows = list(example_rows(path.read_text(encoding="utf-8")))
             except UnicodeDecodeError:
                 self.error(path, 1, "not UTF-8 text")
                 continue
-            for number, line in enumerate(lines, 1):
-                if not line.strip() or line.startswith("#"):
-                    continue
-                parts = line.split("\t")
-                if len(parts) != 3 or not parts[2].strip():
+            for number, parts in rows:
+                if len(parts) != 3 or not parts[2]:
                     self.error(path, number, "expected `kind<TAB>label<TAB>message`")
                     continue
-                kind, label, text = (p.strip() for p in parts)
+                kind, label, text = parts
                 if kind not in EXAMPLE_KINDS:
                     self.error(path, number, f"unknown kind `{kind}` (expected triage or faq)")
                 elif kind == "triage" and label not in TRIAGE_LABELS:
@@ -146,11 +154,11 @@ class Inspector:
         if doc is None or not isinstance(doc.data, dict):
             return {}
         values: dict[str, float] = {}
-        for key in JUDGEMENT_KEYS:
+        for key, most in JUDGEMENT_KEYS.items():
             value = doc.data.get(key)
-            if not isinstance(value, int | float) or not 0 <= value <= (1 if key != "out_of_scope_ratio" else 10):
+            if not isinstance(value, int | float) or not 0 <= value <= most:
                 where = doc.line(key) if key in doc.data else 1
-                self.error(doc.path, where, f"`{key}` should be a number from 0 to 1 (a probability)")
+                self.error(doc.path, where, f"`{key}` should be a number from 0 to {most:g}")
                 continue
             values[key] = float(value)
         return values

@@ -77,6 +77,14 @@ class Triage:
         rule = next((r for r in self.rules.danger if r.pattern.search(plain)), None)
         if rule is None:
             return None, False, "no danger cue"
+        score, found = self.timing(plain)
+        if score < 0:
+            return None, False, "net: " + ", ".join(found)
+        return rule, score > 0, "net: " + (", ".join(found) or "no clue about time")
+
+    def timing(self, plain: str) -> tuple[float, list[str]]:
+        """The timing evidence in normalised words: its total (above 0: now; below: not now) and
+        the groups that matched."""
         score = 0.0
         found = []
         for group in self.rules.timing:
@@ -84,6 +92,4 @@ class Triage:
             if hits:
                 score += hits * group.weight
                 found.append(f"{group.name}×{hits}")
-        if score < 0:
-            return None, False, "net: " + ", ".join(found)
-        return rule, score > 0, "net: " + (", ".join(found) or "no clue about time")
+        return score, found

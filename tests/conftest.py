@@ -24,7 +24,7 @@ from bot.alerts_flow import AlertsFlow
 from bot.answers import Answerer
 from bot.app import WebServer, report_flow
 from bot.cli import main
-from bot.config import Settings, default_content_dir
+from bot.config import Settings, default_content_dir, default_model_cache_dir
 from bot.content import Content, load_content
 from bot.dialog import Engine
 from bot.messages import Incoming
@@ -62,7 +62,7 @@ def content() -> Content:
 
 @pytest.fixture(scope="session")
 def answerer(content: Content) -> Answerer:
-    return Answerer(content)
+    return Answerer(content, default_model_cache_dir())
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.answers import Answerer
-from bot.content import Content, ContentError, inspect_content, load_content, phone_numbers
+from bot.content import Content, ContentError, example_rows, inspect_content, load_content, phone_numbers
 from bot.dialog import Engine
 from bot.judgement import normalise
 from bot.messages import Incoming
@@ -73,10 +73,7 @@ def test_no_evaluation_message_is_among_the_examples(content: Content) -> None:
         lines = path.read_text(encoding="utf-8").splitlines()
         asked |= {normalise(line.rpartition("\t")[0]) for line in lines if "\t" in line and not line.startswith("#")}
     for path in (evaluation / "final").glob("*.tsv"):  # kind, label, message
-        lines = path.read_text(encoding="utf-8").splitlines()
-        asked |= {
-            normalise(line.split("\t")[2]) for line in lines if line.count("\t") == 2 and not line.startswith("#")
-        }
+        asked |= {normalise(row[2]) for _, row in example_rows(path.read_text(encoding="utf-8"))}
     assert len(asked) > 1000
     asked = {a for a in asked if len(a.split()) >= 6}  # "when is eid this year" may be written by anyone
     assert sorted(e.text for e in content.examples if normalise(e.text) in asked) == []
