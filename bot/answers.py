@@ -8,22 +8,24 @@ the thresholds are content (content/judgement.yaml).
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
-from bot.content import NONE_LABEL, Content, FaqEntry
+from bot.content import CRISIS_ENTRY, NONE_LABEL, Content, FaqEntry
 from bot.faq import content_vocabulary
 from bot.judgement import DEFAULT_THRESHOLDS, Judgement, judgement_for
 from bot.messages import Choice, Reply
-from bot.text import Normaliser, clean
+from bot.text import Normaliser, clean, words
 from bot.triage import Assessment, Triage
 
 MAX_MESSAGE_CHARS = 4000  # match this much of a message to the FAQ (danger is read in all of it)
 MAIN_MENU = "menu:main"
 NONE_OF_THESE = "menu:none"
-CRISIS_ENTRY = "crisis-support"
 EMERGENCY_ENTRY = "emergency-999"
+GENERAL_WORD_ENTRIES = 4  # a lone word in the title or keywords of this many entries can't pick one
 
 
 class Kind(StrEnum):
@@ -57,14 +59,34 @@ class Answerer:
     """Turns free text into an Answer, and an Answer into a Reply."""
 
     def __init__(self, content: Content, cache_dir: Path | None = None, judgement: Judgement | None = None) -> None:
-        """`judgement`: trained models to use (default: those for this content, cached)."""
+        """`judgement`: trained models to use (default: those for this content, loaded or trained
+        on first use, so commands that never read a message don't pay for them)."""
         self.content = content
         edited, examples = content_vocabulary(content.faq.values())
         short_numbers = {n for n in content.numbers if len(n) < 3}
         self.normaliser = Normaliser(content.lexicon, edited | content.triage.vocabulary, examples, short_numbers)
-        self.judgement = judgement or judgement_for(content, cache_dir)
         self.thresholds = {**DEFAULT_THRESHOLDS, **content.judgement}
-        self.triage = Triage(content.triage, self.normaliser, self.judgement, self.thresholds)
+        self._cache_dir = cache_dir
+        self._judgement = judgement
+        # Words so general ("police", "report") that alone they ask "did you mean" of three entries.
+        subjects = Counter(
+            term
+            for entry in content.faq.values()
+            for term in {t for text in (entry.title, *entry.keywords) for t in self.normaliser.terms(text)}
+        )
+        self.general_words = frozenset(t for t, n in subjects.items() if n >= GENERAL_WORD_ENTRIES)
+
+    @property
+    def judgement(self) -> Judgement:
+        """The trained models (from memory, the cache file, or trained now)."""
+        if self._judgement is None:
+            self._judgement = judgement_for(self.content, self._cache_dir)
+        return self._judgement
+
+    @cached_property
+    def triage(self) -> Triage:
+        """Danger and crisis: the models with the safety net."""
+        return Triage(self.content.triage, self.normaliser, self.judgement, self.thresholds)
 
     def answer(self, text: str) -> Answer:
         """Decide what a free-text message needs (danger is read in the whole message)."""
@@ -76,22 +98,30 @@ class Answerer:
         faq = self.content.faq
         ranked = [(faq[i], p) for i, p in reading.intents if i in faq]
         top = ranked[0] if ranked else None
-        # A crisis with life at risk now always gets the crisis reply; thoughts of it too, unless the
-        # message clearly asks about another topic ("I feel anxious after the riots").
-        elsewhere = top is not None and top[0].id != CRISIS_ENTRY and top[1] >= self.thresholds["answer"]
-        if assessment.crisis and CRISIS_ENTRY in faq and (assessment.emergency or not elsewhere):
-            return Answer(Kind.CRISIS, faq[CRISIS_ENTRY], (), assessment, truncated)
+        if assessment.crisis and CRISIS_ENTRY in faq:
+            # Life at risk now: the crisis reply. Thoughts of it, or a crisis: the crisis reply too,
+            # unless the message plainly asks about another entry ("I can't stop feeling scared
+            # after the riots": feeling low after incidents). Either way that entry is offered first.
+            other = tuple(e for e, p in ranked[:1] if e.id != CRISIS_ENTRY and p >= self.thresholds["answer"])
+            crisis_chance = dict(reading.intents).get(CRISIS_ENTRY, 0.0)
+            plainly = bool(other) and ranked[0][1] >= self.thresholds["crisis_ratio"] * crisis_chance
+            if assessment.emergency or not plainly:
+                return Answer(Kind.CRISIS, faq[CRISIS_ENTRY], other, assessment, truncated)
         if assessment.emergency:
             # The guidance the question is closest to, else the net rule's, else when to call 999.
-            best = ranked[0] if ranked and ranked[0][1] >= self.thresholds["suggest"] else None
-            guidance = best[0] if best else faq.get(assessment.guidance or "") or faq.get(EMERGENCY_ENTRY)
+            closest = top[0] if top is not None and top[1] >= self.thresholds["suggest"] else None
+            guidance = closest or faq.get(assessment.guidance or "") or faq.get(EMERGENCY_ENTRY)
             return Answer(Kind.EMERGENCY, guidance, (), assessment, truncated)
         if not assessment.readable:
             return Answer(Kind.UNREADABLE, None, (), assessment, truncated)
         declined = dict(reading.intents).get(NONE_LABEL, 0.0)
-        if not ranked or declined >= self.thresholds["out_of_scope"]:
+        # No words, no question ("9", "!!!"): only danger (above) could be read in it.
+        if not ranked or declined >= self.thresholds["out_of_scope"] or not any(c.isalpha() for c in asked):
             return Answer(Kind.FALLBACK, None, (), assessment, truncated)
         best_entry, chance = ranked[0]
+        lone = set(self.normaliser.terms(asked)) if len(words(asked)) == 1 else set()
+        if lone and lone <= self.general_words:
+            return Answer(Kind.SUGGEST, None, tuple(e for e, _ in ranked[:3]), assessment, truncated)
         if chance >= self.thresholds["answer"] and chance >= self.thresholds["out_of_scope_ratio"] * declined:
             # Likely runners-up are offered too, in case the question was misread.
             close = tuple(e for e, p in ranked[1:3] if p >= self.thresholds["suggest"])
@@ -105,15 +135,13 @@ class Answerer:
         """Word an Answer as the Reply a person sees."""
         copy = self.content.copy
         note = copy["too_long"] + "\n\n" if answer.truncated else ""
-        if answer.kind is Kind.CRISIS:
-            reply = self.crisis_reply(answer.entry, emergency=answer.assessment.emergency)
-            return dataclasses.replace(reply, text=f"{reply.text}\n\n{copy['too_long']}") if answer.truncated else reply
-        if answer.kind is Kind.EMERGENCY:
-            reply = self.emergency_reply(answer.entry)
-            if not answer.truncated:
-                return reply
+        if answer.kind in (Kind.CRISIS, Kind.EMERGENCY):
+            if answer.kind is Kind.CRISIS:
+                reply = self.crisis_reply(answer.entry, answer.assessment.emergency, answer.suggestions)
+            else:
+                reply = self.emergency_reply(answer.entry)
             # The 999 advice comes first, before any notice.
-            return dataclasses.replace(reply, text=f"{reply.text}\n\n{copy['too_long']}")
+            return dataclasses.replace(reply, text=f"{reply.text}\n\n{note}".rstrip()) if note else reply
         if answer.kind is Kind.ANSWER and answer.entry is not None:
             reply = self.entry_reply(answer.entry)
             alternatives = tuple(faq_choice(e) for e in answer.suggestions)
@@ -145,13 +173,17 @@ class Answerer:
         text = f"{copy['emergency_lead']}\n\n{copy['emergency_more']}\n\n{entry.text}"
         return Reply(text, entry.choices, emergency=True, answer=guidance.id)
 
-    def crisis_reply(self, entry: FaqEntry | None, emergency: bool = True) -> Reply:
+    def crisis_reply(self, entry: FaqEntry | None, emergency: bool = True, also: tuple[FaqEntry, ...] = ()) -> Reply:
         """For someone in crisis: the crisis entry, which leads with 999 for a life at risk now
-        (content check makes sure), then the crisis lines."""
+        (content check makes sure), then the crisis lines; `also`: entries offered first."""
         copy = self.content.copy
         if entry is None:
             return Reply(copy["crisis_lead"], (Choice(MAIN_MENU, copy["main_menu"]),), emergency=emergency)
-        return dataclasses.replace(self.entry_reply(entry), emergency=emergency)
+        shown = self.entry_reply(entry)
+        offered = tuple(faq_choice(e) for e in also)
+        choices = offered + tuple(c for c in shown.choices if c not in offered)
+        suggestions = tuple(e.id for e in also)
+        return dataclasses.replace(shown, choices=choices, emergency=emergency, suggestions=suggestions)
 
     def entry_reply(self, entry: FaqEntry) -> Reply:
         """An FAQ answer with its sources, and related topics as choices."""

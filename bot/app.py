@@ -117,7 +117,7 @@ def report_flow(content: Content, answerer: Answerer, expiry: timedelta) -> Repo
         content.copy,
         expiry=expiry,
         emergency=lambda: answerer.emergency_reply(content.faq.get("emergency-999")),
-        danger=lambda text: answerer.triage.assess(text).now,
+        danger=lambda text: answerer.triage.assess(text, answering=True).now,
         evidence=faq_choice(evidence) if evidence else None,
     )
 
@@ -162,6 +162,8 @@ async def run_bot(settings: Settings) -> None:
         logging.getLogger(name).setLevel(floor)
 
     async with open_app(settings) as app:
+        # Load (or, after a content change, train) the models before the first message arrives.
+        await asyncio.to_thread(lambda: app.engine.answerer.judgement)
         telegram = TelegramChannel(settings, app.engine, app.db) if settings.telegram_bot_token else None
         whatsapp = WhatsAppChannel(settings, app.engine, app.db) if settings.whatsapp_enabled else None
         secret = settings.telegram_webhook_secret

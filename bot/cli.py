@@ -144,7 +144,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _chat(settings: Settings, user: str) -> int:
     async with open_app(settings, limit_floods=False) as app:  # the person at this keyboard
         await app.engine.purge_expired()
-        print(f"(Faith Safety Bot, local chat. Data is kept in {settings.database_path}.)\n")
+        print(f"(Faith Safety Bot, local chat. Data is kept in {settings.database_path}.)")
+        print("(Getting ready: the first start, and the first after the content changes, takes a minute.)\n")
+        await asyncio.to_thread(lambda: app.engine.answerer.judgement)
         sender = ConsoleSender(app.content.copy, sys.stdout, settings.calendar_dir, engine=app.engine, user=user)
         notifier = Notifier(app.db, app.engine, {"console": sender}, app.training.clock, only_user=user)
         scheduler = asyncio.create_task(_console_schedule(app, notifier))

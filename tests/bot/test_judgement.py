@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bot.answers import Answerer, Kind
-from bot.content import Content, Example, load_content
+from bot.content import Content, load_content
 from bot.judgement import Judgement, dataset, judgement_for, normalise, windows
 from bot.render import Style, render
 from bot.triage import Triage
@@ -151,6 +151,16 @@ def test_training_is_deterministic(content: Content) -> None:
     assert np.array_equal(first.intent.predict_proba(matrix), second.intent.predict_proba(matrix))
 
 
+def test_the_collapsed_intent_model_gives_scikit_learns_probabilities(content: Content) -> None:
+    from bot.judgement import LinearOneVsRest, _intent_model
+
+    data = dataset(small(content))
+    judgement = Judgement.train(data)
+    matrix = judgement.vectoriser.transform(["how do I report graffiti", "مدد کریں", "gas smell in the hall"])
+    fitted = _intent_model(8.0).fit(judgement.vectoriser.transform(list(data.intent_texts)), list(data.intent_labels))
+    assert np.allclose(LinearOneVsRest.of(fitted).predict_proba(matrix), fitted.predict_proba(matrix))
+
+
 def test_the_models_are_cached_and_rebuilt_when_the_examples_change(tmp_path: Path, content: Content) -> None:
     folder = tmp_path / "content"
     shutil.copytree(CONTENT_DIR, folder)
@@ -208,7 +218,3 @@ def test_reading_helpers() -> None:
     parts = windows(long)
     assert len(parts) > 1 and parts[-1].endswith("The end.") and all(len(p) <= 420 for p in parts)
     assert windows("short") == ["short"]
-
-
-def test_example_is_hashable_data() -> None:
-    assert Example("faq", "none", "hi", "w01") == Example("faq", "none", "hi", "w01")
