@@ -267,7 +267,8 @@ async def test_a_pause_resumes_where_they_were_until_the_expiry(
     assert MARKER not in dump(tmp_path / "bot.db")
     assert MARKER.encode() not in on_disk(tmp_path / "bot.db")
     late = await say(engine, "A man shouted at us")
-    assert late.text.startswith("For your privacy, the answers you were giving me were deleted after 60 minutes")
+    # Told once (after the 999 advice, should the words read as danger now).
+    assert "For your privacy, the answers you were giving me were deleted after 60 minutes" in late.text
 
 
 async def test_coming_back_late_before_the_purge_ran_is_told_and_nothing_is_used(

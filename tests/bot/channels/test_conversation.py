@@ -86,3 +86,21 @@ async def test_report_step_by_step_with_a_write_up(driver: Driver) -> None:
     summary = await driver.pick(second, 2)
     assert "1. When: Monday 3pm 🙂 & صباح الخير" in summary.text
     assert "I've deleted your answers from the bot" in summary.text
+
+
+async def test_someone_in_crisis_gets_999_first_then_the_crisis_lines(driver: Driver) -> None:
+    said = await driver.say("i want to kill myself")
+    assert "999" in said.text[:300]
+    assert "116 123" in said.text and "SHOUT" in said.text and "85258" in said.text and "0800 1111" in said.text
+    assert "Sorry, I don't have guidance" not in said.text
+
+
+async def test_not_sure_and_cannot_help_replies_say_call_999(driver: Driver) -> None:
+    for message in ("what's a good biryani recipe", "police"):
+        said = await driver.say(message)
+        assert "In danger now? Call 999." in said.text, message
+
+
+async def test_a_language_it_cannot_read_gets_the_999_line_first(driver: Driver) -> None:
+    said = await driver.say("我的朋友今天在寺庙外面")
+    assert said.text.startswith("In danger now? Call 999")

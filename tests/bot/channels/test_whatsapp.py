@@ -32,7 +32,9 @@ async def test_numbers_and_keywords_pick_options(whatsapp: WhatsApp) -> None:
     answer = await whatsapp.say("2")
     assert "First: *are you safe right now?*" in answer[0]
     help_text = await whatsapp.say("help")
-    assert help_text[0].startswith("*What this bot can do*")
+    # "help" alone may be a plea: the 999 advice first, then what the bot can do.
+    assert help_text[0].startswith("*If you or anyone else is in danger now, call 999*")
+    assert "*What this bot can do*" in "\n".join(help_text)
 
 
 async def test_the_number_is_stored_in_e164(whatsapp: WhatsApp, db: Database) -> None:
