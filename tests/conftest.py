@@ -17,12 +17,11 @@ from zoneinfo import ZoneInfo
 
 import hypothesis
 import pytest
-import uvicorn
 
 from alerts import AlertStore, Composer
 from bot.alerts_flow import AlertsFlow
 from bot.answers import Answerer
-from bot.app import WebServer, report_flow
+from bot.app import WebServer, report_flow, web_config
 from bot.cli import main
 from bot.config import Settings, default_content_dir, default_model_cache_dir
 from bot.content import Content, load_content
@@ -62,7 +61,9 @@ def content() -> Content:
 
 @pytest.fixture(scope="session")
 def answerer(content: Content) -> Answerer:
-    return Answerer(content, default_model_cache_dir())
+    answerer = Answerer(content, default_model_cache_dir())
+    answerer.judgement  # noqa: B018  # trained (or loaded) now, not inside the first test's deadline
+    return answerer
 
 
 @pytest.fixture
@@ -229,7 +230,7 @@ def settings_for(tmp_path: Path, **values: Any) -> Settings:
 @asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL."""
-    server = WebServer(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"))
+    server = WebServer(web_config(app, "127.0.0.1", 0))
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:
