@@ -23,6 +23,7 @@ from alerts import Alert, AlertError, Progress, Subscriber, parse_areas
 from bot.app import App
 from bot.phone import e164
 from bot.render import Style, render
+from bot.text import spreadsheet_safe
 from bot.training import TrainingError, parse_local
 
 LEADER_COLUMNS = ("channel", "user_id", "name", "role", "place_of_worship", "boroughs")
@@ -120,9 +121,9 @@ async def _leaders(args: argparse.Namespace, app: App) -> int:
                 s.id,
                 s.status,
                 s.kind,
-                s.name or "-",
-                s.role or "-",
-                s.place or "-",
+                spreadsheet_safe(s.name) or "-",  # typed by the person: shown as text in a spreadsheet
+                spreadsheet_safe(s.role) or "-",
+                spreadsheet_safe(s.place) or "-",
                 ";".join(s.boroughs),
                 s.channel,
             )

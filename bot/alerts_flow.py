@@ -32,13 +32,12 @@ from bot.content import AlertTemplate, Copy
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Reply
 from bot.render import escape_markdown
-from bot.store import Database
+from bot.store import NEED_HELP_KEY, Database
 from bot.text import clean, number
 from bot.training import ROLES, TrainingError, parse_local
 
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
-_NEED_HELP = "need-help"  # notification keys: need-help:<delivery id>:<coordinator>
 _REQUEST = "leader-request"  # notification keys: leader-request:<channel>:<user id>:<day>:<coordinator>
 
 
@@ -115,7 +114,10 @@ class AlertsFlow:
         their request."""
         await self.db.drop_notifications(f"{_REQUEST}:{channel}:{user_id}:", sent_too=True)
         for delivery in await self.store.deliveries_of(channel, user_id):  # and of their calls for help
-            await self.db.drop_notifications(f"{_NEED_HELP}:{delivery}:", sent_too=True)
+            await self.db.drop_notifications(f"{NEED_HELP_KEY}{delivery}:", sent_too=True)
+        me = await self.store.subscriber(channel, user_id)
+        if me is not None:  # coordinators' buttons naming them ("Amina (Masjid Al-Huda)")
+            await self.db.drop_choices(f"alr-{action}:{me.id}" for action in ("review", "approve", "reject"))
 
     # --- helpers --------------------------------------------------------------------------------
     def _main(self) -> Choice:
@@ -550,7 +552,7 @@ class AlertsFlow:
             areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
             channel=turn.incoming.channel, contact=escape_markdown(turn.incoming.user_id),
         )  # fmt: skip
-        await self._notify_coordinators(f"{_NEED_HELP}:{delivery_id}", Reply(text))
+        await self._notify_coordinators(f"{NEED_HELP_KEY}{delivery_id}", Reply(text))
         await self.store.audit(
             actor(turn.incoming.channel, turn.incoming.user_id),
             "asked for help",

@@ -30,7 +30,7 @@ from bot.report_flow import EVIDENCE_ENTRY, ReportFlow
 from bot.store import Database
 from bot.training import Training
 from bot.training_flow import TrainingFlow
-from bot.web import create_web_app
+from bot.web import MAX_CONNECTIONS, GuardedHTTP, create_web_app
 
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 3600.0  # seconds between retention purges while running
@@ -126,6 +126,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def web_config(web: Any, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn serves the web app: with deadlines for slow clients and a cap on connections."""
+    return uvicorn.Config(
+        web, host=host, port=port, lifespan="off", log_level="warning", http=GuardedHTTP,
+        limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=5,
+    )  # fmt: skip
+
+
 class WebServer(uvicorn.Server):
     """uvicorn, minus its own signal handling: `run_bot` stops it and then finishes the bot's work."""
 
@@ -184,10 +192,7 @@ async def run_bot(settings: Settings) -> None:
         )
         if whatsapp:
             whatsapp.on_status = app.alerts.report_delivery
-        config = uvicorn.Config(
-            web, host=settings.http_host, port=settings.http_port, lifespan="off", log_level="warning"
-        )
-        server = WebServer(config)
+        server = WebServer(web_config(web, settings.http_host, settings.http_port))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
@@ -276,6 +281,7 @@ async def _schedule(app: App, notifier: Notifier) -> None:
         try:
             await app.training.run_due()
             await notifier.send_pending()
+            await notifier.warn_undelivered()
         except Exception:
             logger.exception("the scheduler failed; trying again shortly")
         await asyncio.sleep(SCHEDULE_EVERY)

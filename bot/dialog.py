@@ -39,9 +39,10 @@ from bot.messages import Choice, Incoming, Reply
 from bot.ratelimit import FloodGuard, Verdict
 from bot.render import escape_markdown
 from bot.store import Database
-from bot.text import clean, number
+from bot.text import clean, gap_text, number
 
 logger = logging.getLogger(__name__)
+INBOX_KEPT = timedelta(days=2)  # how long an update's key is kept to recognise it posted again
 
 Clock = Callable[[], datetime]
 MAX_INPUT_CHARS = 10_000  # a message is cut to this before anything reads it
@@ -576,7 +577,7 @@ class Engine:
             return dataclasses.replace(step, reply=reply)
         if self.record_gaps and answer.kind in (Kind.SUGGEST, Kind.FALLBACK):
             await self.db.record_unanswered(
-                text[:500], answer.kind.value, [e.id for e in answer.suggestions], self.clock()
+                gap_text(text), answer.kind.value, [e.id for e in answer.suggestions], self.clock()
             )
         return Step(self._offering(self.answerer.reply(answer)))
 
@@ -619,6 +620,7 @@ class Engine:
         await self.purge_drafts()
         dialogs = await self.db.purge_dialogs(now - self.idle_limit)
         await self.db.purge_notifications(now - self.idle_limit)  # sent ones: their text names people
+        await self.db.purge_inbox(now - INBOX_KEPT)
         gaps = await self.db.purge_unanswered(now - self.gaps_limit)
         if dialogs or gaps:
             await self.db.scrub()

@@ -48,7 +48,8 @@ class Delivery(StrEnum):
     BLOCKED = "blocked"  # they blocked the bot
     NO_TEMPLATE = "no_template"  # WhatsApp: outside the 24-hour window and no template configured
     UNREACHABLE = "unreachable"  # the channel can't write first to this person (e.g. the console)
-    FAILED = "failed"  # refused or unreachable after retries
+    REFUSED = "refused"  # the platform refused this message for good (a bad request, an invalid chat)
+    FAILED = "failed"  # a temporary failure (the platform or the network down): worth trying again
 
 
 @dataclass(frozen=True, slots=True)

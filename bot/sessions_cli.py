@@ -19,6 +19,7 @@ import yaml
 
 from bot.app import App
 from bot.store import Registration, TrainingSession
+from bot.text import spreadsheet_safe
 from bot.training import OPTIONAL, REQUIRED, Person, TrainingError, parse_seats, validate_session, when
 
 SESSION_OPTIONS = (*REQUIRED, *OPTIONAL)
@@ -161,11 +162,12 @@ async def _run(args: argparse.Namespace, app: App) -> int:
         elif args.csv:
             writer = csv.DictWriter(sys.stdout, fieldnames=list(people[0]) if people else list(_FIELDS))
             writer.writeheader()
-            writer.writerows(people)
+            writer.writerows({k: spreadsheet_safe(v) for k, v in p.items()} for p in people)
         else:
             for p in people:
+                safe = {k: spreadsheet_safe(v) for k, v in p.items()}
                 print(
-                    f"{p['registration']}\t{p['status']}\t{p['seats']}\t{p['name']}\t{p['organisation']}\t{p['role']}"
+                    f"{p['registration']}\t{p['status']}\t{p['seats']}\t{safe['name']}\t{safe['organisation']}\t{safe['role']}"
                 )
         return 0
     if action == "register":

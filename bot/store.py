@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -45,6 +46,12 @@ def _owner_only(path: Path) -> None:
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         with contextlib.suppress(OSError):  # a file that doesn't exist yet, or isn't ours
             file.chmod(0o600)
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create a file only its owner may read, or make an existing one so, before writing to it."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)  # also if it was there already, with other permissions
 
 
 class StoreError(Exception):
@@ -124,6 +131,8 @@ class Notification:
     body: dict[str, Any]
     attempts: int
     coordinators_only: bool = False  # sent only to someone still a coordinator
+    key: str = ""
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,16 +199,29 @@ class Database:
             raise
         return db
 
-    async def scrub(self) -> None:
+    async def scrub(self, *, attempts: int = 5, pause: float = 0.2) -> bool:
         """After deleting something sensitive: move the write-ahead log into the database file and
-        empty it, so the deleted text is gone from the disk too (secure_delete zeroed it there)."""
+        empty it, so the deleted text is gone from the disk too (secure_delete zeroed it there).
+        A reader in the middle of a read (the CLI, a backup) can keep the log busy: tried again
+        `attempts` times, `pause` seconds apart; False, with a WARNING, if it never got through."""
         if self.path == ":memory:":
-            return
-        async with self._write_lock:
-            try:
-                await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:  # busy with readers: the next checkpoint finishes the job
-                logger.warning("could not empty the write-ahead log: %s", exc)
+            return True
+        for attempt in range(attempts):
+            async with self._write_lock:
+                try:
+                    row = await self._fetchone("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as exc:
+                    logger.debug("checkpoint failed: %s", exc)
+                    row = None
+            if row is not None and int(row[0]) == 0:  # (busy, log pages, moved): not busy, all moved
+                return True
+            if attempt + 1 < attempts:
+                await asyncio.sleep(pause)
+        logger.warning(
+            "could not empty the write-ahead log (another process is reading); deleted text stays in"
+            " it until the next checkpoint"
+        )
+        return False
 
     async def close(self) -> None:
         """Close the connection (waits for the write lock, so nothing is half-written)."""
@@ -262,13 +284,15 @@ class Database:
         return [tuple(row) for row in await self._fetchall(sql, params)]
 
     async def backup(self, target: Path) -> None:
-        """Copy the database to `target` with SQLite's online backup (safe while the bot runs)."""
+        """Copy the database to `target` with SQLite's online backup (safe while the bot runs).
+        The file is created owner-only before a byte is written to it."""
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
+            _create_owner_only(target)
             async with aiosqlite.connect(str(target)) as dest:
                 await self._conn.backup(dest)
             _owner_only(target)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"backup to {target} failed: {exc}") from exc
 
     # --- dialog state -----------------------------------------------------------------------
@@ -452,26 +476,63 @@ class Database:
         row = await self._fetchone("SELECT status, error_code FROM outgoing_messages WHERE id = ?", (message_id,))
         return (row[0], row[1]) if row else None
 
-    # --- held messages ------------------------------------------------------------------------
-    async def hold_message(self, channel: str, user_id: str, text: str, now: datetime) -> None:
-        """Keep a message until the user replies (only a template could be sent)."""
+    # --- inbox (updates received, for deduplication and recovery after a crash) -----------------
+    async def receive(self, channel: str, key: str, payload: str, now: datetime) -> bool:
+        """Record an update before it is answered; False if this one was received before."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO inbox (channel, key, received_at, payload) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, key) DO NOTHING",
+                (channel, key, now.isoformat(), payload),
+            )
+            return cursor.rowcount > 0
+
+    async def handled(self, channel: str, key: str, now: datetime) -> None:
+        """An update has been handled: keep only its key (to recognise a duplicate), not its text."""
         async with self.transaction() as conn:
             await conn.execute(
-                "INSERT INTO held_messages (channel, user_id, text, created_at) VALUES (?, ?, ?, ?)",
-                (channel, user_id, text, now.isoformat()),
+                "UPDATE inbox SET handled_at = ?, payload = NULL WHERE channel = ? AND key = ?",
+                (now.isoformat(), channel, key),
             )
 
-    async def take_held_messages(self, channel: str, user_id: str) -> list[str]:
-        """The user's held messages, oldest first, removed from the store."""
+    async def unhandled(self, channel: str) -> list[tuple[str, str]]:
+        """Updates received but never handled (the process died in between), oldest first."""
+        rows = await self._fetchall(
+            "SELECT key, payload FROM inbox WHERE channel = ? AND handled_at IS NULL AND payload IS NOT NULL"
+            " ORDER BY received_at, rowid",
+            (channel,),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    async def purge_inbox(self, older_than: datetime) -> int:
+        """Forget updates received before then (a duplicate older than that is handled again)."""
         async with self.transaction() as conn:
-            async with conn.execute(
-                "SELECT id, text FROM held_messages WHERE channel = ? AND user_id = ? ORDER BY id",
-                (channel, user_id),
-            ) as cursor:
-                rows = list(await cursor.fetchall())
-            if rows:
-                await conn.execute("DELETE FROM held_messages WHERE channel = ? AND user_id = ?", (channel, user_id))
-        return [row[1] for row in rows]
+            cursor = await conn.execute("DELETE FROM inbox WHERE received_at < ?", (older_than.isoformat(),))
+            return int(cursor.rowcount)
+
+    # --- held messages ------------------------------------------------------------------------
+    async def hold_message(
+        self, channel: str, user_id: str, text: str, now: datetime, *, about: str | None = None
+    ) -> None:
+        """Keep a message until the user replies (only a template could be sent); `about`: the
+        key of the notice it came from (deleted with it)."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO held_messages (channel, user_id, text, created_at, about) VALUES (?, ?, ?, ?, ?)",
+                (channel, user_id, text, now.isoformat(), about),
+            )
+
+    async def held_messages(self, channel: str, user_id: str) -> list[tuple[int, str]]:
+        """The user's held messages (id, text), oldest first; each is deleted once delivered."""
+        rows = await self._fetchall(
+            "SELECT id, text FROM held_messages WHERE channel = ? AND user_id = ? ORDER BY id", (channel, user_id)
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def drop_held_message(self, held_id: int) -> None:
+        """A held message has been delivered."""
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM held_messages WHERE id = ?", (held_id,))
 
     async def purge_dialogs(self, older_than: datetime) -> int:
         """Delete conversations idle since before `older_than`; return how many."""
@@ -683,6 +744,13 @@ class Database:
         )
         return _registration(row) if row else None
 
+    async def registration_ids_of(self, channel: str, user_id: str) -> list[int]:
+        """The ids of all a person's registrations, whatever their status."""
+        rows = await self._fetchall(
+            "SELECT id FROM registrations WHERE channel = ? AND user_id = ?", (channel, user_id)
+        )
+        return [int(row[0]) for row in rows]
+
     async def registrations_of(self, channel: str, user_id: str) -> list[Registration]:
         """A person's active registrations (confirmed, waiting, offered), soonest first."""
         rows = await self._fetchall(
@@ -847,32 +915,121 @@ class Database:
                 "DELETE FROM notifications WHERE (status = 'pending' OR ?) AND substr(key, 1, ?) = ?",
                 (sent_too, len(key_prefix), key_prefix),
             )
+            if sent_too:  # and the copies held behind a WhatsApp template
+                await conn.execute(
+                    "DELETE FROM held_messages WHERE substr(about, 1, ?) = ?", (len(key_prefix), key_prefix)
+                )
             return int(cursor.rowcount)
 
+    async def drop_choices(self, choice_ids: Iterable[str], label: str = "-") -> int:
+        """Blank the labels of these choices (buttons that name someone forgotten, such as "Check
+        in: Amina") in everyone's saved conversation, keeping their places so that a typed number
+        still picks what the person saw; return how many conversations changed."""
+        wanted = set(choice_ids)
+        if not wanted:
+            return 0
+        changed = 0
+        async with self.transaction() as conn:
+            rows = await (await conn.execute("SELECT channel, user_id, data FROM dialog_state")).fetchall()
+            for channel, user_id, raw in rows:
+                if not any(choice in raw for choice in wanted):  # a cheap look first
+                    continue
+                data = json.loads(raw)
+                choices = data.get("choices", [])
+                if not any(pair[0] in wanted for pair in choices):
+                    continue
+                data["choices"] = [[pair[0], label] if pair[0] in wanted else pair for pair in choices]
+                await conn.execute(
+                    "UPDATE dialog_state SET data = ? WHERE channel = ? AND user_id = ?",
+                    (json.dumps(data), channel, user_id),
+                )
+                changed += 1
+        return changed
+
     async def pending_notifications(self, channels: Sequence[str], limit: int = 100) -> list[Notification]:
-        """Queued messages for the given channels, oldest first."""
+        """Queued messages for the given channels, oldest first (whether due yet or not)."""
         if not channels:
             return []
         marks = ", ".join("?" * len(channels))
         rows = await self._fetchall(
-            "SELECT id, channel, user_id, body, attempts, coordinators_only FROM notifications"
-            f" WHERE status = 'pending' AND channel IN ({marks}) ORDER BY id LIMIT ?",
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications"
+            f" WHERE status IN ('pending', 'sending') AND channel IN ({marks}) ORDER BY id LIMIT ?",
             (*channels, limit),
         )
-        return [Notification(int(r[0]), r[1], r[2], json.loads(r[3]), int(r[4]), bool(r[5])) for r in rows]
+        return [_notification(r) for r in rows]
+
+    async def claim_notifications(
+        self, channels: Sequence[str], now: datetime, lease: timedelta, *, user_id: str | None = None, limit: int = 20
+    ) -> list[Notification]:
+        """Take up to `limit` due notifications for the given channels, calls for help first, then
+        oldest first, leased until now + lease: no other process sends them meanwhile, and a claim
+        whose sender died comes back when its lease runs out."""
+        if not channels:
+            return []
+        marks = ", ".join("?" * len(channels))
+        moment = now.isoformat()
+        only = " AND user_id = ?" if user_id is not None else ""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications"
+                f" WHERE channel IN ({marks}){only} AND ((status = 'pending' AND coalesce(next_attempt_at, '') <= ?)"
+                " OR (status = 'sending' AND lease_until <= ?))"
+                f" ORDER BY substr(key, 1, {len(NEED_HELP_KEY)}) = ? DESC, id LIMIT ?",
+                (*channels, *((user_id,) if user_id is not None else ()), moment, moment, NEED_HELP_KEY, limit),
+            )
+            rows = list(await cursor.fetchall())
+            if rows:
+                await conn.execute(
+                    f"UPDATE notifications SET status = 'sending', lease_until = ?"
+                    f" WHERE id IN ({', '.join('?' * len(rows))})",
+                    ((now + lease).isoformat(), *(row[0] for row in rows)),
+                )
+        return [_notification(r) for r in rows]
 
     async def finish_notification(self, notification_id: int, status: str, now: datetime) -> None:
-        """Record what became of a queued message (sent, or why not)."""
+        """Record what became of a queued message (sent, or why it can never go)."""
         async with self.transaction() as conn:
             await conn.execute(
-                "UPDATE notifications SET status = ?, attempts = attempts + 1, sent_at = ? WHERE id = ?",
+                "UPDATE notifications SET status = ?, attempts = attempts + 1, sent_at = ?, lease_until = NULL"
+                " WHERE id = ?",
                 (status, now.isoformat(), notification_id),
             )
 
-    async def retry_notification(self, notification_id: int) -> None:
-        """Count a failed attempt; the message stays queued."""
+    async def retry_notification(self, notification_id: int, at: datetime, reason: str) -> None:
+        """Count a failed attempt; the message stays queued, to be tried again at `at`."""
         async with self.transaction() as conn:
-            await conn.execute("UPDATE notifications SET attempts = attempts + 1 WHERE id = ?", (notification_id,))
+            await conn.execute(
+                "UPDATE notifications SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
+                " lease_until = NULL, reason = ? WHERE id = ?",
+                (at.isoformat(), reason, notification_id),
+            )
+
+    async def notification_statuses(self, key_prefix: str) -> list[str]:
+        """The status of every notification whose key starts with this (a call for help's copies)."""
+        rows = await self._fetchall(
+            "SELECT status FROM notifications WHERE substr(key, 1, ?) = ?", (len(key_prefix), key_prefix)
+        )
+        return [str(row[0]) for row in rows]
+
+    async def undelivered(self, key_prefix: str, created_before: datetime) -> int:
+        """How many notifications with this key prefix, queued before then, have still not gone."""
+        row = await self._fetchone(
+            "SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending')"
+            " AND substr(key, 1, ?) = ? AND created_at < ?",
+            (len(key_prefix), key_prefix, created_before.isoformat()),
+        )
+        return int(row[0]) if row else 0
+
+
+NEED_HELP_KEY = "need-help:"  # notification keys of a leader's call for help: need-help:<delivery>:<coordinator>
+_NOTIFICATION_COLUMNS = "id, channel, user_id, body, attempts, coordinators_only, key, created_at"
+
+
+def _notification(row: Any) -> Notification:
+    return Notification(
+        int(row[0]), row[1], row[2], json.loads(row[3]), int(row[4]), bool(row[5]), row[6],
+        datetime.fromisoformat(row[7]),
+    )  # fmt: skip
 
 
 SESSION_FIELDS = (

@@ -157,3 +157,30 @@ class Normaliser:
         if not terms and self._about_the_bot.intersection(tokens):
             return [self.stem("bot")]  # "what can you do?", "who are you?"
         return terms
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell a spreadsheet will show as text, never run: text starting with = + - @ (or a tab or
+    carriage return) gets a leading apostrophe, as OWASP advises against CSV injection."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+GAP_WORDS = 30  # longer than a question: most likely someone's own story
+_LONG_NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")  # phone numbers, account and reference numbers
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def gap_text(text: str, limit: int = 500) -> str:
+    """What is kept of a question the bot could not answer, for the content gaps list: long
+    numbers and email addresses masked, and a message longer than a question (a story of what
+    happened to someone, with names and places) not kept at all, only its length."""
+    words = text.split()
+    if len(words) > GAP_WORDS:
+        return f"[a message of {len(words)} words, not kept]"
+    masked = _EMAIL.sub("[email]", _LONG_NUMBER.sub("[number]", text))
+    return masked[:limit]

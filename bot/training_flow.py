@@ -101,9 +101,12 @@ class TrainingFlow:
         )
 
     async def _forget(self, channel: str, user_id: str) -> None:
-        """Before someone's data goes: give their booked seats to the people waiting."""
-        for registration in await self.training.db.registrations_of(channel, user_id):
+        """Before someone's data goes: give their booked seats to the people waiting, and take
+        their name off coordinators' check-in buttons."""
+        db = self.training.db
+        for registration in await db.registrations_of(channel, user_id):
             await self.training.cancel_registration(registration.id)
+        await db.drop_choices(f"trn-checkin:{number}" for number in await db.registration_ids_of(channel, user_id))
 
     # --- helpers ------------------------------------------------------------------------------
     def _main(self) -> Choice:

@@ -13,6 +13,7 @@ signature covers the form, so up to `MAX_BODY` of it is read to check it).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -20,14 +21,54 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # Telegram updates are a few kilobytes
+BODY_TIMEOUT = 10.0  # seconds a client may take to send a body (a slow drip holds a connection)
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+HEADER_TIMEOUT = 10.0  # seconds a client may take to send a request's headers
+MAX_CONNECTIONS = 256  # open at once; beyond this uvicorn answers 503 (a proxy's pool is far smaller)
+
+
+class GuardedHTTP(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers. uvicorn has none
+    of its own: a client that opens connections and drips its headers a byte at a time (slowloris)
+    would hold them all open until the process runs out of file descriptors. Bodies have their
+    deadline in `read_body`."""
+
+    header_timeout = HEADER_TIMEOUT
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_headers()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_headers()  # the next request on this connection gets the same deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        deadline = getattr(self, "_headers_due", None)
+        if deadline is not None:
+            deadline.cancel()
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        previous = getattr(self, "_headers_due", None)
+        if previous is not None:
+            previous.cancel()
+        self._headers_due = self.loop.call_later(self.header_timeout, self._headers_late, self.cycle)
+
+    def _headers_late(self, cycle: object) -> None:
+        if self.cycle is cycle and not self.transport.is_closing():  # no new request began in time
+            logger.debug("closed a connection that sent no complete request headers in time")
+            self.transport.close()
 
 
 class UpdateSink(Protocol):
@@ -41,16 +82,26 @@ class BodyTooLarge(Exception):
     """The request body is over the limit."""
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """Read a request body, refusing it as soon as it passes `limit` bytes."""
+class BodyIncomplete(Exception):
+    """The client went away, or took too long, before sending the whole body."""
+
+
+async def read_body(request: Request, limit: int = MAX_BODY, within: float = BODY_TIMEOUT) -> bytes:
+    """Read a request body, refusing it as soon as it passes `limit` bytes, or if it hasn't all
+    arrived `within` seconds."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise BodyTooLarge
+    except (ClientDisconnect, TimeoutError) as exc:
+        logger.debug("a client sent only part of a request body (%s)", type(exc).__name__)
+        raise BodyIncomplete from exc
     return bytes(body)
 
 
@@ -76,14 +127,16 @@ def create_web_app(
             data = json.loads(await read_body(request))
         except BodyTooLarge:
             return Response(status_code=413)
-        except (ValueError, UnicodeDecodeError):
+        except BodyIncomplete:
+            return Response(status_code=400)
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested absurdly deep
             return Response("not JSON", status_code=400)
         if not isinstance(data, dict):
             return Response("not an update", status_code=400)
         assert telegram is not None
         try:
             await telegram.feed(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return Response("not an update", status_code=400)
         return Response(status_code=200)
 

@@ -48,7 +48,7 @@ USER = {"console": "amina", "telegram": "111", "whatsapp": NUMBER}  # as each ch
 OTHERS = ("member", "pending leader", "leader", "removed coordinator")
 ROLES = (*OTHERS, "coordinator")
 BOT = Path(__file__).resolve().parent.parent / "bot"
-IGNORED = frozenset({"dialog_state", "audit_log", "contacts"})  # what merely talking to the bot writes
+IGNORED = frozenset({"dialog_state", "audit_log", "contacts", "inbox"})  # what merely talking to the bot writes
 
 NEW_SESSION = "\n".join(f"{k}: {v}" for k, v in {**SESSION, "title": "Online safety"}.items())
 EDITING = {"session": "{session}"}
@@ -573,7 +573,7 @@ class Outbox:
     def __init__(self) -> None:
         self.sent: list[tuple[str, Reply]] = []
 
-    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
         self.sent.append((user_id, reply))
         return Delivery.SENT
 

@@ -49,7 +49,7 @@ class ConsoleSender:
         self.engine = engine
         self.user = user  # the person at the keyboard
 
-    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
         """Print the message now."""
         self._print(reply)
         return Delivery.SENT

@@ -11,6 +11,7 @@ are retried with backoff; `Forbidden` (the user blocked the bot) marks them unre
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine
@@ -36,9 +37,11 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -140,6 +143,9 @@ class TelegramChannel:
         if self.webhook_url:
             builder = builder.updater(None)  # updates arrive through the web app instead
         self.application = builder.build()
+        self._accepted: set[int] = set()  # update ids recorded in the inbox as they arrived by webhook
+        self.application.add_handler(TypeHandler(Update, self._first_sight), group=-1)
+        self.application.add_handler(TypeHandler(Update, self._handled), group=1)
         self.application.add_handler(CallbackQueryHandler(self._on_button))
         self.application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
         self.application.add_error_handler(self._on_error)
@@ -166,6 +172,7 @@ class TelegramChannel:
         elif app.updater is not None:
             await app.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
         await app.start()
+        await self._recover()
         mode = "webhook" if self.webhook_url else "long polling"
         logger.info("telegram: @%s receiving updates by %s", app.bot.username, mode)
 
@@ -186,7 +193,38 @@ class TelegramChannel:
             raise ValueError("not a Telegram update") from exc
         if update is None or not isinstance(update.update_id, int):
             raise ValueError("not a Telegram update")
+        # Written down before Telegram hears 200: a crash now loses nothing, and a copy is ignored.
+        if not await self.db.receive(CHANNEL, str(update.update_id), json.dumps(data), datetime.now(UTC)):
+            logger.info("telegram: update %d received again; ignored", update.update_id)
+            return
+        self._accepted.add(update.update_id)
         await self.application.update_queue.put(update)
+
+    async def _recover(self) -> None:
+        """Handle the updates received but not handled before the last stop (a crash, a kill)."""
+        waiting = await self.db.unhandled(CHANNEL)
+        for _key, payload in waiting:
+            update = Update.de_json(json.loads(payload), self.application.bot)
+            if update is not None:
+                self._accepted.add(update.update_id)
+                await self.application.update_queue.put(update)
+        if waiting:
+            logger.warning("telegram: handling %d update(s) received before the last stop", len(waiting))
+
+    async def _first_sight(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Before any handler: an update by long polling goes in the inbox; a copy of one already
+        there goes no further (webhook updates were recorded as they arrived)."""
+        if update.update_id in self._accepted:
+            self._accepted.discard(update.update_id)
+            return
+        payload = json.dumps(update.to_dict())
+        if not await self.db.receive(CHANNEL, str(update.update_id), payload, datetime.now(UTC)):
+            logger.info("telegram: update %d received again; ignored", update.update_id)
+            raise ApplicationHandlerStop
+
+    async def _handled(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """After the handlers (even a failed one, which has apologised): done, its text dropped."""
+        await self.db.handled(CHANNEL, str(update.update_id), datetime.now(UTC))
 
     # --- incoming -----------------------------------------------------------------------------
     async def _on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -206,7 +244,8 @@ class TelegramChannel:
         incoming = Incoming(CHANNEL, user_id, text, None, message.from_user.first_name, message.date, private)
         reply = await self.engine.handle(incoming)
         in_group = chat.type != ChatType.PRIVATE
-        await self.send(chat.id, reply, user_id=user_id, reply_to=message.message_id if in_group else None)
+        sent = await self.send(chat.id, reply, user_id=user_id, reply_to=message.message_id if in_group else None)
+        await self._queue_if_failed(sent, update.update_id, user_id, reply)
 
     async def _on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Turn a button press into an Incoming choice; always stop the button's spinner."""
@@ -224,7 +263,17 @@ class TelegramChannel:
         reply = await self.engine.handle(
             Incoming(CHANNEL, user_id, None, choice, query.from_user.first_name, datetime.now(UTC), private)
         )
-        await self.send(chat.id if chat else query.from_user.id, reply, user_id=user_id)
+        sent = await self.send(chat.id if chat else query.from_user.id, reply, user_id=user_id)
+        await self._queue_if_failed(sent, update.update_id, user_id, reply)
+
+    async def _queue_if_failed(self, sent: Delivery, update_id: int, user_id: str, reply: Reply) -> None:
+        """A reply that could not go for now (the Bot API down) is queued, and retried like any
+        notice, rather than lost: the person still gets their answer, late."""
+        if sent is not Delivery.FAILED or reply.silent:
+            return
+        body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+        await self.db.notify(f"reply:{CHANNEL}:{update_id}", CHANNEL, user_id, body, datetime.now(UTC))
+        logger.warning("telegram: a reply could not be sent; queued to try again")
 
     async def _acknowledge(self, query: CallbackQuery) -> None:
         try:
@@ -279,8 +328,8 @@ class TelegramChannel:
             rows.append([InlineKeyboardButton(choice.label, callback_data=choice.id)])
         return InlineKeyboardMarkup(rows) if rows else None
 
-    async def send(self, chat_id: int, reply: Reply, *, user_id: str, reply_to: int | None = None) -> bool:
-        """Send a reply; return False if it could not be delivered."""
+    async def send(self, chat_id: int, reply: Reply, *, user_id: str, reply_to: int | None = None) -> Delivery:
+        """Send a reply; say what happened (SENT, or why not: BLOCKED, REFUSED, FAILED for now)."""
         send_message = self.application.bot.send_message
         for number, (text, keyboard) in enumerate(self.render(reply)):
             quote = None
@@ -292,12 +341,13 @@ class TelegramChannel:
                 "link_preview_options": _NO_PREVIEW,
                 "reply_parameters": quote,
             }
-            if not await self._deliver(user_id, partial(send_message, chat_id, text, **options)):
-                return False
+            outcome = await self._deliver(user_id, partial(send_message, chat_id, text, **options))
+            if outcome is not Delivery.SENT:
+                return outcome
         if reply.document is not None:
             document = InputFile(reply.document.content, filename=reply.document.filename)
             return await self._deliver(user_id, partial(self.application.bot.send_document, chat_id, document))
-        return True
+        return Delivery.SENT
 
     async def _first_contact(self, user_id: str) -> int | str:
         """The private chat to write to someone first in, or why there is none (opted out, blocked
@@ -310,37 +360,38 @@ class TelegramChannel:
         private = user_id.rsplit(":", 1)[-1]
         return int(private) if _CHAT_ID.fullmatch(private) else "invalid recipient"
 
-    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
         """Write to someone first (a reminder, an offer): to them privately, unless they stopped it."""
         chat_id = await self._first_contact(user_id)
         if isinstance(chat_id, str):
             return _UNREACHABLE[chat_id]
-        if await self.send(chat_id, reply, user_id=user_id):
-            return Delivery.SENT
-        return Delivery.BLOCKED if await self.db.is_blocked(CHANNEL, user_id) else Delivery.FAILED
+        return await self.send(chat_id, reply, user_id=user_id)
 
-    async def _deliver(self, user_id: str, call: Callable[[], Awaitable[object]]) -> bool:
-        """Make one Bot API call, retrying network errors with backoff."""
+    async def _deliver(self, user_id: str, call: Callable[[], Awaitable[object]]) -> Delivery:
+        """Make one Bot API call, retrying network errors with backoff; say what happened."""
         for attempt in range(1, self.send_attempts + 1):
             try:
                 await call()
-                return True
+                return Delivery.SENT
             except Forbidden:
                 await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
                 logger.info("telegram: a user has blocked the bot; marked unreachable")
-                return False
+                return Delivery.BLOCKED
             except RetryAfter:  # the rate limiter already waited and retried
                 logger.warning("telegram: flood control persisted after %d retries", RETRY_AFTER_RETRIES)
-                return False
+                return Delivery.FAILED
             except BadRequest as exc:
                 logger.error("telegram: message rejected: %s", exc.message)
-                return False
+                return Delivery.REFUSED
             except NetworkError as exc:
                 if attempt == self.send_attempts:
                     logger.error("telegram: giving up after %d attempts (%s)", attempt, type(exc).__name__)
-                    return False
+                    return Delivery.FAILED
                 await self.sleep(self.backoff * 2 ** (attempt - 1))
-        return False
+            except TelegramError as exc:  # e.g. a 200 whose body is not JSON: it may not have arrived
+                logger.error("telegram: unexpected answer from the Bot API (%s)", type(exc).__name__)
+                return Delivery.FAILED
+        return Delivery.FAILED
 
     async def show_live(self, user_id: str, message_id: str | None, reply: Reply) -> str | None:
         """Show a message that changes (an alert's progress): edit it in place, or send it the first

@@ -46,7 +46,7 @@ from bot.phone import e164
 from bot.ratelimit import PriorityGate
 from bot.render import Style, choices_prompt, numbered_choices, render_blocks, split_message
 from bot.store import Contact, Database
-from bot.web import BodyTooLarge, read_body
+from bot.web import BodyIncomplete, BodyTooLarge, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,10 @@ Sleep = Callable[[float], Awaitable[None]]
 class SendFailed(Exception):
     """Twilio refused a message for good, or could not be reached after retries."""
 
-    def __init__(self, code: int | None, message: str) -> None:
+    def __init__(self, code: int | None, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.permanent = permanent  # refused for good (a 4xx other than 429): retrying won't help
 
 
 class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
@@ -144,6 +145,7 @@ class WhatsAppChannel:
         """Create the Twilio client (inside the running loop, as aiohttp requires)."""
         self._http = BaseUrlHttpClient(self.api_base_url, timeout=30)
         self._client = Client(self.account_sid, self.auth_token, http_client=self._http)
+        await self._recover()
         logger.info("whatsapp: webhooks at %s/whatsapp/inbound and /whatsapp/status", self.public_base_url)
 
     async def stop(self) -> None:
@@ -167,6 +169,8 @@ class WhatsAppChannel:
             body = await read_body(request, MAX_BODY)
         except BodyTooLarge:
             return Response(status_code=413)
+        except BodyIncomplete:
+            return Response(status_code=400)
         try:
             params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
@@ -189,24 +193,61 @@ class WhatsAppChannel:
         user_id = e164(params.get("From", ""))
         if user_id is None:
             return Response("not a WhatsApp number", status_code=400)
+        sid = params.get("MessageSid") or params.get("SmsSid") or ""
         now = self.clock()
+        # Written down before Twilio hears back: a copy (Twilio retrying, a replayed request) is
+        # ignored, and one a crash interrupted is handled when the bot starts again.
+        if sid and not await self.db.receive(CHANNEL, sid, json.dumps(params), now):
+            logger.info("whatsapp: a message was received again; ignored")
+            return self._twiml([])
         await self.db.record_inbound(CHANNEL, user_id, now)
-        words = params.get("ButtonPayload") or params.get("Body") or ""
-        media = params.get("NumMedia", "0") not in ("", "0")
-        text = None if media and not words.strip() else words  # None: a photo or voice note alone
-        messages = await self.db.take_held_messages(CHANNEL, user_id)
-        if messages and text is not None and text.strip().casefold() == self.copy["view_word"].casefold():
-            return self._twiml(messages)  # "reply VIEW to read it"
-        answering = asyncio.ensure_future(
-            self.engine.handle(Incoming(CHANNEL, user_id, text, None, params.get("ProfileName"), now))
-        )
+        text = _text_of(params)
+        held = await self.db.held_messages(CHANNEL, user_id)
+        if held and text is not None and text.strip().casefold() == self.copy["view_word"].casefold():
+            await self._send_held(user_id, held)  # "reply VIEW to read it"
+            await self.db.handled(CHANNEL, sid, self.clock())
+            return self._twiml([])
+        answering = asyncio.ensure_future(self._handle(sid, user_id, text, params.get("ProfileName"), now))
         done, _ = await asyncio.wait({answering}, timeout=self.reply_deadline)
         if not done:  # too slow for Twilio's timeout: answer now, send the reply when it is ready
-            late = asyncio.create_task(self._send_late(user_id, messages, answering))
+            late = asyncio.create_task(self._send_late(user_id, held, answering))
             self._late_replies.add(late)
             late.add_done_callback(self._late_replies.discard)
             return self._twiml([])
-        return self._twiml(messages + self.render(answering.result()))
+        await self._send_held(user_id, held)
+        return self._twiml(self.render(answering.result()))
+
+    async def _handle(self, sid: str, user_id: str, text: str | None, name: str | None, now: datetime) -> Reply:
+        reply = await self.engine.handle(Incoming(CHANNEL, user_id, text, None, name, now))
+        if sid:
+            await self.db.handled(CHANNEL, sid, self.clock())
+        return reply
+
+    async def _send_held(self, user_id: str, held: list[tuple[int, str]]) -> None:
+        """Deliver held text (what waited behind a template) by REST, each deleted only once Twilio
+        accepted it: a reply Twilio never read loses nothing, it goes with their next message."""
+        for held_id, text in held:
+            try:
+                await self._create(user_id, "held", body=text)
+            except SendFailed:
+                logger.error("whatsapp: held text not delivered yet; kept for their next message")
+                return
+            await self.db.drop_held_message(held_id)
+
+    async def _recover(self) -> None:
+        """Handle the messages received but not handled before the last stop (a crash, a kill),
+        replying by REST: Twilio's request is long gone."""
+        waiting = await self.db.unhandled(CHANNEL)
+        for sid, payload in waiting:
+            params = json.loads(payload)
+            user_id = e164(str(params.get("From", "")))
+            if user_id is None:
+                await self.db.handled(CHANNEL, sid, self.clock())
+                continue
+            reply = await self._handle(sid, user_id, _text_of(params), params.get("ProfileName"), self.clock())
+            await self._send_by_rest(user_id, await self.db.held_messages(CHANNEL, user_id), reply)
+        if waiting:
+            logger.warning("whatsapp: handled %d message(s) received before the last stop", len(waiting))
 
     async def status(self, request: Request) -> Response:
         """A delivery report: record it; 63016 means the 24-hour window has closed."""
@@ -216,7 +257,10 @@ class WhatsAppChannel:
         sid = params.get("MessageSid") or params.get("SmsSid") or ""
         state = params.get("MessageStatus") or params.get("SmsStatus") or "unknown"
         code = params.get("ErrorCode") or ""
-        error = int(code) if code.isdigit() else None
+        # Twilio's codes have five digits; anything else is kept out of the integer column.
+        error = int(code) if code.isascii() and code.isdigit() and len(code) <= 9 else None
+        if code and error is None:
+            logger.warning("whatsapp: a delivery report had an unrecognised error code; not stored")
         now = self.clock()
         owner = await self.db.update_outgoing(sid, state, error, now)
         if owner is not None and error == WINDOW_CLOSED:
@@ -232,10 +276,13 @@ class WhatsAppChannel:
             response.message(text)
         return Response(str(response), media_type=_TWIML)
 
-    async def _send_late(self, user_id: str, held: list[str], answering: asyncio.Future[Reply]) -> None:
-        texts = held + self.render(await answering)
+    async def _send_late(self, user_id: str, held: list[tuple[int, str]], answering: Awaitable[Reply]) -> None:
+        await self._send_by_rest(user_id, held, await answering)
+
+    async def _send_by_rest(self, user_id: str, held: list[tuple[int, str]], reply: Reply) -> None:
+        await self._send_held(user_id, held)
         try:
-            for text in texts:
+            for text in self.render(reply):
                 await self._create(user_id, "reply", body=text)
         except SendFailed as exc:
             logger.error("whatsapp: a late reply could not be sent (error %s)", exc.code)
@@ -255,7 +302,7 @@ class WhatsAppChannel:
         return split_message(blocks, MAX_TEXT)
 
     # --- messages the bot sends first -----------------------------------------------------------
-    async def send_proactive(self, user_id: str, reply: Reply) -> Delivery:
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
         """Send a message nobody asked for just now (an alert, a reminder), within WhatsApp's rules."""
         contact = await self.db.contact(CHANNEL, user_id)
         if contact.opted_out_at is not None:
@@ -275,12 +322,17 @@ class WhatsAppChannel:
             if not self.template_sid:
                 logger.warning("whatsapp: outside the 24-hour window and no WHATSAPP_TEMPLATE_SID set")
                 return Delivery.NO_TEMPLATE
-            for text in texts:
-                await self.db.hold_message(CHANNEL, user_id, text, now)
             await self._create(user_id, "template", **self._template())
+            for text in texts:  # held once the template went, so a failed try holds nothing twice
+                await self.db.hold_message(CHANNEL, user_id, text, now, about=about)
             return Delivery.TEMPLATE
-        except SendFailed:
-            return Delivery.FAILED
+        except SendFailed as exc:
+            if not exc.permanent:
+                return Delivery.FAILED
+            reason = _refusal(exc.code)
+            return {"invalid number": Delivery.UNREACHABLE, "opted out": Delivery.OPTED_OUT}.get(
+                reason, Delivery.REFUSED
+            )
 
     def _template(self) -> dict[str, str]:
         """The approved template ("You have a new message from the {{1}}…"), as message fields."""
@@ -319,9 +371,11 @@ class WhatsAppChannel:
             try:
                 return await self._post(user_id, kind, fields)
             except TwilioRestException as exc:
-                error = SendFailed(exc.code, f"Twilio refused the message ({exc.status}, code {exc.code})")
-                if exc.status != 429 and exc.status < 500:
-                    break  # refused for good: retrying won't help
+                permanent = exc.status != 429 and exc.status < 500
+                error = SendFailed(exc.code, f"Twilio refused the message ({exc.status}, code {exc.code})",
+                                   permanent=permanent)  # fmt: skip
+                if permanent:
+                    break
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = SendFailed(None, f"Twilio unreachable ({type(exc).__name__})")
             if attempt < self.send_attempts:
@@ -369,6 +423,13 @@ class WhatsAppChannel:
             return Outcome(Result.FAILED, _refusal(exc.code))
         except (aiohttp.ClientError, TimeoutError) as exc:
             return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
+
+
+def _text_of(params: dict[str, str]) -> str | None:
+    """What the person wrote or tapped; None for a photo or voice note alone."""
+    words = params.get("ButtonPayload") or params.get("Body") or ""
+    media = params.get("NumMedia", "0") not in ("", "0")
+    return None if media and not words.strip() else words
 
 
 def _window_open(contact: Contact, now: datetime) -> bool:

@@ -527,3 +527,12 @@ def test_braces_in_a_coordinators_text_never_crash_send(cli: Cli, tmp_path: Path
     done = send(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--text",
                 "Meet at {areas.north} gate", "--yes")  # fmt: skip
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr
+
+
+def test_leaders_list_shows_typed_formulas_as_text(cli: Cli, tmp_path: Path) -> None:
+    people = write_csv(tmp_path / "formulas.csv", HEADER,
+                       "console,f1,=HYPERLINK(\"http://evil.example\"),@Imam,-Masjid,Newham")  # fmt: skip
+    assert cli(["leaders", "import", str(people)]).returncode == 0
+    [line] = [row for row in cli(["leaders", "list"]).stdout.splitlines() if "HYPERLINK" in row]
+    fields = line.split("\t")
+    assert fields[3:6] == ['\'=HYPERLINK("http://evil.example")', "'@Imam", "'-Masjid"]

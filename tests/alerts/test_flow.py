@@ -649,7 +649,7 @@ class Console:
     def __init__(self) -> None:
         self.sent: list[tuple[str, Reply]] = []
 
-    async def send_proactive(self, user_id: str, reply: Reply) -> Sent:
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Sent:
         self.sent.append((user_id, reply))
         return Sent.SENT
 

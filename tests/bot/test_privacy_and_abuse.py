@@ -56,6 +56,18 @@ async def live_a_full_life(engine: Engine, training: Training, alert_store: Aler
     await engine.handle(make_incoming(choice=f"alr-help:{delivery}", channel="whatsapp", user_id=NUMBER))
     assert alert.reference
     await say(engine, "STOP")
+    # Questions the bot can't answer are kept as content gaps, without who asked: a number typed
+    # in one is masked, and a story (names, places) is not kept at all.
+    await say(engine, "what time does the jummah car park open, ring me on 07700 900 982")
+    await say(engine, f"Salaam, {NAME} here, I do the tea rota at {PLACE}. My daughter is getting married in June and "
+                      "we would love to hire the hall for about two hundred guests, who do I ask about the kitchen, "
+                      "the price and the coaches")  # fmt: skip
+    # A coordinator looks at the session: its check-in button names them.
+    await engine.handle(make_incoming("/menu", channel="console", user_id="coord"))
+    for choice in ("menu:training", "trn:manage", f"trn-admin:{session}"):
+        await engine.handle(make_incoming(choice=choice, channel="console", user_id="coord"))
+    shown = await engine.db.query("SELECT data FROM dialog_state WHERE user_id = 'coord'")
+    assert NAME in shown[0][0]
     await say(engine, "/report")
     await say(engine, choice="rep-safe:yes")
     for answer in ("kind=verbal", "target=me", "hatred=anti-muslim"):
@@ -83,6 +95,9 @@ async def test_mydata_shows_everything_stored_and_forget_leaves_nothing_that_ide
     on_disk = b"".join(p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.name.startswith("bot.db"))  # noqa: ASYNC240
     for trace in (NUMBER, NAME, PLACE):
         assert trace.encode() not in on_disk, trace  # zeroed and the write-ahead log emptied
+    gaps = [text for (text,) in await db.query("SELECT text FROM unanswered")]
+    assert any("[number]" in gap for gap in gaps) and not any("900 982" in gap for gap in gaps), gaps
+    assert any(gap.startswith("[a message of") for gap in gaps), gaps
     # counts stay: the alert still went to one leader, and the booking's seat was given back
     assert await db.query("SELECT count(*) FROM alert_deliveries") == [(1,)]
     assert "Nothing" in await say(engine, "/mydata")
@@ -116,10 +131,12 @@ async def test_a_thousand_messages_in_a_second_get_one_notice_and_others_are_sti
     others = [engine.handle(make_incoming("how do I report graffiti", user_id=f"member{n}")) for n in range(20)]
     replies = await asyncio.gather(*flood, *others)
     to_troll, to_others = replies[:1000], replies[1000:]
-    answered = [r for r in to_troll if not r.silent and not r.text.startswith("You're sending messages")]
+    # Whatever reads as danger is answered past the limit ("spam 20" may: "20 men outside"); the rest is held back.
+    urgent = sum(r.emergency for r in to_troll[8:])
+    answered = [r for r in to_troll if not r.silent and not r.emergency and not r.text.startswith("You're sending")]
     notices = [r for r in to_troll if r.text.startswith("You're sending messages faster than I can answer")]
-    assert len(answered) == 8 and len(notices) == 1
-    assert sum(r.silent for r in to_troll) == 1000 - 8 - 1
+    assert len(answered) == 8 and len(notices) == 1 and urgent <= 5
+    assert sum(r.silent for r in to_troll) == 1000 - 8 - 1 - urgent
     assert all(r.answer == "graffiti-criminal-damage" for r in to_others)
     clock.advance(minutes=1)  # they slowed down: answered again, and told again if they flood again
     again = await engine.handle(make_incoming("how do I report graffiti", user_id="troll"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import signal
 import subprocess
@@ -136,3 +138,16 @@ def test_a_session_cancelled_from_the_cli_is_told_by_the_running_bot(cli_env: di
             if bot.poll() is None:
                 bot.kill()
         assert bot.returncode == 0
+
+
+def test_attendee_exports_cannot_run_formulas_in_a_spreadsheet(cli: Callable[[list[str]], Ran]) -> None:
+    session = add(cli)
+    typed = ['=HYPERLINK("http://evil.example","Click")', "=cmd|' /C calc'!A0", "+44 7700 900123", "@SUM(A1)"]
+    for name in typed:
+        assert book(cli, session, name).returncode == 0
+    rows = list(csv.DictReader(io.StringIO(cli(["sessions", "attendees", str(session), "--csv"]).stdout)))
+    assert [row["name"] for row in rows] == ["'" + name for name in typed]
+    listed = cli(["sessions", "attendees", str(session)]).stdout.splitlines()
+    assert all(line.split("\t")[3].startswith("'") for line in listed)
+    people = json.loads(cli(["sessions", "attendees", str(session), "--json"]).stdout)
+    assert [p["name"] for p in people] == typed  # JSON is data, not a spreadsheet: kept as typed

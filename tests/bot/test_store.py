@@ -68,3 +68,30 @@ async def test_gaps_group_repeats_and_purge_old_ones(db: Database) -> None:
     gaps = await db.gaps()
     assert (gaps[0].text, gaps[0].times) == ("bake sale?", 2)
     assert await db.purge_unanswered(NOW - timedelta(days=90)) == 1
+
+
+async def test_scrub_says_when_a_reader_keeps_the_log_busy_and_succeeds_after(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    await db.record_unanswered("a question", "fallback", [], NOW)
+    reader = sqlite3.connect(db.path)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM unanswered").fetchall()  # a read in progress pins the log
+        await db.record_unanswered("another", "fallback", [], NOW)
+        assert await db.scrub(attempts=2, pause=0) is False
+        assert "could not empty the write-ahead log" in caplog.text
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+    assert await db.scrub(attempts=2, pause=0) is True
+    assert Path(f"{db.path}-wal").stat().st_size == 0
+
+
+async def test_a_backup_is_owner_only_from_its_first_byte(db: Database, tmp_path: Path) -> None:
+    target = tmp_path / "backups" / "copy.db"
+    target.parent.mkdir()
+    target.write_bytes(b"")
+    target.chmod(0o644)  # left readable by everyone by an earlier tool
+    await db.backup(target)
+    assert target.stat().st_mode & 0o777 == 0o600

@@ -76,7 +76,9 @@ class FakeBotApi(LoopbackServer):
 
     def fail(self, method: str, kind: str, value: Any = None, times: int = 1) -> None:
         """Make the next `times` calls of `method` fail: "retry_after" (value: seconds),
-        "forbidden", "bad_request", "server_error" (500) or "drop" (close the connection without answering)."""
+        "forbidden", "bad_request", "server_error" (500), "not_json" (a 200 whose body is an HTML
+        page, as a broken proxy sends: the message may or may not have gone) or "drop" (close the
+        connection without answering)."""
         with self._changed:
             self._faults.setdefault(method, []).extend([(kind, value)] * times)
 
@@ -144,6 +146,8 @@ class FakeBotApi(LoopbackServer):
                     "error_code": 403,
                     "description": "Forbidden: bot was blocked by the user",
                 }
+            if kind == "not_json":
+                return 200, {"<html>": "proxy error"}
             if kind == "server_error":
                 return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
             if kind == "not_found":
@@ -202,7 +206,7 @@ class FakeBotApi(LoopbackServer):
                 self._reply(*answer)
 
             def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+                data = b"<html>proxy error</html>" if "<html>" in payload else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

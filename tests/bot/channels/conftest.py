@@ -4,6 +4,7 @@ and a driver per channel so one conversation suite can run over every channel.""
 from __future__ import annotations
 
 import re
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ class WhatsApp:
             "ProfileName": "Amina",
             "WaId": number.lstrip("+"),
             "NumMedia": "0",
-            "MessageSid": "SMin",
+            "MessageSid": f"SM{uuid.uuid4().hex}",  # each message its own, as Twilio gives
             **extra,
         }
         response = await self.post("/whatsapp/inbound", params)

@@ -3,6 +3,10 @@ the real twilio client sending through a fake Twilio REST server on 127.0.0.1.""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from urllib.parse import urlencode
+
 import pytest
 from twilio.request_validator import RequestValidator
 
@@ -99,8 +103,80 @@ async def test_outside_the_window_a_template_goes_and_the_text_waits_for_view(
     [template] = twilio_api.messages
     assert template["ContentSid"] == TEMPLATE and "Body" not in template
     assert template["ContentVariables"] == '{"1": "community safety team"}'
-    assert await whatsapp.say("view") == ["Vigilance: be alert tonight."]
+    assert await whatsapp.say("view") == []  # the held text goes by REST, so Twilio's record says it went
+    assert [m.get("Body") for m in twilio_api.messages[1:]] == ["Vigilance: be alert tonight."]
     assert await whatsapp.say("view") != ["Vigilance: be alert tonight."]  # delivered once
+    assert len(twilio_api.messages) == 2
+
+
+async def test_held_text_survives_a_view_whose_answer_was_never_read(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, clock: FakeClock
+) -> None:
+    await whatsapp.say("hello")
+    clock.advance(hours=25)
+    await whatsapp.channel.send_proactive(NUMBER, Reply("Urgent: stay inside."))
+    params = {"From": f"whatsapp:{NUMBER}", "To": SENDER, "Body": "VIEW", "NumMedia": "0", "MessageSid": "SMview"}
+    await post_and_hang_up(whatsapp.base, "/whatsapp/inbound", params)  # the connection drops
+    held = await twilio_api.posted(lambda m: m.get("Body") == "Urgent: stay inside.")
+    assert held["To"] == f"whatsapp:{NUMBER}"
+
+
+async def test_held_text_twilio_did_not_take_waits_for_the_next_message(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database, clock: FakeClock
+) -> None:
+    await whatsapp.say("hello")
+    clock.advance(hours=25)
+    await whatsapp.channel.send_proactive(NUMBER, Reply("Urgent: stay inside."))
+    twilio_api.fail("status", 500, times=4)  # every try of the held text fails
+    await whatsapp.say("VIEW")
+    assert [text for _, text in await db.held_messages("whatsapp", NUMBER)] == ["Urgent: stay inside."]
+    await whatsapp.say("VIEW")
+    assert await db.held_messages("whatsapp", NUMBER) == []
+    assert [m.get("Body") for m in twilio_api.messages].count("Urgent: stay inside.") == 1
+
+
+async def test_a_message_posted_twice_is_handled_once(whatsapp: WhatsApp, db: Database) -> None:
+    first = await whatsapp.say("how do I report a hate crime?", MessageSid="SMsame")
+    again = await whatsapp.say("how do I report a hate crime?", MessageSid="SMsame")
+    assert first and again == []
+    [(channel, key, handled, payload)] = await db.query("SELECT channel, key, handled_at, payload FROM inbox")
+    assert (channel, key, payload) == ("whatsapp", "SMsame", None) and handled is not None  # no text kept
+
+
+async def test_a_replayed_stop_does_not_opt_the_person_out_again(whatsapp: WhatsApp, db: Database) -> None:
+    await whatsapp.say("STOP", MessageSid="SMstop")
+    await whatsapp.say("START", MessageSid="SMstart")
+    assert await whatsapp.say("STOP", MessageSid="SMstop") == []  # a captured request, signed, sent again
+    assert (await db.contact("whatsapp", NUMBER)).opted_out_at is None
+
+
+async def test_a_message_a_crash_interrupted_is_answered_on_start(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database, clock: FakeClock
+) -> None:
+    await whatsapp.say("hello")
+    # Written to the inbox, then the process was killed before handling it.
+    params = {"From": f"whatsapp:{NUMBER}", "To": SENDER, "Body": "how do I report a hate crime?", "NumMedia": "0",
+              "MessageSid": "SMlost"}  # fmt: skip
+    await db.receive("whatsapp", "SMlost", json.dumps(params), clock())
+    await whatsapp.channel.stop()
+    await whatsapp.channel.start()  # the next start
+    answer = await twilio_api.posted(lambda m: "report" in m.get("Body", "").lower())
+    assert answer["To"] == f"whatsapp:{NUMBER}"
+    assert await db.unhandled("whatsapp") == []
+
+
+async def post_and_hang_up(base: str, path: str, params: dict[str, str]) -> None:
+    """POST a signed form over a raw connection and close it without reading the answer."""
+    body = urlencode(params).encode()
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, params)
+    host, port = base.removeprefix("http://").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            f"X-Twilio-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    writer.write(head.encode() + body)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
 
 
 async def test_window_closed_error_falls_back_to_the_template(
@@ -125,7 +201,7 @@ async def test_rate_limits_and_server_errors_are_retried(whatsapp: WhatsApp, twi
 async def test_failures_are_recorded_never_lost(whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database) -> None:
     await whatsapp.say("hello")
     twilio_api.fail("code", 21610)  # Twilio: the recipient unsubscribed
-    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Alert")) is Delivery.FAILED
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Alert")) is Delivery.OPTED_OUT
     outgoing = (await db.scan())["outgoing_messages"]
     assert [(row[2], row[4], row[5]) for row in outgoing] == [(NUMBER, "failed", 21610)]
 
@@ -173,3 +249,8 @@ async def test_forget_leaves_nothing_that_identifies_the_number(
     await whatsapp.say("1")  # yes, delete it
     rows = await db.scan()
     assert not any(NUMBER in str(row) for table in rows.values() for row in table), rows
+
+
+async def test_a_delivery_report_with_an_absurd_error_code_is_taken_not_a_500(whatsapp: WhatsApp) -> None:
+    report = {"MessageSid": "SMx", "MessageStatus": "failed", "ErrorCode": "9" * 40}
+    assert (await whatsapp.post("/whatsapp/status", report)).status_code == 204
