@@ -37,12 +37,14 @@ from bot.judgement import Judgement, dataset, normalise
 from bot.render import Style, render
 
 FINAL = Path(__file__).resolve().parent.parent / "tests" / "eval" / "final"
-# What CI requires: a little under the figures measured on 2026-12-01 (40 writers), so that a
-# change that makes the judgement worse for people it never saw fails. Figures then: recall 0.983
-# (English 1.000), crisis 0.912, English top-1 0.977 and top-3 0.998, out of scope 0.766 (English
-# 0.858); false alarms English 0.067, all 0.180 (the other languages, two writers each so far, 0.276).
-FLOORS = {"recall": 0.97, "leads_999": 0.99, "crisis": 0.88, "top1_en": 0.95, "top3_en": 0.97, "oos": 0.72}
-CEILINGS = {"false_alarm_en": 0.08, "false_alarm": 0.22}
+# What CI requires: a little under the figures measured on 2026-12-01 (91 writers: 21 English, 4-6
+# for each other language), so that a change that makes the judgement worse for people it never
+# saw fails. Figures then: recall 0.993 (English 1.000, other languages 0.990), crisis 0.948, English
+# top-1 0.976 and top-3 0.994, other languages' top-1 0.958, out of scope 0.913; false alarms English
+# 0.061, other languages 0.158, all 0.129.
+FLOORS = {"recall": 0.985, "recall_other": 0.98, "leads_999": 0.99, "crisis": 0.92, "top1_en": 0.96,
+          "top3_en": 0.98, "top1_other": 0.93, "oos": 0.88}  # fmt: skip
+CEILINGS = {"false_alarm_en": 0.075, "false_alarm": 0.15}
 
 
 @dataclass
@@ -247,8 +249,11 @@ def check(groups: dict[str, Score]) -> list[str]:
     short = []
     overall = groups["all"].figures()
     english = groups["en"].figures() if "en" in groups else overall
+    other = groups["other"].figures() if "other" in groups else overall
     wanted = {
         "recall": overall["recall"],
+        "recall_other": other["recall"],
+        "top1_other": other["top1"],
         "leads_999": overall["leads_999"],
         "crisis": overall["crisis"],
         "top1_en": english["top1"],
@@ -285,8 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_final and FINAL.is_dir() and any(FINAL.glob("*.tsv")):
         final = final_set(content, FINAL)
         show("final set (writers used for nothing else)", final)
-        if args.misses:
-            print("\n".join(final["all"].misses))
+        # Its mistakes are never listed: read, they would be tuned to, and it would measure nothing.
         short += [f"final {s}" for s in check(final)]
     if short:
         print("SHORT: " + ", ".join(short))

@@ -27,6 +27,13 @@ def status_of(rows: list[tuple[object, ...]], key: str) -> tuple[object, ...]:
     return next(row for row in rows if row[1] == key)
 
 
+async def call_for_help(db: Database, clock: FakeClock, delivery: int, channel: str, coordinator: str) -> None:
+    """A leader's call for help about alert delivery `delivery`, queued for one coordinator."""
+    await db.set_coordinator(channel, coordinator, True, clock())
+    await db.notify(f"need-help:{delivery}:{channel}:{coordinator}", channel, coordinator, HELP, clock(),
+                    coordinators_only=True)  # fmt: skip
+
+
 async def notices(db: Database) -> list[tuple[object, ...]]:
     return await db.query("SELECT id, key, status, attempts, next_attempt_at, reason FROM notifications ORDER BY id")
 
@@ -34,8 +41,7 @@ async def notices(db: Database) -> list[tuple[object, ...]]:
 async def test_a_call_for_help_survives_the_bot_api_failing_for_hours(
     telegram: TelegramChannel, telegram_api: FakeBotApi, engine: Engine, db: Database, clock: FakeClock
 ) -> None:
-    await db.notify("need-help:7:telegram:555", "telegram", "555", HELP, clock(), coordinators_only=True)
-    await db.set_coordinator("telegram", "555", True, clock())
+    await call_for_help(db, clock, 7, "telegram", "555")
     notifier = Notifier(db, engine, {"telegram": telegram}, clock, jitter=lambda: 1.0)
     failing_tries = 12  # every sendMessage answers 500 for 12 tries: about six hours of backoff
     telegram_api.fail("sendMessage", "server_error", times=failing_tries * ATTEMPTS)
@@ -98,9 +104,7 @@ async def test_a_call_for_help_goes_first_and_run_warns_while_it_is_undelivered(
 ) -> None:
     await db.notify("reminder:700", "telegram", "700", {"text": "Reminder", "choices": []}, clock())
     for coordinator in ("701", "702"):
-        await db.set_coordinator("telegram", coordinator, True, clock())
-        await db.notify(f"need-help:9:telegram:{coordinator}", "telegram", coordinator, HELP, clock(),
-                        coordinators_only=True)  # fmt: skip
+        await call_for_help(db, clock, 9, "telegram", coordinator)
     telegram_api.fail("sendMessage", "server_error", times=2 * ATTEMPTS)  # both calls for help fail once
     notifier = Notifier(db, engine, {"telegram": telegram}, clock)
     caplog.set_level(logging.WARNING, logger="bot.notify")
@@ -122,9 +126,7 @@ async def test_a_call_for_help_no_coordinator_can_get_is_logged_as_an_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     for coordinator in (801, 802):
-        await db.set_coordinator("telegram", str(coordinator), True, clock())
-        await db.notify(f"need-help:3:telegram:{coordinator}", "telegram", str(coordinator), HELP, clock(),
-                        coordinators_only=True)  # fmt: skip
+        await call_for_help(db, clock, 3, "telegram", str(coordinator))
         telegram_api.fail_chat(coordinator, "forbidden")
     caplog.set_level(logging.ERROR, logger="bot.notify")
     await Notifier(db, engine, {"telegram": telegram}, clock).send_pending()
@@ -186,9 +188,7 @@ async def test_forgetting_a_leader_deletes_their_call_for_help_held_for_a_coordi
     coordinator = "+447700900555"
     await whatsapp.say("hello", number=coordinator)
     clock.advance(hours=30)  # outside WhatsApp's 24 hours: a template goes, the text is held
-    await db.set_coordinator("whatsapp", coordinator, True, clock())
-    await db.notify(f"need-help:5:whatsapp:{coordinator}", "whatsapp", coordinator, HELP, clock(),
-                    coordinators_only=True)  # fmt: skip
+    await call_for_help(db, clock, 5, "whatsapp", coordinator)
     assert await Notifier(db, engine, {"whatsapp": whatsapp.channel}, clock).send_pending() == 1
     assert [text for _, text in await db.held_messages("whatsapp", coordinator)] == [HELP["text"]]
     await db.drop_notifications("need-help:5:", sent_too=True)  # what the leader's /forget does
