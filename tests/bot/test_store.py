@@ -85,7 +85,7 @@ async def test_scrub_says_when_a_reader_keeps_the_log_busy_and_succeeds_after(
     finally:
         reader.close()
     assert await db.scrub(attempts=2, pause=0) is True
-    assert Path(f"{db.path}-wal").stat().st_size == 0
+    assert Path(f"{db.path}-wal").stat().st_size == 0  # noqa: ASYNC240
 
 
 async def test_a_backup_is_owner_only_from_its_first_byte(db: Database, tmp_path: Path) -> None:
