@@ -14,12 +14,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 from alerts import AlertStore
 from bot.store import Database
 from tests.bot.test_cli import free_port
 from tests.conftest import safetybot
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
-from tests.fakes.telegram_api import FakeBotApi
+from tests.fakes.telegram_api import FakeBotApi, private_message
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, SENDER, FakeTwilioApi
 
 PER_CHANNEL = 100
@@ -131,3 +133,63 @@ def test_a_killed_broadcast_resumes_without_skipping_anyone(cli_env: dict[str, s
         duplicates = sum(n - 1 for n in got_telegram.values()) + sum(n - 1 for n in got_whatsapp.values())
         assert duplicates <= in_flight  # only what was in flight at the kill can go twice
         assert count(path, "status = 'sent'") == 2 * PER_CHANNEL
+
+
+def test_an_update_answered_200_then_killed_is_handled_after_the_restart(cli_env: dict[str, str]) -> None:
+    """Telegram can't send a webhook update again once it heard 200: the inbox keeps it."""
+    path = Path(cli_env["DATABASE_PATH"])
+    secret = "webhook-secret-for-the-kill-test"
+    with FakeBotApi() as telegram:
+        env = {**cli_env, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_BASE_URL": telegram.base_url,
+               "TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram/webhook",
+               "TELEGRAM_WEBHOOK_SECRET": secret}  # fmt: skip
+        logs = path.parent / "bot.log"
+
+        def start() -> tuple[subprocess.Popen[str], int]:
+            port = free_port()
+            with logs.open("a") as log:
+                bot = subprocess.Popen([*safetybot(), "run"], env={**env, "HTTP_PORT": str(port)},
+                                       stdout=subprocess.DEVNULL, stderr=log, text=True)  # fmt: skip
+            telegram.wait_for("setMyCommands", lambda _: True, timeout=30)
+            wait_until(lambda: serving(port), 15, bot, logs)  # the web app starts just after
+            return bot, port
+
+        bot, port = start()
+        try:
+            telegram.fail("sendMessage", "hang", times=50)  # the reply is on its way when the kill comes
+            update = {"update_id": 4242, **private_message("what is true vision")}
+            answered = httpx.post(f"http://127.0.0.1:{port}/telegram/webhook", json=update, timeout=10,
+                                  headers={"X-Telegram-Bot-Api-Secret-Token": secret})  # fmt: skip
+            assert answered.status_code == 200
+            wait_until(lambda: telegram.hanging > 0, 15, bot, logs)
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=10)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+            telegram.release()
+        with sqlite3.connect(path, timeout=10) as conn:
+            [(handled, kept)] = conn.execute("SELECT handled_at, payload IS NOT NULL FROM inbox").fetchall()
+        assert handled is None and kept  # received, answered 200, never handled
+
+        bot, _ = start()
+        try:
+            reply = telegram.wait_for("sendMessage", lambda p: "True Vision" in p.get("text", ""), timeout=30)
+            assert reply.params["chat_id"] == 111
+            with sqlite3.connect(path, timeout=10) as conn:
+                wait_until(lambda: conn.execute("SELECT handled_at FROM inbox").fetchone()[0] is not None, 10, bot,
+                           logs)  # fmt: skip
+                assert conn.execute("SELECT payload FROM inbox").fetchone()[0] is None
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(timeout=30)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        assert "handling 1 update(s) received before the last stop" in logs.read_text()
+
+
+def serving(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False

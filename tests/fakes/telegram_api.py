@@ -56,6 +56,8 @@ class FakeBotApi(LoopbackServer):
         self._chat_faults: dict[int, str] = {}  # chat id → "forbidden" or "not_found", for good
         # With `rate_limit()`: sendMessage calls beyond it get 429 (retry_after 1), like Telegram.
         self._changed = threading.Condition()
+        self._released = threading.Event()  # ends every "hang" fault
+        self.hanging = 0  # calls held by a "hang" fault so far
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         super().__init__(self._handler())
@@ -76,11 +78,18 @@ class FakeBotApi(LoopbackServer):
 
     def fail(self, method: str, kind: str, value: Any = None, times: int = 1) -> None:
         """Make the next `times` calls of `method` fail: "retry_after" (value: seconds),
-        "forbidden", "bad_request", "server_error" (500), "not_json" (a 200 whose body is an HTML
+        "forbidden", "bad_request", "server_error" (500), "hang" (no answer until `release()`, at
+        most 60 s, then a dropped connection), "not_json" (a 200 whose body is an HTML
         page, as a broken proxy sends: the message may or may not have gone) or "drop" (close the
         connection without answering)."""
         with self._changed:
             self._faults.setdefault(method, []).extend([(kind, value)] * times)
+
+    def release(self) -> None:
+        """End every "hang" fault, and forget those not yet met."""
+        with self._changed:
+            self._faults = {m: [f for f in faults if f[0] != "hang"] for m, faults in self._faults.items()}
+        self._released.set()
 
     def fail_chat(self, chat_id: int, kind: str) -> None:
         """Every sendMessage to this chat fails: "forbidden" (blocked the bot) or "not_found"."""
@@ -132,6 +141,12 @@ class FakeBotApi(LoopbackServer):
         if fault is not None:
             kind, value = fault
             if kind == "drop":
+                return None
+            if kind == "hang":
+                with self._changed:
+                    self.hanging += 1
+                    self._changed.notify_all()
+                self._released.wait(timeout=60)
                 return None
             if kind == "retry_after":
                 return 429, {
