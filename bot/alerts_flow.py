@@ -30,7 +30,7 @@ from rapidfuzz.distance import Levenshtein
 from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
 from bot.content import AlertTemplate, Copy
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
-from bot.messages import Choice, Reply
+from bot.messages import Choice, Reply, notice_body
 from bot.render import escape_markdown
 from bot.store import NEED_HELP_KEY, Database
 from bot.text import clean, number
@@ -166,14 +166,14 @@ class AlertsFlow:
         return starts[0] if len(starts) == 1 else None
 
     async def _notify_coordinators(self, key: str, reply: Reply) -> None:
-        body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+        body = notice_body(reply)
         for channel, user_id, _since in await self.db.coordinators():
             await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock(),
                                  coordinators_only=True)  # fmt: skip
 
     async def tell_decision(self, subscriber: Subscriber, status: str) -> None:
         """Tell a faith leader their request was approved or rejected (sent by the running bot)."""
-        body = {"text": self.copy[f"alerts_you_are_{status}"], "choices": []}
+        body = notice_body(Reply(self.copy[f"alerts_you_are_{status}"]))
         key = f"leader-{status}:{subscriber.id}:{self.clock().isoformat()}"
         await self.db.notify(key, subscriber.channel, subscriber.user_id, body, self.clock())
 
@@ -582,7 +582,7 @@ class AlertsFlow:
     async def finished(self, alert: Alert, progress: Progress) -> None:
         """The final report, to whoever sent the alert from the chat."""
         if alert.report_channel and alert.report_user:
-            body = {"text": self.progress_text(alert, progress), "choices": []}
+            body = notice_body(Reply(self.progress_text(alert, progress)))
             await self.db.notify(
                 f"alert-report:{alert.id}", alert.report_channel, alert.report_user, body, self.clock()
             )

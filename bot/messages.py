@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +69,13 @@ class Reply:
     document: Document | None = None
     typed: bool = False  # it asks for a typed answer (what happened), the options only help
     silent: bool = False  # nothing to send (someone flooding the bot, past their one notice)
+
+
+def notice_body(reply: Reply) -> dict[str, Any]:
+    """A reply as a queued notification stores it (JSON): its text and choices."""
+    return {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+
+
+def notice_reply(body: dict[str, Any]) -> Reply:
+    """The reply a queued notification's body holds."""
+    return Reply(str(body.get("text", "")), tuple(Choice(i, label) for i, label in body.get("choices", [])))

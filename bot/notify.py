@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.dialog import Engine
-from bot.messages import Choice, Delivery, Reply
+from bot.messages import Delivery, Reply, notice_reply
 from bot.store import NEED_HELP_KEY, Database, Notification
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Notifier:
             # queued for someone who has stopped being a coordinator since
             await self.db.finish_notification(note.id, "not a coordinator", self.clock())
             return 0
-        reply = Reply(str(note.body.get("text", "")), tuple(Choice(i, label) for i, label in note.body["choices"]))
+        reply = notice_reply(note.body)
         try:
             delivery = await self.senders[note.channel].send_proactive(note.user_id, reply, about=note.key)
         except Exception:
@@ -105,7 +105,7 @@ class Notifier:
             if reply.choices:  # let their next reply pick from this message
                 await self.engine.remember_choices(note.channel, note.user_id, reply)
             return 1
-        if delivery is Delivery.FAILED and (note.created_at is None or now - note.created_at < GIVE_UP_AFTER):
+        if delivery is Delivery.FAILED and now - note.created_at < GIVE_UP_AFTER:
             at = now + retry_delay(note.attempts + 1, self.jitter())
             await self.db.retry_notification(note.id, at, "temporary failure")
             logger.info("notification %d not sent yet (attempt %d); next try at %s", note.id, note.attempts + 1,

@@ -130,9 +130,9 @@ class Notification:
     user_id: str
     body: dict[str, Any]
     attempts: int
+    key: str  # what it is about (need-help:<delivery>:<coordinator>, reminder:…): queued once per key
+    created_at: datetime
     coordinators_only: bool = False  # sent only to someone still a coordinator
-    key: str = ""
-    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1022,13 +1022,13 @@ class Database:
 
 
 NEED_HELP_KEY = "need-help:"  # notification keys of a leader's call for help: need-help:<delivery>:<coordinator>
-_NOTIFICATION_COLUMNS = "id, channel, user_id, body, attempts, coordinators_only, key, created_at"
+_NOTIFICATION_COLUMNS = "id, channel, user_id, body, attempts, key, created_at, coordinators_only"
 
 
 def _notification(row: Any) -> Notification:
     return Notification(
-        int(row[0]), row[1], row[2], json.loads(row[3]), int(row[4]), bool(row[5]), row[6],
-        datetime.fromisoformat(row[7]),
+        int(row[0]), row[1], row[2], json.loads(row[3]), int(row[4]), row[5], datetime.fromisoformat(row[6]),
+        bool(row[7]),
     )  # fmt: skip
 
 

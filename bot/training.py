@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 
 from bot.content import Copy
-from bot.messages import Choice, Reply
+from bot.messages import Choice, Reply, notice_body
 from bot.store import Database, Registration, StoreError, TrainingSession
 
 logger = logging.getLogger(__name__)
@@ -333,6 +333,5 @@ class Training:
     async def _tell(self, key: str, registration: Registration, reply: Reply) -> None:
         if registration.channel in ("phone", "deleted"):
             return  # registered by a coordinator after a phone call: they tell the person
-        body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
-        if await self.db.notify(key, registration.channel, registration.user_id, body, self.clock()):
+        if await self.db.notify(key, registration.channel, registration.user_id, notice_body(reply), self.clock()):
             logger.info("training: queued %s", key.split(":", 1)[0])

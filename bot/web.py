@@ -29,12 +29,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # Telegram updates are a few kilobytes
-BODY_TIMEOUT = 10.0  # seconds a client may take to send a body (a slow drip holds a connection)
-TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
 HEADER_TIMEOUT = 10.0  # seconds a client may take to send a request's headers
+BODY_TIMEOUT = 10.0  # seconds a client may take to send a body (a slow drip holds a connection)
 MAX_CONNECTIONS = 256  # open at once; beyond this uvicorn answers 503 (a proxy's pool is far smaller)
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class GuardedHTTP(H11Protocol):
@@ -45,6 +43,10 @@ class GuardedHTTP(H11Protocol):
 
     header_timeout = HEADER_TIMEOUT
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._headers_due: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._await_headers()
@@ -54,15 +56,13 @@ class GuardedHTTP(H11Protocol):
         self._await_headers()  # the next request on this connection gets the same deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
-        deadline = getattr(self, "_headers_due", None)
-        if deadline is not None:
-            deadline.cancel()
+        if self._headers_due is not None:
+            self._headers_due.cancel()
         super().connection_lost(exc)
 
     def _await_headers(self) -> None:
-        previous = getattr(self, "_headers_due", None)
-        if previous is not None:
-            previous.cancel()
+        if self._headers_due is not None:
+            self._headers_due.cancel()
         self._headers_due = self.loop.call_later(self.header_timeout, self._headers_late, self.cycle)
 
     def _headers_late(self, cycle: object) -> None:

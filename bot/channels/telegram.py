@@ -49,7 +49,7 @@ from alerts import AlertMessage, Outcome, Result
 from bot.channels import ChannelError, as_reply
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
-from bot.messages import Choice, Delivery, Incoming, Reply
+from bot.messages import Choice, Delivery, Incoming, Reply, notice_body
 from bot.ratelimit import PriorityGate
 from bot.render import Style, render_blocks, split_message
 from bot.store import Database
@@ -271,8 +271,7 @@ class TelegramChannel:
         notice, rather than lost: the person still gets their answer, late."""
         if sent is not Delivery.FAILED or reply.silent:
             return
-        body = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
-        await self.db.notify(f"reply:{CHANNEL}:{update_id}", CHANNEL, user_id, body, datetime.now(UTC))
+        await self.db.notify(f"reply:{CHANNEL}:{update_id}", CHANNEL, user_id, notice_body(reply), datetime.now(UTC))
         logger.warning("telegram: a reply could not be sent; queued to try again")
 
     async def _acknowledge(self, query: CallbackQuery) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.store import Database, StoreError, latest_version
+from bot.store import Database, StoreError, _create_owner_only, latest_version
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -95,3 +96,12 @@ async def test_a_backup_is_owner_only_from_its_first_byte(db: Database, tmp_path
     target.chmod(0o644)  # left readable by everyone by an earlier tool
     await db.backup(target)
     assert target.stat().st_mode & 0o777 == 0o600
+    # The file exists owner-only before SQLite writes a byte (SQLite itself would create it 0644,
+    # and the backup used to fix that only at the end), whatever the process's umask.
+    fresh = tmp_path / "backups" / "fresh.db"
+    previous = os.umask(0)
+    try:
+        _create_owner_only(fresh)
+    finally:
+        os.umask(previous)
+    assert fresh.stat().st_mode & 0o777 == 0o600 and fresh.stat().st_size == 0
