@@ -51,6 +51,9 @@ class Delivery(StrEnum):
     UNREACHABLE = "unreachable"  # the channel can't write first to this person (e.g. the console)
     REFUSED = "refused"  # the platform refused this message for good (a bad request, an invalid chat)
     FAILED = "failed"  # a temporary failure (the platform or the network down): worth trying again
+    # The platform had the whole request but its answer never came (a read timeout): it most
+    # likely arrived, and sending it again blindly could show it twice, so it is not resent.
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ GIVE_UP_AFTER = timedelta(days=7)  # a notice nobody could deliver for a week is
 LEASE = timedelta(minutes=5)  # a claim not recorded by then is taken again (its sender died)
 CLAIM_BATCH = 20  # claimed at a time: each is sent well within its lease
 WARN_EVERY = timedelta(minutes=1)  # how often the undelivered calls for help are logged
-_DELIVERED = (Delivery.SENT, Delivery.TEMPLATE)
+_DELIVERED = (Delivery.SENT, Delivery.TEMPLATE, Delivery.UNCONFIRMED)
 
 
 class ProactiveSender(Protocol):

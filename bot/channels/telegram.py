@@ -14,11 +14,13 @@ import asyncio
 import json
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import httpx
 from telegram import (
     BotCommand,
     CallbackQuery,
@@ -33,7 +35,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -52,7 +54,7 @@ from bot.dialog import COMMANDS, Engine
 from bot.messages import Choice, Delivery, Incoming, Reply, notice_body
 from bot.ratelimit import PriorityGate
 from bot.render import Style, render_blocks, split_message
-from bot.store import Database
+from bot.store import NEED_HELP_KEY, Database
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ MAX_CALLBACK_DATA = 64  # bytes of button data Telegram accepts
 ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 RETRY_AFTER_RETRIES = 3  # flood-control waits the rate limiter sits out before giving up
 CONCURRENT_UPDATES = 64  # updates handled at once (the engine serialises each person's own)
+READ_TIMEOUT = 5.0  # seconds for the Bot API's answer to a call (python-telegram-bot's default)
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -99,6 +102,12 @@ class PriorityRateLimiter(AIORateLimiter):
             return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
 
 
+def _may_have_arrived(exc: TimedOut) -> bool:
+    """Whether a timed-out call reached the Bot API: it was sent in full and its answer was slow
+    (a read timeout), as opposed to never connecting or waiting for a free connection."""
+    return isinstance(exc.__cause__, httpx.ReadTimeout)
+
+
 def file_base_url(api_base_url: str) -> str:
     """The file download address that goes with a Bot API address (…/bot → …/file/bot)."""
     base = api_base_url.rstrip("/")
@@ -117,6 +126,7 @@ class TelegramChannel:
         send_attempts: int = 4,
         backoff: float = 0.5,
         sleep: Sleep = asyncio.sleep,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -139,6 +149,7 @@ class TelegramChannel:
             .base_file_url(file_base_url(settings.telegram_api_base_url))
             .rate_limiter(PriorityRateLimiter(settings.telegram_rate_limit, RETRY_AFTER_RETRIES))
             .concurrent_updates(CONCURRENT_UPDATES)
+            .read_timeout(read_timeout)
         )
         if self.webhook_url:
             builder = builder.updater(None)  # updates arrive through the web app instead
@@ -327,9 +338,15 @@ class TelegramChannel:
             rows.append([InlineKeyboardButton(choice.label, callback_data=choice.id)])
         return InlineKeyboardMarkup(rows) if rows else None
 
-    async def send(self, chat_id: int, reply: Reply, *, user_id: str, reply_to: int | None = None) -> Delivery:
-        """Send a reply; say what happened (SENT, or why not: BLOCKED, REFUSED, FAILED for now)."""
+    async def send(
+        self, chat_id: int, reply: Reply, *, user_id: str, reply_to: int | None = None, critical: bool = False
+    ) -> Delivery:
+        """Send a reply; say what happened (SENT, UNCONFIRMED, or why not: BLOCKED, REFUSED,
+        FAILED for now). `critical` (the 999 advice, a call for help): sent again even after a
+        timeout, since a second copy costs less than none."""
         send_message = self.application.bot.send_message
+        critical = critical or reply.emergency
+        result = Delivery.SENT
         for number, (text, keyboard) in enumerate(self.render(reply)):
             quote = None
             if reply_to is not None and number == 0:  # in a group, say whom we answer
@@ -340,13 +357,18 @@ class TelegramChannel:
                 "link_preview_options": _NO_PREVIEW,
                 "reply_parameters": quote,
             }
-            outcome = await self._deliver(user_id, partial(send_message, chat_id, text, **options))
-            if outcome is not Delivery.SENT:
+            outcome = await self._deliver(user_id, partial(send_message, chat_id, text, **options), critical)
+            if outcome is Delivery.UNCONFIRMED:
+                result = outcome  # the rest still goes
+            elif outcome is not Delivery.SENT:
                 return outcome
         if reply.document is not None:
             document = InputFile(reply.document.content, filename=reply.document.filename)
-            return await self._deliver(user_id, partial(self.application.bot.send_document, chat_id, document))
-        return Delivery.SENT
+            send_document = partial(self.application.bot.send_document, chat_id, document)
+            outcome = await self._deliver(user_id, send_document, critical)
+            if outcome is not Delivery.SENT:
+                return outcome
+        return result
 
     async def _first_contact(self, user_id: str) -> int | str:
         """The private chat to write to someone first in, or why there is none (opted out, blocked
@@ -364,14 +386,31 @@ class TelegramChannel:
         chat_id = await self._first_contact(user_id)
         if isinstance(chat_id, str):
             return _UNREACHABLE[chat_id]
-        return await self.send(chat_id, reply, user_id=user_id)
+        critical = about is not None and about.startswith(NEED_HELP_KEY)
+        return await self.send(chat_id, reply, user_id=user_id, critical=critical)
 
-    async def _deliver(self, user_id: str, call: Callable[[], Awaitable[object]]) -> Delivery:
-        """Make one Bot API call, retrying network errors with backoff; say what happened."""
+    async def _deliver(self, user_id: str, call: Callable[[], Awaitable[object]], critical: bool) -> Delivery:
+        """Make one Bot API call, retrying network errors with backoff; say what happened.
+
+        A call the Bot API read in full but did not answer in time most likely arrived: the Bot API
+        has no way to ask, so unless it is `critical` it is recorded as unconfirmed, not sent again.
+        """
         for attempt in range(1, self.send_attempts + 1):
             try:
                 await call()
                 return Delivery.SENT
+            except TimedOut as exc:
+                if critical or not _may_have_arrived(exc):
+                    if attempt == self.send_attempts:
+                        logger.error("telegram: giving up after %d attempts (TimedOut)", attempt)
+                        return Delivery.FAILED
+                    await self.sleep(self.backoff * 2 ** (attempt - 1))
+                    continue
+                unconfirmed = f"unconfirmed-{uuid.uuid4().hex}"
+                now = datetime.now(UTC)
+                await self.db.record_outgoing(unconfirmed, CHANNEL, user_id, "reply", Delivery.UNCONFIRMED.value, now)
+                logger.warning("telegram: the Bot API took a message but did not answer in time; not sent again")
+                return Delivery.UNCONFIRMED
             except Forbidden:
                 await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
                 logger.info("telegram: a user has blocked the bot; marked unreachable")
@@ -442,6 +481,11 @@ class TelegramChannel:
             return Outcome(Result.RETRY, "flood control", retry_after=wait)
         except BadRequest as exc:
             return Outcome(Result.FAILED, "invalid recipient" if "not found" in exc.message.lower() else "refused")
+        except TimedOut as exc:
+            if _may_have_arrived(exc):  # not sent twice: counted as sent, its report never comes
+                logger.warning("telegram: the Bot API took an alert but did not answer in time; not sent again")
+                return Outcome(Result.SENT, "unconfirmed", message_id=last_id)
+            return Outcome(Result.RETRY, "network (TimedOut)")
         except NetworkError as exc:
             return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
         return Outcome(Result.SENT, message_id=last_id)

@@ -29,7 +29,7 @@ from aiolimiter import AsyncLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
@@ -45,7 +45,7 @@ from bot.messages import Delivery, Incoming, Reply
 from bot.phone import e164
 from bot.ratelimit import PriorityGate
 from bot.render import Style, choices_prompt, numbered_choices, render_blocks, split_message
-from bot.store import Contact, Database
+from bot.store import NEED_HELP_KEY, Contact, Database
 from bot.web import BodyIncomplete, BodyTooLarge, read_body
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ MAX_BODY = 64 * 1024  # Twilio's form posts are small
 WINDOW_CLOSED = 63016  # Twilio error: outside the 24-hour window, only templates
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _TWIML = "application/xml"
+LOOKUP_LATEST = 20  # of Twilio's latest messages to a person, looked through for one whose answer was lost
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
@@ -70,6 +71,11 @@ class SendFailed(Exception):
         super().__init__(message)
         self.code = code
         self.permanent = permanent  # refused for good (a 4xx other than 429): retrying won't help
+
+
+class SendUnconfirmed(Exception):
+    """Twilio may have taken a message: its answer was lost, and its list of messages could not be
+    read to see. It is not sent again (it would most likely arrive twice)."""
 
 
 class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no types
@@ -229,6 +235,8 @@ class WhatsAppChannel:
         for held_id, text in held:
             try:
                 await self._create(user_id, "held", body=text)
+            except SendUnconfirmed:
+                pass  # it most likely went: dropped like one confirmed, not sent twice
             except SendFailed:
                 logger.error("whatsapp: held text not delivered yet; kept for their next message")
                 return
@@ -284,6 +292,8 @@ class WhatsAppChannel:
         try:
             for text in self.render(reply):
                 await self._create(user_id, "reply", body=text)
+        except SendUnconfirmed:
+            pass  # logged; the rest is not sent after a part that may not have arrived
         except SendFailed as exc:
             logger.error("whatsapp: a late reply could not be sent (error %s)", exc.code)
 
@@ -309,11 +319,12 @@ class WhatsAppChannel:
             return Delivery.OPTED_OUT
         texts = self.render(reply)
         now = self.clock()
+        critical = about is not None and about.startswith(NEED_HELP_KEY)
         try:
             if _window_open(contact, now):
                 try:
                     for text in texts:
-                        await self._create(user_id, "message", body=text)
+                        await self._create(user_id, "message", body=text, critical=critical)
                     return Delivery.SENT
                 except SendFailed as exc:
                     if exc.code != WINDOW_CLOSED:
@@ -322,10 +333,15 @@ class WhatsAppChannel:
             if not self.template_sid:
                 logger.warning("whatsapp: outside the 24-hour window and no WHATSAPP_TEMPLATE_SID set")
                 return Delivery.NO_TEMPLATE
-            await self._create(user_id, "template", **self._template())
+            try:
+                await self._create(user_id, "template", critical=critical, **self._template())
+            except SendUnconfirmed:
+                pass  # the template most likely went: the text is held as if it had
             for text in texts:  # held once the template went, so a failed try holds nothing twice
                 await self.db.hold_message(CHANNEL, user_id, text, now, about=about)
             return Delivery.TEMPLATE
+        except SendUnconfirmed:
+            return Delivery.UNCONFIRMED
         except SendFailed as exc:
             if not exc.permanent:
                 return Delivery.FAILED
@@ -341,15 +357,28 @@ class WhatsAppChannel:
                 "content_variables": json.dumps({"1": self.copy["template_sender"]})}  # fmt: skip
 
     async def _post(self, user_id: str, kind: str, fields: dict[str, str], *, bulk: bool = False) -> str:
-        """One REST call, no retry (raises TwilioRestException or a network error); record the sid."""
+        """One REST call, no retry (raises TwilioRestException or a network error); record the sid.
+
+        When the request may have reached Twilio but its answer did not come back (a timeout, a
+        connection dropped mid-answer), Twilio's own record of messages says whether it took it:
+        if so that message is recorded, not sent again; if not, the error is raised (safe to retry);
+        if the record can't be read, SendUnconfirmed."""
         assert self._client is not None, "start() the channel first"
-        if bulk:
-            await self.gate.bulk()  # people's replies go first
-            async with self.limiter:
-                message = await self._message(user_id, fields)
-        else:
-            async with self.gate.reply(), self.limiter:
-                message = await self._message(user_id, fields)
+        try:
+            if bulk:
+                await self.gate.bulk()  # people's replies go first
+                async with self.limiter:
+                    message = await self._message(user_id, fields)
+            else:
+                async with self.gate.reply(), self.limiter:
+                    message = await self._message(user_id, fields)
+        except aiohttp.ClientConnectorError:
+            raise  # never reached Twilio
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            message = await self._taken(user_id, fields, exc)
+            if message is None:
+                raise
+            logger.info("whatsapp: Twilio took a message whose answer was lost; not sent again")
         sid = str(message.sid)
         await self.db.record_outgoing(sid, CHANNEL, user_id, kind, str(message.status), self.clock())
         return sid
@@ -363,13 +392,41 @@ class WhatsAppChannel:
             **fields,
         )
 
-    async def _create(self, user_id: str, kind: str, **fields: str) -> str:
-        """Send one message through the REST API, retrying 429, 5xx and network errors."""
+    async def _taken(self, user_id: str, fields: dict[str, str], error: Exception) -> Any | None:
+        """The message Twilio took from a request whose answer was lost, or None if it took none:
+        among the latest to this person, one we have no record of, with this text."""
+        assert self._client is not None
+        try:
+            latest = await self._client.messages.list_async(
+                to=f"whatsapp:{user_id}", from_=self.sender, limit=LOOKUP_LATEST
+            )
+        except (TwilioException, aiohttp.ClientError, TimeoutError) as exc:  # a page it can't read, too
+            raise SendUnconfirmed(
+                f"answer lost ({type(error).__name__}), lookup failed ({type(exc).__name__})"
+            ) from exc
+        for message in latest:
+            if "body" in fields and message.body != fields["body"]:
+                continue
+            if await self.db.outgoing(str(message.sid)) is None:
+                return message
+        return None
+
+    async def _create(self, user_id: str, kind: str, *, critical: bool = False, **fields: str) -> str:
+        """Send one message through the REST API, retrying 429, 5xx and network errors (raises
+        SendFailed). One that may have arrived raises SendUnconfirmed, unless it is `critical`
+        (a call for help): that is tried again, as a second copy costs less than none."""
         error: SendFailed | None = None
         attempt = 0
         for attempt in range(1, self.send_attempts + 1):
             try:
                 return await self._post(user_id, kind, fields)
+            except SendUnconfirmed as exc:
+                if not critical:
+                    unconfirmed = f"unconfirmed-{uuid.uuid4().hex}"
+                    await self.db.record_outgoing(unconfirmed, CHANNEL, user_id, kind, "unconfirmed", self.clock())
+                    logger.warning("whatsapp: a message may have gone (%s); not sent again", exc)
+                    raise
+                error = SendFailed(None, str(exc))
             except TwilioRestException as exc:
                 permanent = exc.status != 429 and exc.status < 500
                 error = SendFailed(exc.code, f"Twilio refused the message ({exc.status}, code {exc.code})",
@@ -417,6 +474,9 @@ class WhatsAppChannel:
             for text in texts:  # delivered when they reply (VIEW)
                 await self.db.hold_message(CHANNEL, user_id, text, now)
             return Outcome(Result.SENT, message_id=sid)
+        except SendUnconfirmed:  # not sent twice: counted as sent, its report never comes
+            logger.warning("whatsapp: an alert may have gone (its answer was lost); not sent again")
+            return Outcome(Result.SENT, "unconfirmed")
         except TwilioRestException as exc:
             if exc.status == 429 or exc.status >= 500:
                 return Outcome(Result.RETRY, f"Twilio {exc.status}")

@@ -80,15 +80,17 @@ class FakeBotApi(LoopbackServer):
         """Make the next `times` calls of `method` fail: "retry_after" (value: seconds),
         "forbidden", "bad_request", "server_error" (500), "hang" (no answer until `release()`, at
         most 60 s, then a dropped connection), "not_json" (a 200 whose body is an HTML
-        page, as a broken proxy sends: the message may or may not have gone) or "drop" (close the
-        connection without answering)."""
+        page, as a broken proxy sends: the message may or may not have gone), "drop" (close the
+        connection without answering) or "slow" (the call is taken and recorded, but answered only
+        after `release()`, at most 60 s: a client with a shorter read timeout gives up first)."""
         with self._changed:
             self._faults.setdefault(method, []).extend([(kind, value)] * times)
 
     def release(self) -> None:
-        """End every "hang" fault, and forget those not yet met."""
+        """End every "hang" and "slow" fault, and forget those not yet met."""
         with self._changed:
-            self._faults = {m: [f for f in faults if f[0] != "hang"] for m, faults in self._faults.items()}
+            held = ("hang", "slow")
+            self._faults = {m: [f for f in faults if f[0] not in held] for m, faults in self._faults.items()}
         self._released.set()
 
     def fail_chat(self, chat_id: int, kind: str) -> None:
@@ -148,6 +150,13 @@ class FakeBotApi(LoopbackServer):
                     self._changed.notify_all()
                 self._released.wait(timeout=60)
                 return None
+            if kind == "slow":
+                with self._changed:
+                    self.calls.append(Call(method, params))
+                    self.hanging += 1
+                    self._changed.notify_all()
+                self._released.wait(timeout=60)
+                return 200, {"ok": True, "result": self._result(method, params)}
             if kind == "retry_after":
                 return 429, {
                     "ok": False,
@@ -222,11 +231,14 @@ class FakeBotApi(LoopbackServer):
 
             def _reply(self, status: int, payload: dict[str, Any]) -> None:
                 data = b"<html>proxy error</html>" if "<html>" in payload else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # a "slow" answer the client gave up on
+                    self.close_connection = True
 
             def log_message(self, *_: object) -> None:  # keep test output quiet
                 pass

@@ -2,7 +2,8 @@
 
 The real twilio client (AsyncTwilioHttpClient) reaches it through TWILIO_API_BASE_URL. It checks
 basic auth, and tests can make the next posts fail: 429, 500, a refused message with a Twilio
-error code (63016: outside the 24-hour window), or a dropped connection.
+error code (63016: outside the 24-hour window), a dropped connection, or a message taken whose
+answer is lost. It lists the messages sent to a number, newest first, as Twilio does.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class FakeTwilioApi(LoopbackServer):
         # With `rate_limit()`: posts beyond it get 429 (code 20429), as Twilio does.
         self._changed = threading.Condition()
         self._sids = itertools.count(1)
+        self.lookups = 0  # GETs of the message list
+        self._failing_lookups = 0  # the next ones answer 500
         super().__init__(self._handler())
 
     @property
@@ -46,9 +49,15 @@ class FakeTwilioApi(LoopbackServer):
 
     def fail(self, kind: str, value: Any = None, times: int = 1) -> None:
         """Make the next `times` posts fail: "status" (value: HTTP status, e.g. 429 or 500),
-        "code" (value: a Twilio error code, answered with 400) or "drop"."""
+        "code" (value: a Twilio error code, answered with 400), "drop" (the connection closed,
+        nothing taken) or "lost_answer" (the message taken, then the connection closed)."""
         with self._changed:
             self._faults.extend([(kind, value)] * times)
+
+    def fail_lookups(self, times: int = 1) -> None:
+        """Make the next `times` reads of the message list answer 500."""
+        with self._changed:
+            self._failing_lookups += times
 
     def fail_number(self, to: str, code: int) -> None:
         """Every post to this number (e.g. "whatsapp:+447700900123") is refused with `code`."""
@@ -91,7 +100,7 @@ class FakeTwilioApi(LoopbackServer):
             if fault is not None:
                 self.refused += 1
                 self._changed.notify_all()
-        if fault is not None:
+        if fault is not None and fault[0] != "lost_answer":
             kind, value = fault
             if kind == "drop":
                 return None
@@ -107,17 +116,39 @@ class FakeTwilioApi(LoopbackServer):
             self.messages.append({"Sid": sid, **params})
             self.accepted_at.append(time.monotonic())
             self._changed.notify_all()
-        return 201, {
-            "sid": sid,
-            "account_sid": ACCOUNT_SID,
-            "status": "queued",
-            "to": params.get("To"),
-            "from": params.get("From"),
-            "body": params.get("Body"),
-            "direction": "outbound-api",
-            "api_version": "2010-04-01",
-            "num_segments": "1",
-            "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
+        if fault is not None:  # "lost_answer": taken, but the answer never leaves
+            return None
+        return 201, _resource({"Sid": sid, **params})
+
+    def _list(self, path: str, headers: Any) -> tuple[int, dict[str, Any]]:
+        """GET Messages.json?To=…&From=…&PageSize=…: the latest messages first, as Twilio lists them."""
+        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        if headers.get("Authorization") != expected:
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        route, _, query = path.partition("?")
+        if route != f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json":
+            return 404, {"code": 20404, "message": "Not found", "status": 404}
+        wanted = dict(parse_qsl(query))
+        size = int(wanted.get("PageSize", "50"))
+        with self._changed:
+            self.lookups += 1
+            if self._failing_lookups:
+                self._failing_lookups -= 1
+                return 500, {"code": 20500, "message": "try later", "status": 500}
+            matching = [
+                m for m in reversed(self.messages)
+                if all(m.get(k) == wanted[k] for k in ("To", "From") if k in wanted)
+            ][:size]  # fmt: skip
+        return 200, {
+            "messages": [_resource(m) for m in matching],
+            "page": 0,
+            "page_size": size,
+            "first_page_uri": route,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "uri": path,
+            "start": 0,
+            "end": max(0, len(matching) - 1),
         }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -128,7 +159,12 @@ class FakeTwilioApi(LoopbackServer):
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                answer = fake._answer(self.path, self.headers, body)
+                self._send(fake._answer(self.path, self.headers, body))
+
+            def do_GET(self) -> None:
+                self._send(fake._list(self.path, self.headers))
+
+            def _send(self, answer: tuple[int, dict[str, Any]] | None) -> None:
                 if answer is None:
                     self.close_connection = True
                     return
@@ -144,3 +180,20 @@ class FakeTwilioApi(LoopbackServer):
                 pass
 
         return Handler
+
+
+def _resource(message: dict[str, str]) -> dict[str, Any]:
+    """A message as Twilio's REST API shows it."""
+    sid = message["Sid"]
+    return {
+        "sid": sid,
+        "account_sid": ACCOUNT_SID,
+        "status": "queued",
+        "to": message.get("To"),
+        "from": message.get("From"),
+        "body": message.get("Body"),
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "num_segments": "1",
+        "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json",
+    }

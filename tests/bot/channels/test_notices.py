@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.dialog import Engine
 from bot.notify import GIVE_UP_AFTER, Notifier, retry_delay
 from bot.store import Database
-from tests.bot.channels.conftest import WhatsApp
+from tests.bot.channels.conftest import WhatsApp, telegram_settings
 from tests.conftest import FakeClock, eventually
 from tests.fakes.telegram_api import FakeBotApi, private_message
 
@@ -193,3 +194,71 @@ async def test_forgetting_a_leader_deletes_their_call_for_help_held_for_a_coordi
     assert [text for _, text in await db.held_messages("whatsapp", coordinator)] == [HELP["text"]]
     await db.drop_notifications("need-help:5:", sent_too=True)  # what the leader's /forget does
     assert await db.held_messages("whatsapp", coordinator) == []
+
+
+# --- a timeout after the Bot API took the message ----------------------------------------------
+@pytest.fixture
+async def impatient(
+    tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database
+) -> AsyncIterator[TelegramChannel]:
+    """The Telegram channel with a short read timeout, so that a "slow" Bot API outlasts it."""
+    channel = TelegramChannel(telegram_settings(tmp_path, telegram_api), engine, db, backoff=0.01, read_timeout=0.2)
+    await channel.start()
+    yield channel
+    telegram_api.release()
+    await channel.stop()
+
+
+async def _unconfirmed(db: Database) -> list[tuple[object, ...]]:
+    return await db.query("SELECT user_id, status FROM outgoing_messages WHERE status = 'unconfirmed'")
+
+
+async def test_a_reply_taken_but_answered_too_late_is_not_sent_again(
+    impatient: TelegramChannel, telegram_api: FakeBotApi, db: Database
+) -> None:
+    telegram_api.fail("sendMessage", "slow")  # taken at once, answered after the client gave up
+    telegram_api.push(private_message("how do I report a hate crime?"))
+    assert await eventually(lambda: _unconfirmed(db))
+    assert await _unconfirmed(db) == [("111", "unconfirmed")]
+    telegram_api.release()
+    assert await eventually(lambda: _handled_all(db))
+    [answer] = telegram_api.sent(111)  # once: neither retried nor queued
+    assert "report" in answer["text"].lower()
+    assert await notices(db) == []
+
+
+async def test_the_999_advice_is_sent_again_after_a_timeout(
+    impatient: TelegramChannel, telegram_api: FakeBotApi, db: Database
+) -> None:
+    telegram_api.fail("sendMessage", "slow")
+    telegram_api.push(private_message("a man with a knife is at the gate"))
+    assert await eventually(lambda: _sent_twice(telegram_api, 111))
+    first, again = telegram_api.sent(111)[:2]
+    assert first == again and "999" in first["text"][:300]  # better twice than never
+    assert await _unconfirmed(db) == []
+
+
+async def test_a_call_for_help_is_sent_again_after_a_timeout_and_a_reminder_is_not(
+    impatient: TelegramChannel, telegram_api: FakeBotApi, engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    await call_for_help(db, clock, 8, "telegram", "555")
+    telegram_api.fail("sendMessage", "slow")
+    notifier = Notifier(db, engine, {"telegram": impatient}, clock)
+    assert await notifier.send_pending() == 1
+    assert [p["text"] for p in telegram_api.sent(555)] == [HELP["text"]] * 2
+    await db.notify("reminder:556", "telegram", "556", {"text": "Reminder", "choices": []}, clock())
+    telegram_api.fail("sendMessage", "slow")
+    assert await notifier.send_pending() == 1
+    assert [p["text"] for p in telegram_api.sent(556)] == ["Reminder"]
+    assert status_of(await notices(db), "reminder:556")[2] == "unconfirmed"
+    clock.advance(hours=2)
+    assert await notifier.send_pending() == 0  # an unconfirmed notice is done, not retried
+    assert len(telegram_api.sent(556)) == 1
+
+
+async def _sent_twice(api: FakeBotApi, chat_id: int) -> bool:
+    return len(api.sent(chat_id)) >= 2
+
+
+async def _handled_all(db: Database) -> bool:
+    return await db.unhandled("telegram") == []

@@ -196,6 +196,45 @@ async def test_rate_limits_and_server_errors_are_retried(whatsapp: WhatsApp, twi
     twilio_api.fail("drop")
     assert await whatsapp.channel.send_proactive(NUMBER, Reply("Alert")) is Delivery.SENT
     assert twilio_api.refused == 3 and len(twilio_api.messages) == 1
+    assert twilio_api.lookups == 1  # after the dropped connection: Twilio had not taken it
+
+
+async def test_a_message_twilio_took_whose_answer_was_lost_is_not_sent_again(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
+) -> None:
+    await whatsapp.say("hello")
+    twilio_api.fail("lost_answer")  # taken, then the connection closed before the answer
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Reminder")) is Delivery.SENT
+    [taken] = [m for m in twilio_api.messages if m.get("Body") == "Reminder"]  # once
+    assert twilio_api.lookups == 1  # Twilio's list of messages said it had it
+    assert await db.outgoing(taken["Sid"]) == ("queued", None)  # recorded as if answered
+
+
+async def test_a_message_twilio_never_took_is_sent_again_after_a_look(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi
+) -> None:
+    await whatsapp.say("hello")
+    twilio_api.fail("drop")  # closed before Twilio took anything
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Reminder")) is Delivery.SENT
+    assert [m["Body"] for m in twilio_api.messages if m.get("Body") == "Reminder"] == ["Reminder"]
+    assert twilio_api.lookups == 1
+
+
+async def test_when_twilio_cannot_say_only_a_call_for_help_is_sent_again(
+    whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database
+) -> None:
+    await whatsapp.say("hello")
+    twilio_api.fail("lost_answer")
+    twilio_api.fail_lookups()
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Reminder")) is Delivery.UNCONFIRMED
+    assert [m["Body"] for m in twilio_api.messages if m.get("Body") == "Reminder"] == ["Reminder"]
+    outgoing = (await db.scan())["outgoing_messages"]
+    assert [row[4] for row in outgoing if str(row[0]).startswith("unconfirmed-")] == ["unconfirmed"]
+    twilio_api.fail("lost_answer")
+    twilio_api.fail_lookups()
+    help_key = "need-help:9:whatsapp:" + NUMBER
+    assert await whatsapp.channel.send_proactive(NUMBER, Reply("Need help"), about=help_key) is Delivery.SENT
+    assert [m["Body"] for m in twilio_api.messages if m.get("Body") == "Need help"] == ["Need help"] * 2
 
 
 async def test_failures_are_recorded_never_lost(whatsapp: WhatsApp, twilio_api: FakeTwilioApi, db: Database) -> None:
