@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import signal
+import sqlite3
 import subprocess
+import time
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.store import latest_version
+from bot.store import Database, latest_version
 from tests.bot.test_cli import free_port, run
 from tests.conftest import Ran, safetybot
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
@@ -138,6 +142,62 @@ def test_a_session_cancelled_from_the_cli_is_told_by_the_running_bot(cli_env: di
             if bot.poll() is None:
                 bot.kill()
         assert bot.returncode == 0
+
+
+BOOKED = 30
+
+
+async def book_many(path: Path, session: int) -> None:
+    db = await Database.open(path)
+    try:
+        for n in range(BOOKED):
+            person = {"channel": "telegram", "user_id": str(2000 + n), "name": f"Person {n}",
+                      "organisation": "Masjid", "role": "Volunteer", "seats": 1, "calendar_token": f"t{n}"}  # fmt: skip
+            await db.register(session, person, datetime.now(UTC))
+    finally:
+        await db.close()
+
+
+def test_two_running_bots_on_one_database_tell_each_person_once(cli_env: dict[str, str]) -> None:
+    """Two `safetybot run` processes share the database: a cancellation with 30 booked sends 30
+    messages, one each, whichever process claims them."""
+    path = Path(cli_env["DATABASE_PATH"])
+    session = add(in_subprocess(cli_env), capacity=BOOKED)
+    asyncio.run(book_many(path, session))
+    with FakeBotApi() as api:
+        env = {**cli_env, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_BASE_URL": api.base_url}
+        bots = [subprocess.Popen([*safetybot(), "run"], env={**env, "HTTP_PORT": str(free_port())},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]  # fmt: skip
+        try:
+            bounded_wait(lambda: len(api.calls_of("setMyCommands")) == 2, 60, bots)
+            assert run(["sessions", "cancel", str(session)], env).returncode == 0
+            bounded_wait(lambda: unsent_notices(path) == 0, 60, bots)
+            for bot in bots:
+                bot.send_signal(signal.SIGTERM)
+            errors = [bot.communicate(timeout=30)[1] for bot in bots]
+        finally:
+            for bot in bots:
+                if bot.poll() is None:
+                    bot.kill()
+        assert [bot.returncode for bot in bots] == [0, 0], errors
+        told = Counter(p["chat_id"] for p in api.sent() if "will not go ahead" in p["text"])
+    assert told == Counter({2000 + n: 1 for n in range(BOOKED)})
+
+
+def unsent_notices(path: Path) -> int:
+    with sqlite3.connect(path, timeout=10) as conn:
+        row = conn.execute("SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending')").fetchone()
+        total = conn.execute("SELECT count(*) FROM notifications").fetchone()
+    return int(row[0]) if int(total[0]) else -1  # -1: none queued yet
+
+
+def bounded_wait(check: Callable[[], bool], timeout: float, bots: list[subprocess.Popen[str]]) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert all(bot.poll() is None for bot in bots), "a bot stopped"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def test_attendee_exports_cannot_run_formulas_in_a_spreadsheet(cli: Callable[[list[str]], Ran]) -> None:

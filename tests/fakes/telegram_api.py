@@ -120,6 +120,11 @@ class FakeBotApi(LoopbackServer):
         """`wait_for` from async code, without blocking the event loop."""
         return await asyncio.to_thread(self.wait_for, method, where, within)
 
+    def calls_of(self, method: str) -> list[Call]:
+        """The calls of `method` that succeeded, in order."""
+        with self._changed:
+            return [c for c in self.calls if c.method == method]
+
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         """The sendMessage calls that succeeded, in order (optionally to one chat)."""
         with self._changed:
