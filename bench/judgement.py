@@ -37,14 +37,15 @@ from bot.judgement import Judgement, dataset, normalise
 from bot.render import Style, render
 
 FINAL = Path(__file__).resolve().parent.parent / "tests" / "eval" / "final"
-# What CI requires: a little under the figures measured on 2026-12-01 (91 writers: 21 English, 4-6
-# for each other language), so that a change that makes the judgement worse for people it never
-# saw fails. Figures then: recall 0.993 (English 1.000, other languages 0.990), crisis 0.948, English
-# top-1 0.976 and top-3 0.994, other languages' top-1 0.958, out of scope 0.913; false alarms English
-# 0.061, other languages 0.158, all 0.129.
-FLOORS = {"recall": 0.985, "recall_other": 0.98, "leads_999": 0.99, "crisis": 0.92, "top1_en": 0.96,
-          "top3_en": 0.98, "top1_other": 0.93, "oos": 0.88}  # fmt: skip
-CEILINGS = {"false_alarm_en": 0.075, "false_alarm": 0.15}
+FORM_WRITER = "forms"  # short answers typed into the bot's forms (names, places, numbers)
+# What CI requires: a little under the figures measured on 2026-12-01 (125 writers: 21 English, 9-13
+# for each listed language, 3-4 for each romanised one), so that a change that makes the judgement
+# worse for people it never saw fails. Figures then: recall 0.993 (English 0.999, other languages
+# 0.991), crisis 0.952, English top-1 0.980 and top-3 0.996, other languages' top-1 0.974, out of
+# scope 0.956; false alarms English 0.049, other languages 0.079, all 0.071 (the target: 0.08).
+FLOORS = {"recall": 0.985, "recall_other": 0.985, "leads_999": 0.99, "crisis": 0.93, "top1_en": 0.96,
+          "top3_en": 0.985, "top1_other": 0.95, "oos": 0.92}  # fmt: skip
+CEILINGS = {"false_alarm_en": 0.06, "false_alarm_other": 0.085, "false_alarm": 0.08}
 
 
 @dataclass
@@ -122,19 +123,23 @@ class BM25:
 
 
 def score(answerer: Answerer, bm25: BM25, examples: Iterable[Example]) -> Score:
-    """Score one group of examples with trained models."""
+    """Score one group of examples with trained models. The form writer's messages are read as the
+    bot reads them: typed as the answer to a form's question (a name, a place)."""
     result = Score()
     for example in examples:
         answer = answerer.answer(example.text)
         reply = answerer.reply(answer)
         if example.kind == "triage":
             urgent = example.label in ("danger", "crisis_now")
+            emergency = answer.assessment.emergency
+            if example.writer == FORM_WRITER:
+                emergency = answerer.triage.assess(example.text, answering=True).emergency
             if urgent:
                 result.urgent += 1
-                result.caught += answer.assessment.emergency
+                result.caught += emergency
                 led = "999" in render(reply.text, Style.PLAIN)[:300]
                 result.led += led
-                if not answer.assessment.emergency or not led:
+                if not emergency or not led:
                     result.misses.append(f"missed {example.label} [{example.writer}]: {example.text}")
             if example.label in ("crisis", "crisis_now"):
                 result.crisis += 1
@@ -144,8 +149,8 @@ def score(answerer: Answerer, bm25: BM25, examples: Iterable[Example]) -> Score:
                     result.misses.append(f"crisis not met [{example.writer}]: {example.text}")
             if example.label == "routine":
                 result.routine += 1
-                result.alarms += answer.assessment.emergency
-                if answer.assessment.emergency:
+                result.alarms += emergency
+                if emergency:
                     result.misses.append(f"false alarm [{example.writer}]: {example.text}")
             continue
         named = reply.answer if answer.kind in (Kind.ANSWER, Kind.EMERGENCY, Kind.CRISIS) else None
@@ -178,7 +183,9 @@ def languages(path: Path) -> dict[str, str]:
 
 
 def group(language: str) -> str:
-    return "en" if language == "en" else "other"
+    """English, the other languages (native scripts and romanised), or mixed (the form answers and
+    the noise writers: many languages, gibberish, test pings)."""
+    return language if language in ("en", "mixed") else "other"
 
 
 def cross_validate(content: Content, folds: int) -> tuple[dict[str, Score], float]:
@@ -261,7 +268,8 @@ def check(groups: dict[str, Score]) -> list[str]:
         "oos": overall["oos"],
     }
     short += [f"{k}={wanted[k]:.3f}<{v}" for k, v in FLOORS.items() if not wanted[k] >= v]
-    highest = {"false_alarm_en": english["false_alarm"], "false_alarm": overall["false_alarm"]}
+    highest = {"false_alarm_en": english["false_alarm"], "false_alarm_other": other["false_alarm"],
+               "false_alarm": overall["false_alarm"]}  # fmt: skip
     short += [f"{k}={highest[k]:.3f}>{v}" for k, v in CEILINGS.items() if not highest[k] <= v]
     if not overall["top1"] > overall["bm25_top1"] + 0.1:
         short.append(f"top1 {overall['top1']:.3f} does not beat BM25 {overall['bm25_top1']:.3f} by 0.1")

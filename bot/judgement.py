@@ -42,12 +42,12 @@ if TYPE_CHECKING:  # scikit-learn takes a second to import: only what reads mess
 
 logger = logging.getLogger(__name__)
 
-VERSION = 5  # bump when features or training change, so old cache files are not used
+VERSION = 6  # bump when features or training change, so old cache files are not used
 EMERGENCY_LABELS = ("danger", "crisis_now")
 CRISIS_LABELS = ("crisis_now", "crisis")
 DEFAULT_THRESHOLDS = {
-    "emergency": 0.25,
-    "emergency_in_form": 0.95,
+    "emergency": 0.2,
+    "emergency_in_form": 0.98,
     "crisis": 0.3,
     "crisis_ratio": 8.0,
     "answer": 0.08,
@@ -57,7 +57,7 @@ DEFAULT_THRESHOLDS = {
 }
 WINDOW_CHARS = 400  # a long message is also scored in stretches of about this many characters
 MAX_WINDOWS = 60  # at most this many stretches (a 10,000-character message has about 25)
-TRIAGE_C, INTENT_C = 4.0, 8.0  # inverse regularisation strength (chosen by leave-writers-out CV)
+TRIAGE_C, INTENT_C = 16.0, 8.0  # inverse regularisation strength (chosen by leave-writers-out CV)
 QUESTION_WEIGHT = 0.3  # an FAQ example question's weight as a routine triage example
 # An out-of-scope example's weight as a routine one: greetings, thanks and chit-chat are as short
 # as a panicked plea, and weighed like questions they were read as danger (CV: 7% of English and

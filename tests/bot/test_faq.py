@@ -18,7 +18,6 @@ PARAPHRASES = [
     ("martyns law does it apply to a small mosque", "martyns-law"),
     ("someone hacked our facebook page", "cyber-security"),
     ("a fake video about our gurdwara is going round on whatsapp", "misinformation"),
-    ("i cant stop feeling scared after the riots", "mental-health-support"),
     ("is there a grant to pay for cctv at our church", "security-funding-schemes"),
     ("unattended rucksack found in the car park what is the procedure", "suspicious-item"),
     ("my deaf brother needs to contact the police", "deaf-text-relay"),
@@ -39,6 +38,18 @@ def test_paraphrases_find_their_answer(answerer: Answerer, question: str, expect
     answer = answerer.answer(question)
     assert answer.kind is Kind.ANSWER, [e.id for e in answer.suggestions]
     assert answer.entry is not None and answer.entry.id == expected
+
+
+def test_fear_after_the_riots_reaches_mental_health_support(answerer: Answerer) -> None:
+    """Read as a plain question it is answered with the entry; read as a crisis (the models give
+    it about a 0.3 chance of life at risk now) the crisis lines come first and the entry is the
+    first choice offered after them. Either way the person reaches it in one step."""
+    answer = answerer.answer("i cant stop feeling scared after the riots")
+    if answer.kind is Kind.CRISIS:
+        assert [e.id for e in answer.suggestions][:1] == ["mental-health-support"]
+    else:
+        assert answer.kind is Kind.ANSWER and answer.entry is not None
+        assert answer.entry.id == "mental-health-support"
 
 
 @pytest.mark.parametrize("question", OUT_OF_SCOPE)

@@ -32,7 +32,7 @@ async def test_picking_an_option_gives_its_answer(driver: Driver) -> None:
 
 
 async def test_a_question_in_own_words_gets_the_answer(driver: Driver) -> None:
-    said = await driver.say("someone sprayed grafitti on our masjid wall")
+    said = await driver.say("someone sprayed grafitti on our masjid wall last week")
     assert said.text.startswith("Graffiti, vandalism or damage to your building")
 
 
