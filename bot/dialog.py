@@ -172,6 +172,8 @@ KEYWORDS = {
 }
 _COMMAND = re.compile(r"^/([a-z]+)(?:@\w+)?(?:\s+(\S.*))?$", re.IGNORECASE | re.DOTALL)
 _KEYWORD = re.compile(r"^\W*([a-z]+)\W*$", re.IGNORECASE)
+# A typed number no menu has: 0, 99, -1, 1.5, +13 (up to two digits: 999 and 112 are read as words)
+_MENU_NUMBER = re.compile(r"[+-]?\d{1,2}(?:[.,]\d+)?")
 
 
 def _utcnow() -> datetime:
@@ -363,6 +365,11 @@ class Engine:
             choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:
                 return await self._texts[state](turn, text)
+            shown = tuple(offered if numbered is None else offered[:numbered])
+            if choice is None and shown and _MENU_NUMBER.fullmatch(text.rstrip(".)")):
+                # "0", "99", "1.5" at a menu: a slip of the keyboard, not a question to answer
+                again = self.copy.format("choose_in_range", first=1, last=len(shown))
+                return Step(Reply(again, shown), state, turn.form)
         if choice is not None:
             prefix, _, value = choice.partition(":")
             if choice not in {c.id for c in offered} and prefix not in self._open:

@@ -85,10 +85,23 @@ async def test_a_choice_never_offered_gets_the_expired_notice(engine: Engine) ->
     assert bogus.text.startswith("That menu has expired")
 
 
-async def test_a_number_out_of_range_is_read_as_text(engine: Engine) -> None:
+async def test_a_number_out_of_range_asks_again_and_stays(engine: Engine, db: Database) -> None:
     await engine.handle(make_incoming("/menu"))
-    reply = await engine.handle(make_incoming("9"))
-    assert reply.answer is None and not reply.emergency
+    topics = await engine.handle(make_incoming("3"))  # Safety guidance by topic
+    last = len(topics.choices)
+    for typed in ("0", "99", "-1", "1.5", "12.", "+13"):
+        reply = await engine.handle(make_incoming(typed))
+        assert f"Please choose a number from 1 to {last}." in reply.text, typed
+        assert ids(reply) == ids(topics) and not reply.emergency
+    assert await db.gaps() == []  # a mistyped number is not a question nobody answered
+    picked = await engine.handle(make_incoming("1"))  # still choosing among the topics
+    assert ids(picked) != ids(topics) and "menu:topics" in ids(picked)
+
+
+async def test_the_emergency_numbers_typed_at_a_menu_are_not_menu_numbers(engine: Engine) -> None:
+    await engine.handle(make_incoming("/menu"))
+    reply = await engine.handle(make_incoming("999"))
+    assert "Please choose" not in reply.text
 
 
 async def test_help_and_cancel(engine: Engine) -> None:
