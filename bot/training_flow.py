@@ -158,7 +158,9 @@ class TrainingFlow:
 
     def _document(self, session: TrainingSession, registration: Registration) -> Document:
         content = calendar(session, registration, self.training.tz, self.training.clock())
-        return Document(f"training-{session.id}.ics", content, "text/calendar", registration.calendar_token)
+        # one file per booking: in the console, the next person's booking must not overwrite it
+        filename = f"training-{session.id}-{registration.id}.ics"
+        return Document(filename, content, "text/calendar", registration.calendar_token)
 
     # --- finding a session --------------------------------------------------------------------
     async def _on_menu(self, turn: Turn, _item: str) -> Step:

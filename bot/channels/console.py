@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -18,15 +19,26 @@ CHANNEL = "console"
 QUIT = {"/quit", "/exit", "quit", "exit"}
 
 
+def save_file(folder: Path, name: str, content: bytes) -> Path:
+    """Write a file only its owner can read (a booking's calendar entry names the person), in a
+    folder only its owner can open."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / Path(name).name
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)  # an older file keeps its mode through O_CREAT
+        file.write(content)
+    return path
+
+
 def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
     """A reply as plain text with its choices numbered; a document is saved in `files`."""
     if reply.silent:
         return ""
     text = render(reply.text, Style.PLAIN)
     if reply.document is not None and files is not None:
-        files.mkdir(parents=True, exist_ok=True)
-        path = files / reply.document.filename
-        path.write_bytes(reply.document.content)
+        path = save_file(files, reply.document.filename, reply.document.content)
         text += "\n\n" + copy.format("calendar_file", path=path)
     if reply.choices:
         prompt = choices_prompt(reply, copy)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
 from icalendar import Calendar
 
+from bot.channels.console import format_reply
 from bot.dialog import Engine
 from bot.messages import Choice, Reply
 from bot.render import Style, render
@@ -198,3 +201,24 @@ async def test_forget_frees_booked_seats_for_those_waiting(engine: Engine, train
     assert (await db.registration(waiting.id)).status == "offered"  # type: ignore[union-attr]
     rows = await db.scan()
     assert not any("amina" in str(row).lower() for table in rows.values() for row in table)
+
+
+async def test_each_booking_keeps_its_own_calendar_file_in_the_console(
+    engine: Engine, training: Training, tmp_path: Path
+) -> None:
+    session_id = await training.add(SESSION)
+    files = tmp_path / "calendars"
+    saved = []
+    for user in ("amina", "bilal"):  # two people at one keyboard's console, one after the other
+        confirmed = await book(engine, session_id, user=user)
+        assert confirmed.document is not None
+        format_reply(confirmed, engine.copy, files)
+        saved.append(files / confirmed.document.filename)
+    assert saved[0] != saved[1] and all(path.exists() for path in saved)  # the first not overwritten
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in saved)  # booking data: owner only
+    assert stat.S_IMODE(files.stat().st_mode) == 0o700
+
+
+def test_the_calendar_folder_is_never_committed() -> None:
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().split()
+    assert "calendars/" in ignored
