@@ -36,37 +36,47 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     leaders = commands.add_parser("leaders", help="verified faith leaders who get alerts (coordinators)")
     actions = leaders.add_subparsers(dest="action", required=True, metavar="ACTION")
     load = actions.add_parser("import", help=f"add or update leaders from a CSV file ({','.join(LEADER_COLUMNS)})")
-    load.add_argument("file", type=Path)
-    load.add_argument("--json", action="store_true")
+    load.add_argument("file", type=Path, help="a CSV or YAML file of faith leaders")
+    load.add_argument("--json", action="store_true", help="print JSON instead of text")
     listing = actions.add_parser("list", help="subscribers: faith leaders and community members")
     listing.add_argument("--status", choices=("pending", "approved", "rejected"), help="only these")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
     for name, verb in (("approve", "approve a faith leader's request"), ("reject", "reject a faith leader's request")):
         decide = actions.add_parser(name, help=verb)
         decide.add_argument("id", type=int, help="the subscriber id (see `leaders list`)")
-        decide.add_argument("--json", action="store_true")
+        decide.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     alerts = commands.add_parser("alerts", help="send alerts and follow them (coordinators)")
     actions = alerts.add_subparsers(dest="action", required=True, metavar="ACTION")
     send = actions.add_parser("send", help="preview an alert, then queue it; prints its reference")
-    send.add_argument("--kind", required=True, choices=("reassurance", "vigilance", "urgent"))
-    send.add_argument("--audience", required=True, choices=("leaders", "community", "all"))
+    send.add_argument(
+        "--kind",
+        required=True,
+        choices=("reassurance", "vigilance", "urgent"),
+        help="how urgent (urgent ignores quiet hours)",
+    )
+    send.add_argument(
+        "--audience",
+        required=True,
+        choices=("leaders", "community", "all"),
+        help="verified faith leaders, community sign-ups, or both",
+    )
     send.add_argument("--areas", required=True, help="all, or London boroughs separated by ;")
     body = send.add_mutually_exclusive_group(required=True)
     body.add_argument("--text", help="the alert's text (Markdown: **bold**, lists, links)")
     body.add_argument("--template", help="a template in content/alerts/ (its file name without .yaml)")
     send.add_argument("--at", help="send later: local time in TIMEZONE, e.g. 2026-12-05T18:30")
     send.add_argument("--yes", action="store_true", help="send without asking")
-    send.add_argument("--json", action="store_true")
+    send.add_argument("--json", action="store_true", help="print JSON instead of text")
     status = actions.add_parser("status", help="how an alert is going: sent, delivered, failed, acknowledged")
     status.add_argument("reference", help="e.g. A-7K3Q")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
     recent = actions.add_parser("list", help="recent alerts")
-    recent.add_argument("--limit", type=int, default=20)
-    recent.add_argument("--json", action="store_true")
+    recent.add_argument("--limit", type=int, default=20, help="show at most this many (default: 20)")
+    recent.add_argument("--json", action="store_true", help="print JSON instead of text")
     audit = actions.add_parser("audit", help="who composed, approved and sent what, and when")
-    audit.add_argument("--limit", type=int, default=50)
-    audit.add_argument("--json", action="store_true")
+    audit.add_argument("--limit", type=int, default=50, help="show at most this many (default: 50)")
+    audit.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 class CommandError(Exception):

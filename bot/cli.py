@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -34,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="safetybot",
         description="Faith Safety Bot: sourced safety answers for faith communities.",
     )
+    parser.add_argument("--version", action="version", version=f"safetybot {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
@@ -56,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     check = content_commands.add_parser("check", help="validate every content file")
     check.add_argument("--dir", type=Path, help="content directory (default: CONTENT_DIR)")
     gaps = content_commands.add_parser("gaps", help="questions the bot could not answer")
-    gaps.add_argument("--limit", type=int, default=50)
-    gaps.add_argument("--json", action="store_true")
+    gaps.add_argument("--limit", type=int, default=50, help="show at most this many (default: 50)")
+    gaps.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     sessions_cli.add_parser(commands)
     alerts_cli.add_parsers(commands)
@@ -67,8 +69,26 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     db_commands.add_parser("migrate", help="bring the database schema up to date")
     backup = db_commands.add_parser("backup", help="copy the database safely, even while running")
-    backup.add_argument("path", type=Path)
+    backup.add_argument("path", type=Path, help="the new file to write (it must not exist yet)")
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("faith-safety-bot")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def settings_advice(error: Mapping[str, Any]) -> str:
+    """One settings error as advice: what to set, without pydantic's "Value error," framing."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    name = ".".join(str(part) for part in error.get("loc", ())).upper()
+    if not name:  # a rule across settings ("WhatsApp needs …"): the message names them
+        return message
+    if error.get("type") == "value_error":
+        return f"{name}: {message}"
+    return f"{name} is not valid: {message.lower()} (see .env.example)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,8 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]).upper()
-            print(f"safetybot: setting {name}: {error['msg']}", file=sys.stderr)
+            print(f"safetybot: {settings_advice(error)}", file=sys.stderr)
         return 2
     quiet = args.command in ("chat", "ask", "sessions", "leaders", "alerts", "coordinators")
     configure_logging(logging.WARNING if quiet else settings.log_level.upper())

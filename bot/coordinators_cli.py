@@ -26,9 +26,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for name, verb in (("add", "make someone a coordinator"), ("remove", "stop someone being a coordinator")):
         change = actions.add_parser(name, help=verb)
         change.add_argument("who", help="channel:user_id, e.g. telegram:123456 or whatsapp:+447700900123")
-        change.add_argument("--json", action="store_true")
+        change.add_argument("--json", action="store_true", help="print JSON instead of text")
     listing = actions.add_parser("list", help="the coordinators now")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def parse_who(text: str) -> tuple[str, str]:

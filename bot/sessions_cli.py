@@ -23,6 +23,14 @@ from bot.text import spreadsheet_safe
 from bot.training import OPTIONAL, REQUIRED, Person, TrainingError, parse_seats, validate_session, when
 
 SESSION_OPTIONS = (*REQUIRED, *OPTIONAL)
+FIELD_HELP = {
+    "starts": "local time in TIMEZONE, e.g. 2026-12-05T10:00",
+    "ends": "local time in TIMEZONE, e.g. 2026-12-05T13:00",
+    "topics": "separated by ;",
+    "borough": "a London borough, e.g. Newham",
+    "capacity": "seats in all",
+    "provider": "who runs it",
+}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,47 +40,45 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     def with_fields(parser: argparse.ArgumentParser, required: bool) -> None:
         for name in SESSION_OPTIONS:
-            hint = "local time in TIMEZONE, e.g. 2026-12-05T10:00" if name in ("starts", "ends") else None
-            if name == "topics":
-                hint = "separated by ;"
+            hint = FIELD_HELP.get(name, f"the session's {name}")
             parser.add_argument(f"--{name}", required=required and name in REQUIRED, help=hint)
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     with_fields(actions.add_parser("add", help="add a session; prints its id"), required=True)
     edit = actions.add_parser("edit", help="change some fields of a session")
-    edit.add_argument("id", type=int)
+    edit.add_argument("id", type=int, help="the session's id (sessions list)")
     with_fields(edit, required=False)
     cancel = actions.add_parser("cancel", help="cancel a session and tell everyone booked or waiting")
-    cancel.add_argument("id", type=int)
-    cancel.add_argument("--json", action="store_true")
+    cancel.add_argument("id", type=int, help="the session's id (sessions list)")
+    cancel.add_argument("--json", action="store_true", help="print JSON instead of text")
     listing = actions.add_parser("list", help="sessions with their counts")
     listing.add_argument("--all", action="store_true", help="include past and cancelled sessions")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
     load = actions.add_parser("import", help="add a term's sessions from a YAML file (all or nothing)")
-    load.add_argument("file", type=Path)
-    load.add_argument("--json", action="store_true")
+    load.add_argument("file", type=Path, help="a YAML file of sessions")
+    load.add_argument("--json", action="store_true", help="print JSON instead of text")
     attendees = actions.add_parser("attendees", help="who is booked on a session")
-    attendees.add_argument("id", type=int)
+    attendees.add_argument("id", type=int, help="the session's id (sessions list)")
     output = attendees.add_mutually_exclusive_group()
-    output.add_argument("--csv", action="store_true")
-    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true", help="print CSV for a spreadsheet (with accessibility needs)")
+    output.add_argument("--json", action="store_true", help="print JSON instead of text")
     register = actions.add_parser("register", help="book someone in (after a phone call)")
-    register.add_argument("id", type=int)
-    register.add_argument("--name", required=True)
-    register.add_argument("--organisation", required=True)
-    register.add_argument("--role", required=True)
-    register.add_argument("--seats", default="1")
-    register.add_argument("--accessibility", default="")
+    register.add_argument("id", type=int, help="the session's id (sessions list)")
+    register.add_argument("--name", required=True, help="the person's name")
+    register.add_argument("--organisation", required=True, help="their place of worship or organisation")
+    register.add_argument("--role", required=True, help="their role there, e.g. Trustee")
+    register.add_argument("--seats", default="1", help="seats to book (default: 1)")
+    register.add_argument("--accessibility", default="", help="access needs to tell the venue")
     register.add_argument("--channel", help="telegram, whatsapp or console, to reach them in the bot")
     register.add_argument("--user-id", help="their id on that channel (telegram chat id, whatsapp number)")
-    register.add_argument("--json", action="store_true")
+    register.add_argument("--json", action="store_true", help="print JSON instead of text")
     checkin = actions.add_parser("checkin", help="mark a booking as attended")
     checkin.add_argument("id", type=int, help="the session")
     checkin.add_argument("--registration", type=int, required=True, help="the booking (see attendees)")
-    checkin.add_argument("--json", action="store_true")
+    checkin.add_argument("--json", action="store_true", help="print JSON instead of text")
     unbook = actions.add_parser("unregister", help="cancel a booking (its seats go to the waiting list)")
-    unbook.add_argument("registration", type=int)
-    unbook.add_argument("--json", action="store_true")
+    unbook.add_argument("registration", type=int, help="the registration's id (sessions attendees)")
+    unbook.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:

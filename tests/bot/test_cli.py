@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 from twilio.request_validator import RequestValidator
 
+from bot.cli import _parser
 from bot.store import latest_version
 from tests.conftest import safetybot
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
@@ -110,6 +113,35 @@ def test_bad_settings_get_a_clear_message(cli_env: dict[str, str]) -> None:
     assert "TIMEZONE" in done.stderr and "Traceback" not in done.stderr
     done = run(["ask", "hello"], {**cli_env, "COORDINATORS": "amina"})
     assert "COORDINATORS" in done.stderr and "channel:user_id" in done.stderr
+
+
+def test_settings_errors_read_as_advice(cli_env: dict[str, str]) -> None:
+    done = run(["ask", "hello"], {**cli_env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID})
+    assert done.stderr.strip() == (
+        "safetybot: WhatsApp needs TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM too (or unset TWILIO_ACCOUNT_SID)"
+    )
+    done = run(["ask", "hello"], {**cli_env, "HTTP_PORT": "eighty"})
+    assert done.stderr.startswith("safetybot: HTTP_PORT is not valid: input should be a valid integer")
+    assert "Value error" not in done.stderr and "setting :" not in done.stderr
+
+
+def test_version_and_help_for_every_option(cli_env: dict[str, str]) -> None:
+    done = run(["--version"], cli_env)
+    assert done.returncode == 0 and done.stdout.startswith("safetybot ") and done.stdout.split()[1][0].isdigit()
+    undocumented = [f"{' '.join(path)} {action.option_strings or action.dest}" for path, action in _options(_parser())
+                    if not action.help]  # fmt: skip
+    assert undocumented == []
+
+
+def _options(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ("safetybot",)
+) -> Iterator[tuple[tuple[str, ...], argparse.Action]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, (*path, name))
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            yield path, action
 
 
 def test_missing_content_directory_is_explained(cli_env: dict[str, str], tmp_path: Path) -> None:
