@@ -1,8 +1,10 @@
-"""The layout rules of DESIGN.md, checked by walking every import."""
+"""The layout rules of docs/architecture.md, checked by walking every import; and the document
+kept true: it names every module, and no document points outside the repository."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,29 @@ def test_nothing_but_config_reads_the_environment() -> None:
         for path in modules(package):
             if path.name != "config.py":
                 assert "os.environ" not in path.read_text(encoding="utf-8"), path.name
+
+
+ARCHITECTURE = REPO / "docs" / "architecture.md"
+
+
+def test_the_architecture_document_names_every_module() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    missing = [
+        str(path.relative_to(REPO))
+        for package in ("bot", "alerts")
+        for path in modules(package)
+        if path.name != "__init__.py" and "migrations" not in path.parts
+        and str(path.relative_to(REPO).with_suffix("")) not in text and str(path.relative_to(REPO)) not in text
+    ]  # fmt: skip
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "path", [REPO / "README.md", REPO / "SECURITY.md", *sorted((REPO / "docs").glob("*.md"))], ids=lambda p: p.name
+)
+def test_documents_stand_on_their_own(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert "../" not in text, f"{path.name} points outside the repository"
+    for target in re.findall(r"\]\(([^)#]+)\)", text):  # relative Markdown links must resolve
+        if not target.startswith(("http://", "https://", "mailto:")):
+            assert (path.parent / target).exists(), f"{path.name} links to {target}, which isn't here"
