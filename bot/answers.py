@@ -36,6 +36,7 @@ class Kind(StrEnum):
     ANSWER = "answer"
     SUGGEST = "suggest"
     FALLBACK = "fallback"
+    DECLINED = "declined"  # out of scope on purpose (prayer times, events): ask your place of worship
     UNREADABLE = "unreadable"  # a language or script the bot has no examples for
 
 
@@ -116,8 +117,10 @@ class Answerer:
             return Answer(Kind.UNREADABLE, None, (), assessment, truncated)
         declined = dict(reading.intents).get(NONE_LABEL, 0.0)
         # No words, no question ("9", "!!!"): only danger (above) could be read in it.
-        if not ranked or declined >= self.thresholds["out_of_scope"] or not any(c.isalpha() for c in asked):
+        if not ranked or not any(c.isalpha() for c in asked):
             return Answer(Kind.FALLBACK, None, (), assessment, truncated)
+        if declined >= self.thresholds["out_of_scope"]:
+            return Answer(Kind.DECLINED, None, (), assessment, truncated)
         best_entry, chance = ranked[0]
         lone = set(self.normaliser.terms(asked)) if len(words(asked)) == 1 else set()
         if lone and lone <= self.general_words:
@@ -162,6 +165,8 @@ class Answerer:
         if answer.kind is Kind.UNREADABLE:
             # Plain English, the 999 line first: we can't tell what the message says.
             return Reply(f"{copy['unreadable']}\n\n{note}{copy['fallback']}", self.main_menu_choices())
+        if answer.kind is Kind.DECLINED:
+            return Reply(f"{note}{copy['declined']}\n\n{copy['failsafe']}", self.main_menu_choices())
         return Reply(f"{note}{copy['fallback']}\n\n{copy['failsafe']}", self.main_menu_choices())
 
     def emergency_reply(self, guidance: FaqEntry | None) -> Reply:

@@ -103,6 +103,8 @@ class Lexicon:
     about_the_bot: frozenset[str] = frozenset()  # "you" in a message with no other meaning
     greetings: frozenset[str] = frozenset()  # a message of only these words is a greeting
     occasions: frozenset[str] = frozenset()  # when or where it happened ("after Friday prayers")
+    thanks: frozenset[str] = frozenset()  # a message of these (and small talk) is a thank-you
+    thanks_also: frozenset[str] = frozenset()  # words that may come with a thank-you ("so much")
 
 
 class Copy:
@@ -332,6 +334,9 @@ COPY_KEYS = (
     "too_long",
     "no_text",
     "fallback",
+    "declined",
+    "thanks_reply",
+    "console_goodbye",
     "did_you_mean",
     "none_of_these",
     "sources",
@@ -349,6 +354,7 @@ COPY_KEYS = (
     "error",
     "choose_number",
     "choose_number_typed",
+    "choose_in_range",
     "coordinator_hello",
     "unknown_command",
     "command_start",

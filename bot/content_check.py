@@ -227,10 +227,11 @@ class Inspector:
         if not isinstance(stopwords, str):
             self.error(doc.path, doc.line("stopwords"), "`stopwords` should be words separated by spaces")
             stopwords = ""
-        about, greetings, occasions = (
-            frozenset(w.lower() for w in self._strings(doc, key)) for key in ("about_the_bot", "greetings", "occasions")
+        about, greetings, occasions, thanks, thanks_also = (
+            frozenset(w.lower() for w in self._strings(doc, key))
+            for key in ("about_the_bot", "greetings", "occasions", "thanks", "thanks_also")
         )
-        return Lexicon(synonyms, frozenset(stopwords.lower().split()), about, greetings, occasions)
+        return Lexicon(synonyms, frozenset(stopwords.lower().split()), about, greetings, occasions, thanks, thanks_also)
 
     # --- faq/*.md ---------------------------------------------------------------------------
     def _faq(self, numbers: dict[str, str]) -> dict[str, FaqEntry]:

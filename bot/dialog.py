@@ -400,6 +400,8 @@ class Engine:
         link = _LINK_WORD.match(text)
         if link and link.group(1).lower() in self._links:
             return link.group(1).lower(), link.group(2)
+        if self.answerer.normaliser.is_thanks(text):  # before greetings: "thanks" is both
+            return "thanks", ""
         if self.answerer.normaliser.is_greeting(text):
             return "start", ""
         return None
@@ -459,6 +461,8 @@ class Engine:
             return Step(self.answerer.entry_reply(self.content.faq["bot-help"]))
         if command == "menu":
             return Step(self.main_menu())
+        if command == "thanks":  # a short answer to a short thank-you, not the whole welcome
+            return Step(Reply(self.copy["thanks_reply"], (self.main_menu_choice(),)))
         if command == "cancel":
             return Step(self.main_menu(self.copy["cancelled"]))
         if command == "privacy":
@@ -571,7 +575,7 @@ class Engine:
             await self.db.forget_user(incoming.channel, incoming.user_id)
             await self.db.scrub()
             logger.info("deleted a %s user's data on request", incoming.channel)
-            return Step(Reply(self.copy["forgotten"]), save=False)
+            return Step(self.main_menu(self.copy["forgotten"]), save=False)  # what they can do now
         return Step(self.main_menu(self.copy["forget_kept"]))
 
     async def _on_text(self, turn: Turn, text: str) -> Step:
@@ -582,7 +586,7 @@ class Engine:
             named = answer.entry.id if answer.kind is Kind.ANSWER and answer.entry else None
             reply = dataclasses.replace(step.reply, answer=named, suggestions=tuple(e.id for e in answer.suggestions))
             return dataclasses.replace(step, reply=reply)
-        if self.record_gaps and answer.kind in (Kind.SUGGEST, Kind.FALLBACK):
+        if self.record_gaps and answer.kind in (Kind.SUGGEST, Kind.FALLBACK, Kind.DECLINED):
             await self.db.record_unanswered(
                 gap_text(text), answer.kind.value, [e.id for e in answer.suggestions], self.clock()
             )

@@ -70,6 +70,8 @@ class Normaliser:
         self._about_the_bot = lexicon.about_the_bot
         self._greetings = lexicon.greetings
         self._small_talk = lexicon.greetings | lexicon.stopwords | lexicon.about_the_bot
+        self._thanks = lexicon.thanks
+        self._thanks_also = self._small_talk | lexicon.thanks | lexicon.thanks_also
         self.occasions = frozenset(self.stem(w) for w in lexicon.occasions)
         self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
         lexicon_words: set[str] = set(lexicon.stopwords)
@@ -126,6 +128,11 @@ class Normaliser:
         """Whether the message is only a greeting ("salam bro, how are you?")."""
         found = words(text)
         return bool(found) and set(found) <= self._small_talk and bool(self._greetings.intersection(found))
+
+    def is_thanks(self, text: str) -> bool:
+        """Whether the message only says thank you ("thanks so much", "jazakallah khair")."""
+        found = words(text)
+        return bool(found) and set(found) <= self._thanks_also and bool(self._thanks.intersection(found))
 
     def corrected_words(self, text: str) -> list[str]:
         """The message's words with misspellings corrected (no stemming, stopwords kept)."""

@@ -106,6 +106,7 @@ async def run_console(
             break
         text = line.rstrip("\n")
         if text.strip().lower() in QUIT:
+            say(engine.copy["console_goodbye"])
             break
         if not interactive:
             say(f"> {text}")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable
 
+import pytest
+
+from bot.channels.console import run_console
 from bot.content import Category, Content
-from bot.dialog import Engine
+from bot.dialog import COMMANDS, Engine
 from bot.messages import Reply
 from bot.store import Database
 from tests.conftest import FakeClock, make_incoming
@@ -152,6 +156,7 @@ async def test_forget_asks_first_then_deletes_everything(engine: Engine, db: Dat
     assert ids(confirm) == ["forget:yes", "forget:no"]
     done = await engine.handle(make_incoming("yes"))
     assert done.text.startswith("Done")
+    assert "menu:report" in ids(done)  # and what they can do now
     rows = await db.scan()
     assert not any("amina" in str(row) for table in rows.values() for row in table)
 
@@ -242,3 +247,28 @@ async def test_stop_and_start_switch_proactive_messages(engine: Engine, db: Data
     assert (await db.contact("console", "amina")).opted_out_at is None
     again = await engine.handle(make_incoming("start"))
     assert again.text.startswith("Assalamu alaikum")
+
+
+@pytest.mark.parametrize("thanks", ["thanks", "Thank you so much!", "jazakallah khair", "shukriya", "dziękuję bardzo"])
+async def test_a_thank_you_gets_a_short_reply(engine: Engine, thanks: str) -> None:
+    await engine.handle(make_incoming("/menu"))
+    reply = await engine.handle(make_incoming(thanks))
+    assert reply.text == "You're welcome. Ask me anything else whenever you need to."
+    assert ids(reply) == ["menu:main"] and not reply.emergency
+
+
+async def test_thanks_with_danger_in_it_is_danger(engine: Engine) -> None:
+    reply = await engine.handle(make_incoming("thanks, but a man with a knife is at the gate now"))
+    assert reply.emergency
+
+
+async def test_help_lists_every_command(engine: Engine) -> None:
+    reply = await engine.handle(make_incoming("/help"))
+    assert all(f"/{command}" in reply.text for command in (*COMMANDS, "quit")), reply.text
+
+
+async def test_the_console_says_goodbye_on_quit(engine: Engine) -> None:
+    out = io.StringIO()
+    await run_console(engine, "amina", stdin=io.StringIO("what is true vision\n/quit\nnever read\n"), stdout=out)
+    assert out.getvalue().rstrip().endswith("Goodbye. Stay safe: if anyone is in danger, call 999.")
+    assert "never read" not in out.getvalue()

@@ -6,6 +6,7 @@ import pytest
 
 from bot.answers import Answerer, Kind
 from bot.content import Content
+from bot.render import Style, render
 
 PARAPHRASES = [
     ("how can i make a report about a hate crime", "report-hate-crime"),
@@ -55,10 +56,11 @@ def test_fear_after_the_riots_reaches_mental_health_support(answerer: Answerer) 
 @pytest.mark.parametrize("question", OUT_OF_SCOPE)
 def test_out_of_scope_gets_a_kind_fallback_with_the_menu(answerer: Answerer, question: str) -> None:
     answer = answerer.answer(question)
-    assert answer.kind in (Kind.FALLBACK, Kind.SUGGEST)
-    if answer.kind is Kind.FALLBACK:
+    assert answer.kind in (Kind.FALLBACK, Kind.DECLINED, Kind.SUGGEST)
+    if answer.kind is not Kind.SUGGEST:
         reply = answerer.reply(answer)
-        assert reply.text.startswith("Sorry")
+        opening = "That one is best asked at your place of worship" if answer.kind is Kind.DECLINED else "Sorry"
+        assert reply.text.startswith(opening) and "In danger now? Call 999." in render(reply.text, Style.PLAIN)
         assert "menu:report" in {c.id for c in reply.choices}
 
 
@@ -98,7 +100,8 @@ def test_questions_about_the_bot_itself(answerer: Answerer, question: str) -> No
     answer = answerer.answer(question)
     if question == "who are you?" and answer.entry is None:  # reads as much like a greeting as a question
         said = answerer.reply(answer).text
-        assert "I can help with safety for places of worship" in said and answer.kind is Kind.FALLBACK
+        assert "I can help with safety for places of worship" in said
+        assert answer.kind in (Kind.FALLBACK, Kind.DECLINED)
     else:
         assert answer.entry.id == "bot-help"
 
@@ -107,8 +110,11 @@ def test_questions_about_the_bot_itself(answerer: Answerer, question: str) -> No
     "question", ["when is iftar today", "can I book the hall for my sister's nikah", "any jobs at the centre"]
 )
 def test_things_the_bot_declines_are_out_of_scope(answerer: Answerer, question: str) -> None:
-    """Closer to content/out_of_scope.yaml than to any answer: declined, not guessed."""
-    assert answerer.answer(question).kind is Kind.FALLBACK
+    """Closer to content/out_of_scope.yaml than to any answer: declined, not guessed, and sent to
+    their place of worship."""
+    answer = answerer.answer(question)
+    assert answer.kind is Kind.DECLINED
+    assert "ask" in answerer.reply(answer).text and "place of worship" in answerer.reply(answer).text
 
 
 def test_a_long_message_is_answered_by_its_question(answerer: Answerer) -> None:

@@ -97,7 +97,7 @@ def test_the_gaps_new_users_found_are_answered(answerer: Answerer, message: str,
 def test_every_unsure_or_fallback_reply_says_call_999(answerer: Answerer) -> None:
     for message in ("what's a good biryani recipe", "what time is maghrib"):
         answer = answerer.answer(message)
-        assert answer.kind is Kind.FALLBACK
+        assert answer.kind in (Kind.FALLBACK, Kind.DECLINED)
         assert "In danger now? Call 999." in plain(answerer, message)
 
 

@@ -64,8 +64,9 @@ async def test_cancel_returns_to_the_menu(driver: Driver) -> None:
 
 
 async def test_out_of_scope_is_a_kind_no_with_the_menu(driver: Driver) -> None:
-    said = await driver.say("what's a good biryani recipe")
-    assert said.text.startswith("Sorry, I don't have guidance on that") and said.options == MAIN_MENU
+    said = await driver.say("what time is maghrib today")
+    assert said.text.startswith("That one is best asked at your place of worship") and said.options == MAIN_MENU
+    assert "In danger now? Call 999." in said.text
 
 
 async def test_report_step_by_step_with_a_write_up(driver: Driver) -> None:
