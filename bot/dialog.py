@@ -39,7 +39,7 @@ from bot.messages import Choice, Incoming, Reply
 from bot.ratelimit import FloodGuard, Verdict
 from bot.render import escape_markdown
 from bot.store import Database
-from bot.text import clean, gap_text, number
+from bot.text import clean, gap_text, number, words
 
 logger = logging.getLogger(__name__)
 INBOX_KEPT = timedelta(days=2)  # how long an update's key is kept to recognise it posted again
@@ -172,6 +172,9 @@ KEYWORDS = {
 }
 _COMMAND = re.compile(r"^/([a-z]+)(?:@\w+)?(?:\s+(\S.*))?$", re.IGNORECASE | re.DOTALL)
 _KEYWORD = re.compile(r"^\W*([a-z]+)\W*$", re.IGNORECASE)
+# What looks like an alert's reference (A- and four letters or digits): a fake one is checked too
+_ALERT_REFERENCE = re.compile(r"\bA-[A-Z0-9]{4}\b", re.IGNORECASE)
+REFERENCE_QUESTION_WORDS = 10  # a message this short that names a reference asks whether it is real
 # A typed number no menu has: 0, 99, -1, 1.5, +13 (up to two digits: 999 and 112 are read as words)
 _MENU_NUMBER = re.compile(r"[+-]?\d{1,2}(?:[.,]\d+)?")
 
@@ -362,6 +365,10 @@ class Engine:
             answering = state in self._texts
             if number(text) is None and not read_elsewhere and self.answerer.triage.assess(text, answering).emergency:
                 return await self._on_text(turn, text)
+            asked_about = _ALERT_REFERENCE.search(text) if len(words(text)) <= REFERENCE_QUESTION_WORDS else None
+            if asked_about is not None and "check" in self._links and state not in self._texts:
+                # "is alert A-7K3Q real?" or the bare reference: as CHECK A-7K3Q
+                return await self._links["check"](turn, asked_about.group(0))
             choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:
                 return await self._texts[state](turn, text)

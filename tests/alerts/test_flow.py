@@ -777,6 +777,9 @@ async def test_check_says_whether_an_alert_is_genuine(
     assert plain((await say(engine, f"/start check-{alert.reference}")).text) == genuine  # a shared link
     fake = await say(engine, "CHECK A-1111")  # 1 is never used in a reference
     assert plain(fake.text).startswith("A-1111 is not an alert from this bot. Don't forward it or act on it.")
+    for asked in (f"is alert {alert.reference} real?", alert.reference, f"got a msg {alert.reference.lower()} legit??"):
+        assert plain((await say(engine, asked)).text) == genuine, asked
+    assert plain((await say(engine, "is A-1111 real")).text).startswith("A-1111 is not an alert from this bot.")
 
 
 async def test_check_works_in_the_middle_of_a_sign_up(
