@@ -147,6 +147,9 @@ class Flow:
     untriaged: frozenset[str] = frozenset()
     # Typed states whose handler reads danger itself (the report write-up: it keeps the answer).
     triaged: frozenset[str] = frozenset()
+    # Typed states asking for a number ("How many seats?"): a typed number is the answer, never
+    # the option of that number ("4. Main menu"); the options still work by button or by words.
+    numeric: frozenset[str] = frozenset()
     # Before /forget deletes a person's data: undo what it holds for others (free booked seats).
     forget: Callable[[str, str], Awaitable[None]] | None = None
     intents: tuple[Intent, ...] = ()
@@ -230,6 +233,7 @@ class Engine:
         self._open: set[str] = set()
         self._untriaged: set[str] = set()
         self._triaged: set[str] = set()
+        self._numeric: set[str] = set()
         self._before_forget: list[Callable[[str, str], Awaitable[None]]] = []
         self._intents: list[Intent] = []
         self._expiries: list[Expiry] = []
@@ -243,6 +247,7 @@ class Engine:
             self._open.update(flow.open_choices)
             self._untriaged.update(flow.untriaged)
             self._triaged.update(flow.triaged)
+            self._numeric.update(flow.numeric)
             if flow.forget is not None:
                 self._before_forget.append(flow.forget)
             self._intents.extend(flow.intents)
@@ -369,6 +374,8 @@ class Engine:
             if asked_about is not None and "check" in self._links and state not in self._texts:
                 # "is alert A-7K3Q real?" or the bare reference: as CHECK A-7K3Q
                 return await self._links["check"](turn, asked_about.group(0))
+            if state in self._numeric and number(text.rstrip(".)")) is not None:
+                return await self._texts[state](turn, text)
             choice = self._pick(text, offered, numbered)
             if choice is None and state in self._texts:
                 return await self._texts[state](turn, text)

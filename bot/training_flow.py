@@ -98,6 +98,7 @@ class TrainingFlow:
             links={"register": self._on_link},
             forget=self._forget,
             privacy=self.copy.format("privacy_training", days=self.retention.days),
+            numeric=frozenset({"trn_seats"}),
         )
 
     async def _forget(self, channel: str, user_id: str) -> None:

@@ -222,3 +222,20 @@ async def test_each_booking_keeps_its_own_calendar_file_in_the_console(
 def test_the_calendar_folder_is_never_committed() -> None:
     ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().split()
     assert "calendars/" in ignored
+
+
+async def test_a_seat_count_past_the_options_is_an_answer_not_the_main_menu(engine: Engine, training: Training) -> None:
+    session_id = await training.add(SESSION)  # 3 seats: options 1, 2, 3 and then 4. Main menu
+    await say(engine, "/menu")
+    await say(engine, None, choice="menu:training")
+    await say(engine, None, choice=f"trn:{session_id}")
+    await say(engine, None, choice=f"trn-reg:{session_id}")
+    await say(engine, "Amina Khan")
+    await say(engine, "Masjid an-Noor")
+    asked = await say(engine, "Trustee")
+    assert "How many seats do you need? (1 to 3)" in asked.text and ids(asked)[3] == "menu:main"
+    again = await say(engine, "4")  # meant as 4 seats: told the limit, the form kept
+    assert again.text == "Please choose a number of seats from 1 to 3." and "menu:main" in ids(again)
+    access = await say(engine, "2")
+    assert "access" in access.text.lower() and "trn-access:none" in ids(access)
+    assert "menu:report" in ids(await say(engine, None, choice="menu:main"))  # the button still leaves
