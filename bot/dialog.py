@@ -218,7 +218,8 @@ class Engine:
         self._warned: dict[tuple[str, str], float] = {}  # throttled people given the 999 advice, when
         self._locks: dict[tuple[str, str], list[Any]] = {}
         own = Flow(
-            choices={"menu": self._on_menu, "cat": self._on_category, "faq": self._on_faq, "forget": self._on_forget},
+            choices={"menu": self._on_menu, "cat": self._on_category, "faq": self._on_faq, "forget": self._on_forget,
+                     "stop": self._on_stop_choice},
             menu={"main": self._menu_main, "none": self._menu_none, "help-now": self._menu_help_now,
                   "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy,
                   "mydata": self._my_data, "forget": self._ask_forget},
@@ -363,6 +364,9 @@ class Engine:
             # Someone writing down what happened types the exact words: "hello there" or "stop" in
             # them are words, not commands (/commands and "cancel" still work).
             command = self._command(text, words_too=state not in self._triaged)
+            if command == ("stop", "") and state not in (IDLE, CONFIRM_FORGET) and (offered or state in self._texts):
+                # In the middle of something, "stop" may mean stop this, not every message
+                return Step(self._ask_stop(), state, turn.form)
             if command is not None:
                 return await self._on_command(turn, *command)
             # Danger now outranks any menu or form: "fire" must never be read as an answer.
@@ -526,6 +530,15 @@ class Engine:
         return Reply(text, (*choices, Choice(MAIN_MENU, self.copy["main_menu"])))
 
     # --- flows --------------------------------------------------------------------------------
+    def _ask_stop(self) -> Reply:
+        choices = (Choice("stop:this", self.copy["stop_this"]), Choice("stop:all", self.copy["stop_all"]))
+        return Reply(self.copy["stop_which"], choices)
+
+    async def _on_stop_choice(self, turn: Turn, value: str) -> Step:
+        if value == "all":
+            return await self._on_command(turn, "stop")
+        return Step(self.main_menu(self.copy["cancelled"]))
+
     def main_menu(self, intro: str | None = None) -> Reply:
         """The main menu, after an optional line of introduction."""
         text = self.copy["main_menu_prompt"] if intro is None else intro

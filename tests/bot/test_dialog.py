@@ -249,6 +249,22 @@ async def test_stop_and_start_switch_proactive_messages(engine: Engine, db: Data
     assert again.text.startswith("Assalamu alaikum")
 
 
+async def test_stop_in_the_middle_of_a_report_asks_what_to_stop(engine: Engine, db: Database) -> None:
+    await engine.handle(make_incoming("/menu"))
+    asked = await engine.handle(make_incoming(choice="menu:report"))
+    which = await engine.handle(make_incoming("stop"))
+    assert which.text.startswith("Stop what you are doing now, or stop all messages")
+    assert ids(which) == ["stop:this", "stop:all"]
+    assert (await db.contact("console", "amina")).opted_out_at is None  # nothing stopped yet
+    stopped = await engine.handle(make_incoming("1"))  # Stop this
+    assert stopped.text.startswith("OK, stopped.") and (await db.contact("console", "amina")).opted_out_at is None
+    await engine.handle(make_incoming(choice="menu:report"))
+    await engine.handle(make_incoming("STOP"))
+    everything = await engine.handle(make_incoming("Stop all messages"))
+    assert "START" in everything.text and (await db.contact("console", "amina")).opted_out_at is not None
+    assert ids(asked)  # the report's first question offered choices: a flow in progress
+
+
 @pytest.mark.parametrize("thanks", ["thanks", "Thank you so much!", "jazakallah khair", "shukriya", "dziękuję bardzo"])
 async def test_a_thank_you_gets_a_short_reply(engine: Engine, thanks: str) -> None:
     await engine.handle(make_incoming("/menu"))
