@@ -58,7 +58,9 @@ class AlertsFlow:
         templates: Mapping[str, AlertTemplate],
         channels: Callable[[], Sequence[str]],
         clock: Callable[[], datetime],
+        roles: Sequence[str] = (),
     ) -> None:
+        self.roles = tuple(roles) or ROLES  # content/copy.yaml's `roles`
         self.store = store
         self.composer = composer
         self.db = db
@@ -248,14 +250,14 @@ class AlertsFlow:
         name = self._answer(text, 2, 80)
         if name is None:
             return Step(self._say("alerts_bad_name"), "alr_name", turn.form)
-        roles = tuple(Choice(f"alr-role:{i}", role) for i, role in enumerate(ROLES))
+        roles = tuple(Choice(f"alr-role:{i}", role) for i, role in enumerate(self.roles))
         return Step(self._say("alerts_ask_role", *roles), "alr_role", {**turn.form, "name": name})
 
     async def _on_role_choice(self, turn: Turn, value: str) -> Step:
         index = number(value)
-        if index is None or index >= len(ROLES) or "name" not in turn.form:
+        if index is None or index >= len(self.roles) or "name" not in turn.form:
             return await self._home(turn)
-        return Step(self._say("alerts_ask_place"), "alr_place", {**turn.form, "role": ROLES[index]})
+        return Step(self._say("alerts_ask_place"), "alr_place", {**turn.form, "role": self.roles[index]})
 
     async def _on_role_text(self, turn: Turn, text: str) -> Step:
         role = self._answer(text, 2, 60)

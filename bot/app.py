@@ -76,7 +76,9 @@ async def open_app(
             offer_for=timedelta(hours=settings.training_offer_hours),
             reminders=settings.reminder_leads,
         )
-        flow = TrainingFlow(training, content.copy, retention=timedelta(days=settings.training_retention_days))
+        flow = TrainingFlow(
+            training, content.copy, retention=timedelta(days=settings.training_retention_days), roles=content.roles
+        )
         alerts = AlertStore(db)
         composer = Composer(alerts, settings.zone, clock, content.boroughs)
         alerts_flow = AlertsFlow(
@@ -87,6 +89,7 @@ async def open_app(
             templates=content.alert_templates,
             channels=lambda: settings.alert_channels,
             clock=clock,
+            roles=content.roles,
         )
         answerer = Answerer(content, settings.model_cache_dir)
         flows = [flow.flow(), alerts_flow.flow()]

@@ -230,6 +230,7 @@ class Content:
     directory: Path = field(default=Path())
     examples: tuple[Example, ...] = ()  # labelled messages the models learn from
     judgement: Mapping[str, float] = field(default_factory=dict)  # the models' thresholds
+    roles: tuple[str, ...] = ()  # what people choose from as their role (`roles` in copy.yaml)
 
 
 # Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.

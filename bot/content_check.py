@@ -44,6 +44,7 @@ MIN_QUESTIONS = 6
 MAX_ID_LENGTH = 48
 EXAMPLE_KINDS = ("triage", "faq")
 CRISIS_999_WITHIN = 200  # the crisis entry must give 999 this early
+MAX_ROLES = 12  # roles to choose from: each is a button, or a numbered line on WhatsApp
 # content/judgement.yaml: the models' decision thresholds (probabilities) and their upper bounds.
 JUDGEMENT_KEYS = {
     "emergency": 1.0,
@@ -87,6 +88,7 @@ class Inspector:
         report = self._report(numbers, faq)
         examples = self._examples(faq)
         judgement = self._judgement()
+        roles = self._roles()
         crisis = faq.get(CRISIS_ENTRY)
         if crisis is not None and "999" not in crisis.body[:CRISIS_999_WITHIN]:
             # It is the whole reply to someone whose life may be at risk: 999 must come first.
@@ -107,6 +109,7 @@ class Inspector:
             self.directory,
             examples,
             judgement,
+            roles,
         )
         return content, self.problems
 
@@ -365,6 +368,20 @@ class Inspector:
                 f"last reviewed {value}, more than 12 months ago: check it against its sources",
             )
         return value
+
+    # --- the roles people choose from (a list in copy.yaml) ------------------------------------
+    def _roles(self) -> tuple[str, ...]:
+        doc = self._yaml("copy.yaml")
+        if doc is None:
+            return ()
+        names = self._strings(doc, "roles")
+        if not names:
+            self.error(doc.path, 1, "expected a `roles:` list")
+        if len(set(n.lower() for n in names)) != len(names):
+            self.error(doc.path, doc.line("roles"), "a role is listed twice")
+        if len(names) > MAX_ROLES:
+            self.error(doc.path, doc.line("roles"), f"at most {MAX_ROLES} roles: each is a button or a numbered line")
+        return names
 
     # --- boroughs.yaml and alerts/*.yaml ---------------------------------------------------------
     def _boroughs(self) -> tuple[str, ...]:

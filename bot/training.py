@@ -32,7 +32,9 @@ MAX_SEATS = 5  # seats one registration may take
 REQUIRED = ("title", "venue", "address", "borough", "starts", "ends", "capacity")
 OPTIONAL = ("provider", "description", "topics")
 LIMITS = {"title": 120, "provider": 120, "venue": 120, "address": 200, "borough": 60, "description": 1000}
-ROLES = ("Imam", "Chair", "Trustee", "Secretary", "Safeguarding lead", "Security lead", "Volunteer")
+# The roles offered when content/copy.yaml lists none (it normally does: `roles`)
+ROLES = ("Imam", "Rabbi", "Priest or minister", "Granthi", "Pandit or temple priest", "Chair", "Trustee", "Secretary",
+         "Safeguarding lead", "Security lead", "Volunteer")  # fmt: skip
 
 
 class TrainingError(Exception):

@@ -18,7 +18,7 @@ Every coordinator action is checked here, whatever button or link asked for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -56,10 +56,11 @@ def parse_fields(text: str) -> dict[str, str]:
 class TrainingFlow:
     """Builds the `Flow` for training sessions."""
 
-    def __init__(self, training: Training, copy: Copy, *, retention: timedelta) -> None:
+    def __init__(self, training: Training, copy: Copy, *, retention: timedelta, roles: Sequence[str] = ()) -> None:
         self.training = training
         self.copy = copy
         self.retention = retention
+        self.roles = tuple(roles) or ROLES  # content/copy.yaml's `roles`
 
     def flow(self) -> Flow:
         choices: dict[str, Handler] = {
@@ -247,14 +248,14 @@ class TrainingFlow:
         return self._ask_role({**turn.form, "organisation": organisation})
 
     def _ask_role(self, form: Mapping[str, Any]) -> Step:
-        roles = tuple(Choice(f"trn-role:{i}", role) for i, role in enumerate(ROLES))
+        roles = tuple(Choice(f"trn-role:{i}", role) for i, role in enumerate(self.roles))
         return Step(self._say("training_ask_role", *roles), "trn_role", form)
 
     async def _on_role_choice(self, turn: Turn, value: str) -> Step:
         index = number(value)
-        if index is None or index >= len(ROLES):
+        if index is None or index >= len(self.roles):
             return self._ask_role(turn.form)
-        return await self._ask_seats(turn, {**turn.form, "role": ROLES[index]})
+        return await self._ask_seats(turn, {**turn.form, "role": self.roles[index]})
 
     async def _on_role_text(self, turn: Turn, text: str) -> Step:
         role = self._text_answer("role", text)

@@ -131,6 +131,7 @@ def alerts_flow(
         templates=content.alert_templates,
         channels=lambda: ALERT_CHANNELS,
         clock=clock,
+        roles=content.roles,
     )
 
 
@@ -147,7 +148,7 @@ async def engine(
 ) -> Engine:
     """The engine as the app builds it: with the training, alerts and report flows, "coord" a
     coordinator."""
-    flow = TrainingFlow(training, content.copy, retention=timedelta(days=30)).flow()
+    flow = TrainingFlow(training, content.copy, retention=timedelta(days=30), roles=content.roles).flow()
     reporting = report_flow(content, answerer, REPORT_EXPIRY).flow()
     await training.db.bootstrap_coordinators(COORDINATORS, training.clock())
     return make_engine(flows=(flow, alerts_flow.flow(), reporting))

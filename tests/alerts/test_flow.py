@@ -119,7 +119,11 @@ async def test_a_role_can_be_typed_or_picked_by_number(engine: Engine, alert_sto
     await press(engine, "alr-all:all", "bilal")
     await say(engine, "yes", "bilal")  # "Yes, sign me up"
     bilal = await subscriber(alert_store, "bilal")
-    assert bilal is not None and (bilal.role, bilal.boroughs, bilal.status) == ("Chair", ("all",), "pending")
+    assert bilal is not None and (bilal.role, bilal.boroughs, bilal.status) == (
+        "Rabbi",
+        ("all",),
+        "pending",
+    )  # roles in content/copy.yaml
 
 
 async def test_bad_answers_get_a_kind_question_again(engine: Engine, alert_store: AlertStore, db: Database) -> None:

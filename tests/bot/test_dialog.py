@@ -227,15 +227,15 @@ async def test_danger_words_are_never_taken_as_picking_an_option(
 async def test_a_greeting_gets_the_welcome(engine: Engine) -> None:
     for greeting in ("Assalamu alaikum", "hi, how are you?", "salam bro"):
         reply = await engine.handle(make_incoming(greeting))
-        assert reply.text.startswith("Assalamu alaikum, hello and welcome")
+        assert reply.text.startswith("Hello, and welcome")
         assert "menu:report" in ids(reply)
 
 
 async def test_a_deep_link_opens_its_topic(engine: Engine) -> None:
     reply = await engine.handle(make_incoming("/start topic-report-hate-crime"))
     assert reply.answer == "report-hate-crime"
-    assert (await engine.handle(make_incoming("/start topic-nonsense"))).text.startswith("Assalamu")
-    assert (await engine.handle(make_incoming("/start menu:privacy"))).text.startswith("Assalamu")
+    assert (await engine.handle(make_incoming("/start topic-nonsense"))).text.startswith("Hello, and welcome")
+    assert (await engine.handle(make_incoming("/start menu:privacy"))).text.startswith("Hello, and welcome")
 
 
 async def test_stop_and_start_switch_proactive_messages(engine: Engine, db: Database) -> None:
@@ -246,7 +246,7 @@ async def test_stop_and_start_switch_proactive_messages(engine: Engine, db: Data
     assert back.text.startswith("Welcome back") and "menu:report" in ids(back)
     assert (await db.contact("console", "amina")).opted_out_at is None
     again = await engine.handle(make_incoming("start"))
-    assert again.text.startswith("Assalamu alaikum")
+    assert again.text.startswith("Hello, and welcome")
 
 
 async def test_stop_in_the_middle_of_a_report_asks_what_to_stop(engine: Engine, db: Database) -> None:

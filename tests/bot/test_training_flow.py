@@ -239,3 +239,22 @@ async def test_a_seat_count_past_the_options_is_an_answer_not_the_main_menu(engi
     access = await say(engine, "2")
     assert "access" in access.text.lower() and "trn-access:none" in ids(access)
     assert "menu:report" in ids(await say(engine, None, choice="menu:main"))  # the button still leaves
+
+
+async def test_roles_suit_every_faith_and_come_from_content(engine: Engine, training: Training) -> None:
+    session_id = await training.add(SESSION)
+    await say(engine, "/menu")
+    await say(engine, None, choice="menu:training")
+    await say(engine, None, choice=f"trn:{session_id}")
+    await say(engine, None, choice=f"trn-reg:{session_id}")
+    await say(engine, "Amina Khan")
+    asked = await say(engine, "Singh Sabha Gurdwara")
+    offered = [c.label for c in asked.choices]
+    assert offered[:-1] == list(engine.content.roles)  # then Main menu
+    assert {"Imam", "Rabbi", "Priest or minister", "Granthi", "Pandit or temple priest"} <= set(offered)
+    assert "How many seats" in (await say(engine, None, choice=f"trn-role:{offered.index('Granthi')}")).text
+
+
+async def test_the_welcome_greets_every_faith_alike(engine: Engine) -> None:
+    welcome = await say(engine, "/start")
+    assert welcome.text.startswith("Hello, and welcome") and "Assalamu" not in welcome.text
