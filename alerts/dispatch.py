@@ -54,7 +54,9 @@ class Dispatcher:
         on_finished: OnReport | None = None,
         on_progress: OnReport | None = None,
         progress_every: float = 5.0,
+        only_user: str | None = None,
     ) -> None:
+        self.only_user = only_user  # the console chat delivers only to the person at its keyboard
         self.store = store
         self.senders = dict(senders)
         self.clock = clock
@@ -103,7 +105,7 @@ class Dispatcher:
         """Claim one batch of due deliveries for a channel and send it; return how many were tried."""
         sender = self.senders[channel]
         batch = max(5, int(sender.rate_limit / 2))  # half a second of sending; two workers: the in-flight window
-        claimed = await self.store.claim(channel, self.clock(), batch, self.lease)
+        claimed = await self.store.claim(channel, self.clock(), batch, self.lease, user_id=self.only_user)
         if not claimed:
             return 0
         results: list[tuple[int, str, dict[str, Any]]] = []

@@ -202,15 +202,19 @@ class AlertStore:
             )
             return int(cursor.rowcount)
 
-    async def claim(self, channel: str, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
-        """Take up to `limit` due deliveries for a channel, oldest alert first, leased until now + lease."""
+    async def claim(
+        self, channel: str, now: datetime, limit: int, lease: timedelta, *, user_id: str | None = None
+    ) -> list[Delivery]:
+        """Take up to `limit` due deliveries for a channel (only `user_id`'s, if given), oldest alert
+        first, leased until now + lease."""
+        only = " AND d.user_id = ?" if user_id is not None else ""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts FROM alert_deliveries d"
                 " JOIN alerts a ON a.id = d.alert_id"
-                " WHERE d.channel = ? AND d.status = 'pending' AND d.not_before <= ? AND a.send_at <= ?"
+                f" WHERE d.channel = ? AND d.status = 'pending' AND d.not_before <= ? AND a.send_at <= ?{only}"
                 " ORDER BY d.alert_id, d.id LIMIT ?",
-                (channel, now.isoformat(), now.isoformat(), limit),
+                (channel, now.isoformat(), now.isoformat(), *((user_id,) if user_id is not None else ()), limit),
             )
             rows = list(await cursor.fetchall())
             if rows:

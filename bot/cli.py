@@ -172,7 +172,8 @@ async def _chat(settings: Settings, user: str) -> int:
         drafts = asyncio.create_task(purge_drafts(app))
         # Alerts for console users (signed up in this chat) while no platform is configured.
         senders = {"console": sender} if "console" in settings.alert_channels else {}
-        dispatcher = asyncio.create_task(alerts_dispatcher(app, senders).run()) if senders else None
+        dispatching = alerts_dispatcher(app, senders, only_user=user)  # another window's alerts are its own
+        dispatcher = asyncio.create_task(dispatching.run()) if senders else None
         try:
             await run_console(app.engine, user, files=settings.calendar_dir)
         finally:

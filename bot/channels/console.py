@@ -71,10 +71,10 @@ class ConsoleSender:
         self.stdout.flush()
 
     async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
-        """Print an alert. Everyone chatting on this machine shares the terminal, so an alert for
-        another console user is printed with their name."""
+        """Print an alert (the chat's dispatcher claims only those for the person at this keyboard:
+        another console user's wait for their own window)."""
         reply = as_reply(message)
-        self._print(reply, "" if user_id == self.user else f"(alert for console user {user_id!r})\n")
+        self._print(reply)
         if self.engine is not None:  # "1" answers "Received"
             await self.engine.remember_choices(CHANNEL, user_id, reply)
         return Outcome(Result.SENT)

@@ -367,3 +367,16 @@ async def test_delivery_reports_and_answers_are_counted(
     assert (progress.sent, progress.delivered, progress.failed) == (0, 2, 1)
     assert progress.failed_by_reason == {"undelivered (code 63024)": 1}
     assert (progress.acknowledged, progress.need_help) == (1, 1)
+
+
+async def test_a_console_window_delivers_only_its_own_persons_alerts(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock, sender: Scripted
+) -> None:
+    alert = await broadcast(alert_store, composer, clock, ["bob", "carol"])
+    bobs_window = Dispatcher(alert_store, {"telegram": sender}, clock, message_for, only_user="bob")
+    await bobs_window.send_due("telegram")
+    assert [user for user, _ in sender.sent] == ["bob"]
+    assert (await alert_store.progress(alert)).pending == 1  # carol's waits for her own window
+    carols_window = Dispatcher(alert_store, {"telegram": sender}, clock, message_for, only_user="carol")
+    await carols_window.send_due("telegram")
+    assert [user for user, _ in sender.sent] == ["bob", "carol"]

@@ -82,7 +82,7 @@ def test_chat_is_a_whole_conversation(cli_env: dict[str, str]) -> None:
     assert "Faith Safety Bot" in out and "1. Get help now" in out
     assert "are you safe right now?" in out  # "Report a hate crime or incident", picked by number
     assert "Which area would you like guidance on?" in out
-    assert "Sorry, I don't have guidance on that" in out
+    assert "That isn't something I can help with" in out  # out of scope, kindly
     gaps = run(["content", "gaps", "--json"], cli_env)
     assert json.loads(gaps.stdout)[0]["text"] == "what is the weather like in leeds"
 

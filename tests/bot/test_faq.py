@@ -59,7 +59,7 @@ def test_out_of_scope_gets_a_kind_fallback_with_the_menu(answerer: Answerer, que
     assert answer.kind in (Kind.FALLBACK, Kind.DECLINED, Kind.SUGGEST)
     if answer.kind is not Kind.SUGGEST:
         reply = answerer.reply(answer)
-        opening = "That one is best asked at your place of worship" if answer.kind is Kind.DECLINED else "Sorry"
+        opening = "That isn't something I can help with" if answer.kind is Kind.DECLINED else "Sorry"
         assert reply.text.startswith(opening) and "In danger now? Call 999." in render(reply.text, Style.PLAIN)
         assert "menu:report" in {c.id for c in reply.choices}
 

@@ -65,7 +65,7 @@ async def test_cancel_returns_to_the_menu(driver: Driver) -> None:
 
 async def test_out_of_scope_is_a_kind_no_with_the_menu(driver: Driver) -> None:
     said = await driver.say("what time is maghrib today")
-    assert said.text.startswith("That one is best asked at your place of worship") and said.options == MAIN_MENU
+    assert said.text.startswith("That isn't something I can help with") and said.options == MAIN_MENU
     assert "In danger now? Call 999." in said.text
 
 
