@@ -141,6 +141,18 @@ def small(content: Content, writers: int = 3) -> Content:
     return dataclasses.replace(content, examples=tuple(e for e in content.examples if e.writer in chosen))
 
 
+def test_the_fast_reading_is_exactly_scikit_learns(answerer: Answerer) -> None:
+    """Features and triage probabilities are computed without scikit-learn's per-call checks:
+    the same numbers as its transform and predict_proba, for short, long, empty and other-script
+    messages."""
+    judgement = answerer.judgement
+    texts = ["a man with a knife is at the gate", "how do i report graffiti", "", "!!!", "x" * 900,
+             "مسجد پر حملہ ہو رہا ہے مدد کریں", "ধন্যবাদ 🙏", "HELP ME PLEASE"]  # fmt: skip
+    ours, theirs = judgement.rows(texts), judgement.vectoriser.transform(texts)
+    assert ours.shape == theirs.shape and abs(ours - theirs).max() == 0
+    assert np.allclose(judgement.triage_proba(ours), judgement.triage.predict_proba(theirs), rtol=0, atol=1e-12)
+
+
 def test_training_is_deterministic(content: Content) -> None:
     data = dataset(small(content))
     first, second = Judgement.train(data), Judgement.train(data)
@@ -170,16 +182,16 @@ def test_the_models_are_cached_and_rebuilt_when_the_examples_change(tmp_path: Pa
             path.unlink()
     cache = tmp_path / "cache"
     first = judgement_for(load_content(folder), cache)
-    saved = list(cache.glob("judgement-*.joblib"))
+    saved = list(cache.glob("judgement-*.pickle"))
     assert len(saved) == 1 and first.key.startswith(saved[0].name.removeprefix("judgement-")[:24])
     # An editor adds an example: the next start trains again and replaces the cache file.
     with (folder / "examples" / f"{keep[0]}.tsv").open("a", encoding="utf-8") as handle:
         handle.write("triage\tdanger\tthe hall ceiling is falling on people\n")
     second = judgement_for(load_content(folder), cache)
     assert second.key != first.key
-    assert [p.name for p in cache.glob("judgement-*.joblib")] == [f"judgement-{second.key[:24]}.joblib"]
+    assert [p.name for p in cache.glob("judgement-*.pickle")] == [f"judgement-{second.key[:24]}.pickle"]
     # A damaged cache file is trained again, not a crash.
-    (cache / f"judgement-{second.key[:24]}.joblib").write_bytes(b"not a model")
+    (cache / f"judgement-{second.key[:24]}.pickle").write_bytes(b"not a model")
     from bot import judgement as module
 
     module._loaded.clear()
