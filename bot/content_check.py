@@ -369,31 +369,26 @@ class Inspector:
             )
         return value
 
-    # --- the roles people choose from (a list in copy.yaml) ------------------------------------
-    def _roles(self) -> tuple[str, ...]:
-        doc = self._yaml("copy.yaml")
+    # --- lists of names: roles (in copy.yaml) and boroughs.yaml ----------------------------------
+    def _names(self, file: str, key: str, what: str, most: int | None = None) -> tuple[str, ...]:
+        """A required list of distinct names under `key` in `file` (at most `most` of them)."""
+        doc = self._yaml(file)
         if doc is None:
             return ()
-        names = self._strings(doc, "roles")
+        names = self._strings(doc, key)
         if not names:
-            self.error(doc.path, 1, "expected a `roles:` list")
+            self.error(doc.path, 1, f"expected a `{key}:` list")
         if len(set(n.lower() for n in names)) != len(names):
-            self.error(doc.path, doc.line("roles"), "a role is listed twice")
-        if len(names) > MAX_ROLES:
-            self.error(doc.path, doc.line("roles"), f"at most {MAX_ROLES} roles: each is a button or a numbered line")
+            self.error(doc.path, doc.line(key), f"a {what} is listed twice")
+        if most is not None and len(names) > most:
+            self.error(doc.path, doc.line(key), f"at most {most} {what}s: each is a button or a numbered line")
         return names
 
-    # --- boroughs.yaml and alerts/*.yaml ---------------------------------------------------------
+    def _roles(self) -> tuple[str, ...]:
+        return self._names("copy.yaml", "roles", "role", MAX_ROLES)
+
     def _boroughs(self) -> tuple[str, ...]:
-        doc = self._yaml("boroughs.yaml")
-        if doc is None:
-            return ()
-        names = self._strings(doc, "boroughs")
-        if not names:
-            self.error(doc.path, 1, "expected a `boroughs:` list")
-        if len(set(n.lower() for n in names)) != len(names):
-            self.error(doc.path, doc.line("boroughs"), "a borough is listed twice")
-        return names
+        return self._names("boroughs.yaml", "boroughs", "borough")
 
     def _alert_templates(self, numbers: dict[str, str]) -> dict[str, AlertTemplate]:
         folder = self.directory / "alerts"
