@@ -23,7 +23,7 @@ from typing import Protocol
 
 from bot.dialog import Engine
 from bot.messages import Delivery, Reply, notice_reply
-from bot.store import NEED_HELP_KEY, Database, Notification
+from bot.store import NEED_HELP_KEY, Database, Notification, is_call_for_help
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class Notifier:
         status = "expired" if delivery is Delivery.FAILED else delivery.value
         await self.db.finish_notification(note.id, status, now)
         logger.info("notification %d not delivered: %s", note.id, status)
-        if note.key.startswith(NEED_HELP_KEY):
+        if is_call_for_help(note.key):
             await self._check_reached(note)
         return 0
 

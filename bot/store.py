@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -454,6 +455,11 @@ class Database:
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (message_id, channel, user_id, kind, status, now.isoformat(), now.isoformat()),
             )
+
+    async def record_unconfirmed(self, channel: str, user_id: str, kind: str, now: datetime) -> None:
+        """Remember a message the platform may have taken but never confirmed (its answer was
+        lost): there is no id to match a report to, so it gets one of its own."""
+        await self.record_outgoing(f"unconfirmed-{uuid.uuid4().hex}", channel, user_id, kind, "unconfirmed", now)
 
     async def update_outgoing(
         self, message_id: str, status: str, error_code: int | None, now: datetime
@@ -1022,6 +1028,13 @@ class Database:
 
 
 NEED_HELP_KEY = "need-help:"  # notification keys of a leader's call for help: need-help:<delivery>:<coordinator>
+
+
+def is_call_for_help(key: str | None) -> bool:
+    """Whether a notification key is a leader's call for help."""
+    return key is not None and key.startswith(NEED_HELP_KEY)
+
+
 _NOTIFICATION_COLUMNS = "id, channel, user_id, body, attempts, key, created_at, coordinators_only"
 
 

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
@@ -54,7 +53,7 @@ from bot.dialog import COMMANDS, Engine
 from bot.messages import Choice, Delivery, Incoming, Reply, notice_body
 from bot.ratelimit import PriorityGate
 from bot.render import Style, render_blocks, split_message
-from bot.store import NEED_HELP_KEY, Database
+from bot.store import Database, is_call_for_help
 
 logger = logging.getLogger(__name__)
 
@@ -386,8 +385,7 @@ class TelegramChannel:
         chat_id = await self._first_contact(user_id)
         if isinstance(chat_id, str):
             return _UNREACHABLE[chat_id]
-        critical = about is not None and about.startswith(NEED_HELP_KEY)
-        return await self.send(chat_id, reply, user_id=user_id, critical=critical)
+        return await self.send(chat_id, reply, user_id=user_id, critical=is_call_for_help(about))
 
     async def _deliver(self, user_id: str, call: Callable[[], Awaitable[object]], critical: bool) -> Delivery:
         """Make one Bot API call, retrying network errors with backoff; say what happened.
@@ -399,18 +397,6 @@ class TelegramChannel:
             try:
                 await call()
                 return Delivery.SENT
-            except TimedOut as exc:
-                if critical or not _may_have_arrived(exc):
-                    if attempt == self.send_attempts:
-                        logger.error("telegram: giving up after %d attempts (TimedOut)", attempt)
-                        return Delivery.FAILED
-                    await self.sleep(self.backoff * 2 ** (attempt - 1))
-                    continue
-                unconfirmed = f"unconfirmed-{uuid.uuid4().hex}"
-                now = datetime.now(UTC)
-                await self.db.record_outgoing(unconfirmed, CHANNEL, user_id, "reply", Delivery.UNCONFIRMED.value, now)
-                logger.warning("telegram: the Bot API took a message but did not answer in time; not sent again")
-                return Delivery.UNCONFIRMED
             except Forbidden:
                 await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
                 logger.info("telegram: a user has blocked the bot; marked unreachable")
@@ -422,6 +408,10 @@ class TelegramChannel:
                 logger.error("telegram: message rejected: %s", exc.message)
                 return Delivery.REFUSED
             except NetworkError as exc:
+                if isinstance(exc, TimedOut) and _may_have_arrived(exc) and not critical:
+                    await self.db.record_unconfirmed(CHANNEL, user_id, "reply", datetime.now(UTC))
+                    logger.warning("telegram: the Bot API took a message but did not answer in time; not sent again")
+                    return Delivery.UNCONFIRMED
                 if attempt == self.send_attempts:
                     logger.error("telegram: giving up after %d attempts (%s)", attempt, type(exc).__name__)
                     return Delivery.FAILED

@@ -45,7 +45,7 @@ from bot.messages import Delivery, Incoming, Reply
 from bot.phone import e164
 from bot.ratelimit import PriorityGate
 from bot.render import Style, choices_prompt, numbered_choices, render_blocks, split_message
-from bot.store import NEED_HELP_KEY, Contact, Database
+from bot.store import Contact, Database, is_call_for_help
 from bot.web import BodyIncomplete, BodyTooLarge, read_body
 
 logger = logging.getLogger(__name__)
@@ -319,7 +319,7 @@ class WhatsAppChannel:
             return Delivery.OPTED_OUT
         texts = self.render(reply)
         now = self.clock()
-        critical = about is not None and about.startswith(NEED_HELP_KEY)
+        critical = is_call_for_help(about)
         try:
             if _window_open(contact, now):
                 try:
@@ -422,8 +422,7 @@ class WhatsAppChannel:
                 return await self._post(user_id, kind, fields)
             except SendUnconfirmed as exc:
                 if not critical:
-                    unconfirmed = f"unconfirmed-{uuid.uuid4().hex}"
-                    await self.db.record_outgoing(unconfirmed, CHANNEL, user_id, kind, "unconfirmed", self.clock())
+                    await self.db.record_unconfirmed(CHANNEL, user_id, kind, self.clock())
                     logger.warning("whatsapp: a message may have gone (%s); not sent again", exc)
                     raise
                 error = SendFailed(None, str(exc))
