@@ -359,6 +359,8 @@ COPY_KEYS = (
     "choose_number",
     "choose_number_typed",
     "choose_in_range",
+    "choose_letter",
+    "carry_on",
     "coordinator_hello",
     "unknown_command",
     "command_start",

@@ -19,7 +19,9 @@ pause, and the person told when they come back).
 Commands (/start, /help, /menu, /cancel, /privacy, /forget, STOP) work in every state; danger
 now is checked before anything typed is read as a form answer or an option. A reply's choices
 are remembered so the next message can pick one by number or by its words, and a choice that was
-never offered (a stale or forged button) gets "this menu has expired".
+never offered (a stale or forged button) gets "this menu has expired". A message the bot sends
+first (an alert, a reminder) letters its choices (A, B…) and never replaces the numbered ones of
+the flow the person is in; answering it carries that flow on where it was (`Place`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from bot.answers import MAIN_MENU, MAX_MESSAGE_CHARS, Answer, Answerer, Kind, fa
 from bot.content import Content
 from bot.messages import Choice, Incoming, Reply
 from bot.ratelimit import FloodGuard, Verdict
-from bot.render import escape_markdown
+from bot.render import LETTERS, escape_markdown
 from bot.store import Database
 from bot.text import clean, gap_text, number, words
 
@@ -64,6 +66,40 @@ class Turn:
     now: datetime
     coordinator: bool
     form: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where someone is, as saved between messages: the state, the options their last reply
+    offered (typed numbers pick them), what that reply said (to carry on after an interruption),
+    and the lettered options of messages the bot sent first (typed letters pick the latest's)."""
+
+    state: str = IDLE
+    offered: tuple[Choice, ...] = ()
+    prompt: str = ""
+    typed: bool = False
+    lettered: tuple[Choice, ...] = ()
+    letters: int = 0  # how many of `lettered` the latest message from the bot showed
+
+    @classmethod
+    def saved(cls, state: str, data: Mapping[str, Any]) -> Place:
+        def options(key: str) -> tuple[Choice, ...]:
+            return tuple(Choice(str(i), str(label)) for i, label in data.get(key) or [])
+
+        lettered = options("lettered")
+        letters = min(int(data.get("letters") or 0), len(lettered))
+        return cls(state, options("choices"), str(data.get("prompt") or ""), bool(data.get("typed")), lettered, letters)
+
+    def data(self, form: Mapping[str, Any]) -> dict[str, Any]:
+        """What is saved (JSON)."""
+        return {
+            "choices": [[c.id, c.label] for c in self.offered],
+            "form": dict(form),
+            "prompt": self.prompt,
+            "typed": self.typed,
+            "lettered": [[c.id, c.label] for c in self.lettered],
+            "letters": self.letters,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +214,7 @@ _KEYWORD = re.compile(r"^\W*([a-z]+)\W*$", re.IGNORECASE)
 # What looks like an alert's reference (A- and four letters or digits): a fake one is checked too
 _ALERT_REFERENCE = re.compile(r"\bA-[A-Z0-9]{4}\b", re.IGNORECASE)
 REFERENCE_QUESTION_WORDS = 10  # a message this short that names a reference asks whether it is real
+_LETTER = re.compile(r"\(?([a-z])[.)]?", re.IGNORECASE)  # "A", "b", "(A)", "a." picks a lettered option
 # A typed number no menu has: 0, 99, -1, 1.5, +13 (up to two digits: 999 and 112 are read as words)
 _MENU_NUMBER = re.compile(r"[+-]?\d{1,2}(?:[.,]\d+)?")
 
@@ -303,23 +340,22 @@ class Engine:
 
     async def _handle(self, incoming: Incoming) -> Reply:
         record = await self.db.load_dialog(incoming.channel, incoming.user_id)
-        state, offered, form = IDLE, list[Choice](), dict[str, Any]()
-        numbered: int | None = None
+        place, form = Place(), dict[str, Any]()
         notice = None
         now = self.clock()
         expiry = self._expiry_of(record.state) if record is not None else None
         if record is not None and now - record.updated_at <= self.idle_limit:
             if expiry is not None and (record.state.startswith(EXPIRED) or now - record.updated_at > expiry.after):
                 notice = expiry.notice  # what they were writing is gone: say so, then carry on
+                kept = Place.saved(IDLE, record.data)
+                place = Place(lettered=kept.lettered, letters=kept.letters)  # an alert's answers still work
             else:
-                state = record.state
-                offered = [Choice(str(i), str(label)) for i, label in record.data.get("choices", [])]
+                place = Place.saved(record.state, record.data)
                 form = record.data.get("form") or {}
-                numbered = record.data.get("numbered")  # typed numbers pick from the first `numbered`
         turn = Turn(incoming, now, await self.is_coordinator(incoming), form)
-        step = await self._dispatch(turn, state, offered, numbered)
+        step = await self._dispatch(turn, place)
         if step.save:
-            await self._save(incoming, step)
+            await self._save(incoming, step, place)
         if expiry is not None and not step.state.startswith(expiry.prefix):
             await self.db.scrub()  # what they wrote, now deleted, leaves the disk too
         if notice is None:
@@ -332,30 +368,40 @@ class Engine:
         state = state.removeprefix(EXPIRED)
         return next((e for e in self._expiries if state.startswith(e.prefix)), None)
 
-    async def _save(self, incoming: Incoming, step: Step) -> None:
-        data = {"choices": [[c.id, c.label] for c in step.reply.choices], "form": dict(step.form)}
-        await self.db.save_dialog(incoming.channel, incoming.user_id, step.state, data, self.clock())
+    async def _save(self, incoming: Incoming, step: Step, before: Place) -> None:
+        reply = step.reply
+        place = Place(
+            step.state,
+            reply.choices,
+            reply.text if step.state != IDLE else "",  # in a flow: to carry on after an alert's answer
+            reply.typed,
+            before.lettered,
+            before.letters,
+        )
+        await self.db.save_dialog(incoming.channel, incoming.user_id, step.state, place.data(step.form), self.clock())
 
     async def remember_choices(self, channel: str, user_id: str, reply: Reply) -> None:
-        """A message the bot sent first offered choices: let the person's next reply pick them.
+        """A message the bot sent first offered choices: let the person's next reply pick them,
+        by button, by their words, or by letter (A, B…, as it shows them without buttons).
 
-        Where they were (a half-filled form, the menu before) is kept: its buttons still work, and
-        typed numbers pick from the new message, as they read it last."""
+        Where they were (a half-filled form, the menu before) is kept whole: its numbers still
+        pick its options, and after answering this message they carry on there."""
         record = await self.db.load_dialog(channel, user_id)
-        state, form, before = IDLE, dict[str, Any](), list[Any]()
+        place, form = Place(), dict[str, Any]()
         when = self.clock()
         if record is not None and self.clock() - record.updated_at <= self.idle_limit:
-            state, form, before = record.state, record.data.get("form") or {}, record.data.get("choices", [])
-            if self._expiry_of(state) is not None:
+            place, form = Place.saved(record.state, record.data), record.data.get("form") or {}
+            if self._expiry_of(place.state) is not None:
                 when = record.updated_at  # a message from the bot doesn't keep someone's report answers longer
-        new = [[c.id, c.label] for c in reply.choices]
-        kept = [pair for pair in before if pair[0] not in {c.id for c in reply.choices}]
-        data = {"choices": new + kept, "form": form, "numbered": len(new)}
-        await self.db.save_dialog(channel, user_id, state, data, when)
+        new = tuple(reply.choices)
+        kept = tuple(c for c in place.lettered if c.id not in {n.id for n in new})
+        place = dataclasses.replace(place, lettered=new + kept, letters=len(new))
+        await self.db.save_dialog(channel, user_id, place.state, place.data(form), when)
 
-    async def _dispatch(self, turn: Turn, state: str, offered: list[Choice], numbered: int | None = None) -> Step:
+    async def _dispatch(self, turn: Turn, place: Place) -> Step:
         """Route a message to its handler."""
         incoming = turn.incoming
+        state, offered = place.state, list(place.offered)
         choice = incoming.choice
         if choice is None and incoming.text is None:  # a photo, sticker or voice note
             return Step(Reply(self.copy["no_text"], self.main_menu().choices), state, turn.form)
@@ -380,27 +426,43 @@ class Engine:
                 return await self._links["check"](turn, asked_about.group(0))
             if state in self._numeric and number(text.rstrip(".)")) is not None:
                 return await self._texts[state](turn, text)
-            choice = self._pick(text, offered, numbered)
-            if choice is None and state in self._texts:
+            choice = self._pick(text, offered) or self._pick_lettered(text, place, words_too=not answering)
+            if choice is None and answering:
                 return await self._texts[state](turn, text)
-            shown = tuple(offered if numbered is None else offered[:numbered])
-            if choice is None and shown and _MENU_NUMBER.fullmatch(text.rstrip(".)")):
+            if choice is None and offered and _MENU_NUMBER.fullmatch(text.rstrip(".)")):
                 # "0", "99", "1.5" at a menu: a slip of the keyboard, not a question to answer
-                again = self.copy.format("choose_in_range", first=1, last=len(shown))
-                return Step(Reply(again, shown), state, turn.form)
+                again = self.copy.format("choose_in_range", first=1, last=len(offered))
+                return Step(Reply(again, tuple(offered)), state, turn.form)
         if choice is not None:
             prefix, _, value = choice.partition(":")
-            if choice not in {c.id for c in offered} and prefix not in self._open:
+            from_bot = choice not in {c.id for c in offered} and (
+                prefix in self._open or choice in {c.id for c in place.lettered}
+            )
+            if choice not in {c.id for c in offered} and not from_bot:
                 return Step(self.main_menu(self.copy["expired_menu"]))
             handler = self._choices.get(prefix)
             if handler is None:
                 return Step(self.main_menu(self.copy["expired_menu"]))
-            return await handler(turn, value)
+            step = await handler(turn, value)
+            if from_bot and state != IDLE:
+                return self._carry_on(step, place, turn)
+            return step
         if not text:  # keep a half-filled form going
             if state in self._texts:
                 return Step(Reply(self.copy["empty_message"], tuple(offered)), state, turn.form)
             return Step(Reply(self.copy["empty_message"], self.main_menu().choices))
         return await self._on_text(turn, text)
+
+    def _carry_on(self, step: Step, place: Place, turn: Turn) -> Step:
+        """An answer to a message the bot sent (an alert's "Received") given in the middle of a
+        flow: the answer, then the flow where it was, so a half-done booking is never lost to it."""
+        if step.state != IDLE or not step.save:  # the answer opened something of its own
+            return step
+        text = f"{step.reply.text}\n\n{self.copy['carry_on']}"
+        if place.prompt:
+            text += f"\n\n{place.prompt}"
+        reply = dataclasses.replace(step.reply, text=text, choices=place.offered, typed=place.typed)
+        return Step(reply, place.state, turn.form)
 
     def _command(self, text: str, *, words_too: bool = True) -> tuple[str, str] | None:
         """The (command, payload) a message is, if any: "/start topic-x", "help", a greeting
@@ -425,24 +487,36 @@ class Engine:
         return None
 
     @staticmethod
-    def _pick(text: str, offered: list[Choice], numbered: int | None = None) -> str | None:
-        """The offered choice a typed reply picks: its number (among the first `numbered`, the
-        last message's), or its words."""
+    def _pick(text: str, offered: list[Choice]) -> str | None:
+        """The offered choice a typed reply picks: its number, or its words."""
         if not offered:
             return None
         stripped = text.strip().rstrip(".)").strip()
         picked = number(stripped)
         if picked is not None:
-            index = picked - 1
-            limit = len(offered) if numbered is None else min(numbered, len(offered))
-            return offered[index].id if 0 <= index < limit else None
-        folded = stripped.casefold()
-        for option in offered:
+            return offered[picked - 1].id if 0 < picked <= len(offered) else None
+        return Engine._by_words(stripped, offered)
+
+    @staticmethod
+    def _pick_lettered(text: str, place: Place, *, words_too: bool = True) -> str | None:
+        """The option of a message the bot sent first that a typed reply picks: its letter (on
+        the latest such message), or its words (`words_too`: not while a typed answer is awaited)."""
+        letter = _LETTER.fullmatch(text.strip())
+        if letter is not None:
+            index = LETTERS.index(letter.group(1).upper())
+            return place.lettered[index].id if index < place.letters else None
+        return Engine._by_words(text.strip().rstrip(".)").strip(), list(place.lettered)) if words_too else None
+
+    @staticmethod
+    def _by_words(text: str, options: list[Choice]) -> str | None:
+        """The option whose label a typed reply is, or whose first word it is (only one's)."""
+        folded = text.casefold()
+        for option in options:
             if option.label.casefold() == folded:
                 return option.id
         # One word that starts exactly one option ("yes" for "Yes, delete it") picks it too.
         if folded.isalpha():
-            starts = [o for o in offered if _first_word(o.label) == folded]
+            starts = [o for o in options if _first_word(o.label) == folded]
             if len(starts) == 1:
                 return starts[0].id
         return None

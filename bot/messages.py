@@ -72,6 +72,10 @@ class Reply:
     document: Document | None = None
     typed: bool = False  # it asks for a typed answer (what happened), the options only help
     silent: bool = False  # nothing to send (someone flooding the bot, past their one notice)
+    # A message the bot sends first (an alert, a reminder, an offer): its choices are lettered
+    # (A, B…) where there are no buttons, so they can't be taken for the numbered options of
+    # whatever the person is in the middle of.
+    lettered: bool = False
 
 
 def notice_body(reply: Reply) -> dict[str, Any]:
@@ -80,5 +84,6 @@ def notice_body(reply: Reply) -> dict[str, Any]:
 
 
 def notice_reply(body: dict[str, Any]) -> Reply:
-    """The reply a queued notification's body holds."""
-    return Reply(str(body.get("text", "")), tuple(Choice(i, label) for i, label in body.get("choices", [])))
+    """The reply a queued notification's body holds (sent first by the bot: its choices lettered)."""
+    choices = tuple(Choice(i, label) for i, label in body.get("choices", []))
+    return Reply(str(body.get("text", "")), choices, lettered=True)

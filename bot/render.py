@@ -165,15 +165,31 @@ def _hard_cut(block: str, limit: int) -> list[str]:
     return [*parts, block]
 
 
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def choice_keys(reply: Reply) -> list[str]:
+    """What a person types to pick each of a reply's choices: numbers, or letters (A, B…) on a
+    message the bot sent first, so they never stand for the options the person is in the middle of."""
+    if reply.lettered:
+        return list(LETTERS[: len(reply.choices)])
+    return [str(n) for n in range(1, len(reply.choices) + 1)]
+
+
 def choices_prompt(reply: Reply, copy: Copy) -> str:
-    """How to pick one of a reply's numbered choices, or type instead."""
-    key = "choose_number_typed" if reply.typed else "choose_number"
-    return copy.format(key, first=1, last=len(reply.choices))
+    """How to pick one of a reply's choices (by number or letter), or type instead."""
+    keys = choice_keys(reply)
+    if reply.lettered:
+        key = "choose_letter"
+    else:
+        key = "choose_number_typed" if reply.typed else "choose_number"
+    return copy.format(key, first=keys[0], last=keys[-1]) if keys else ""
 
 
-def numbered_choices(labels: list[str], prompt: str) -> str:
-    """Choices as a numbered list for channels without buttons, then how to pick one."""
-    lines = [f"{number}. {label}" for number, label in enumerate(labels, 1)]
+def numbered_choices(labels: list[str], prompt: str, keys: list[str] | None = None) -> str:
+    """Choices as a numbered (or lettered: `keys`) list for channels without buttons, then how to pick one."""
+    keys = keys or [str(n) for n in range(1, len(labels) + 1)]
+    lines = [f"{key}. {label}" for key, label in zip(keys, labels, strict=True)]
     return "\n".join([*lines, "", prompt]) if lines else ""
 
 

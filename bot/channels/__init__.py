@@ -15,5 +15,5 @@ class ChannelError(Exception):
 
 
 def as_reply(message: AlertMessage) -> Reply:
-    """An alert as a reply: its text and its answers as choices."""
-    return Reply(message.text, tuple(Choice(choice_id, label) for choice_id, label in message.choices))
+    """An alert as a reply: its text and its answers as (lettered) choices."""
+    return Reply(message.text, tuple(Choice(choice_id, label) for choice_id, label in message.choices), lettered=True)

@@ -13,7 +13,7 @@ from bot.channels import as_reply
 from bot.content import Copy
 from bot.dialog import Engine
 from bot.messages import Delivery, Incoming, Reply
-from bot.render import Style, choices_prompt, numbered_choices, render
+from bot.render import Style, choice_keys, choices_prompt, numbered_choices, render
 
 CHANNEL = "console"
 QUIT = {"/quit", "/exit", "quit", "exit"}
@@ -42,7 +42,7 @@ def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
         text += "\n\n" + copy.format("calendar_file", path=path)
     if reply.choices:
         prompt = choices_prompt(reply, copy)
-        text += "\n\n" + numbered_choices([c.label for c in reply.choices], prompt)
+        text += "\n\n" + numbered_choices([c.label for c in reply.choices], prompt, choice_keys(reply))
     return text
 
 
@@ -75,7 +75,7 @@ class ConsoleSender:
         another console user's wait for their own window)."""
         reply = as_reply(message)
         self._print(reply)
-        if self.engine is not None:  # "1" answers "Received"
+        if self.engine is not None:  # "A" answers "Received"
             await self.engine.remember_choices(CHANNEL, user_id, reply)
         return Outcome(Result.SENT)
 

@@ -44,7 +44,7 @@ from bot.dialog import Engine
 from bot.messages import Delivery, Incoming, Reply
 from bot.phone import e164
 from bot.ratelimit import PriorityGate
-from bot.render import Style, choices_prompt, numbered_choices, render_blocks, split_message
+from bot.render import Style, choice_keys, choices_prompt, numbered_choices, render_blocks, split_message
 from bot.store import Contact, Database, is_call_for_help
 from bot.web import BodyIncomplete, BodyTooLarge, read_body
 
@@ -308,7 +308,7 @@ class WhatsAppChannel:
             blocks.append(self.copy.format("calendar_link", url=url))
         if reply.choices:
             prompt = choices_prompt(reply, self.copy)
-            blocks.append(numbered_choices([c.label for c in reply.choices], prompt))
+            blocks.append(numbered_choices([c.label for c in reply.choices], prompt, choice_keys(reply)))
         return split_message(blocks, MAX_TEXT)
 
     # --- messages the bot sends first -----------------------------------------------------------
@@ -464,7 +464,7 @@ class WhatsAppChannel:
                         raise
                     await self.db.mark_window_closed(CHANNEL, user_id, now)
                 else:
-                    if reply.choices:  # "1" or "2" in their reply picks Received or Need help
+                    if reply.choices:  # "A" or "B" in their reply picks Received or Need help
                         await self.engine.remember_choices(CHANNEL, user_id, reply)
                     return Outcome(Result.SENT, message_id=sid)
             if not self.template_sid:
@@ -472,6 +472,8 @@ class WhatsAppChannel:
             sid = await self._post(user_id, "template", self._template(), bulk=True)
             for text in texts:  # delivered when they reply (VIEW)
                 await self.db.hold_message(CHANNEL, user_id, text, now)
+            if reply.choices:  # once they have read it, "A" or "B" picks Received or Need help
+                await self.engine.remember_choices(CHANNEL, user_id, reply)
             return Outcome(Result.SENT, message_id=sid)
         except SendUnconfirmed:  # not sent twice: counted as sent, its report never comes
             logger.warning("whatsapp: an alert may have gone (its answer was lost); not sent again")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from alerts import Alert, AlertStore, Composer, Delivery, Subscriber
+from alerts.dispatch import Dispatcher
 from bot.alerts_flow import AlertsFlow
+from bot.channels import as_reply
+from bot.channels.console import ConsoleSender
 from bot.content import Content
 from bot.dialog import Engine
 from bot.messages import Choice, Reply
@@ -16,7 +21,8 @@ from bot.messages import Delivery as Sent
 from bot.notify import Notifier
 from bot.render import Style, render
 from bot.store import Database, Notification
-from tests.conftest import ALERT_CHANNELS, FakeClock, make_incoming
+from bot.training import Training
+from tests.conftest import ALERT_CHANNELS, SESSION, FakeClock, make_incoming
 
 COORD = "coord"
 NOT_ALLOWED = "Only coordinators can do that."
@@ -225,7 +231,7 @@ async def test_a_coordinator_rejects_a_leader_from_the_notification(
     [note] = await notifications(db)
     request = Reply(note.body["text"], tuple(Choice(*c) for c in note.body["choices"]))
     await engine.remember_choices("console", COORD, request)  # what the notifier does when it sends it
-    review = await say(engine, "1", COORD)  # "Check this request"
+    review = await say(engine, "A", COORD)  # "A. Check this request"
     [reject] = [c.id for c in review.choices if c.label == "Reject"]
     await press(engine, reject, COORD)
 
@@ -861,3 +867,80 @@ async def test_a_rejected_leader_signing_up_again_and_again_sends_coordinators_o
     clock.advance(days=1)
     await sign_up_leader(engine)
     assert len([n for n in await notifications(db) if n.user_id == COORD]) == 2
+
+
+async def test_an_alert_in_the_middle_of_a_booking_never_takes_its_numbers(
+    engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, training: Training,
+    db: Database, clock: FakeClock,
+) -> None:  # fmt: skip
+    """#14: at the role question "6" asked the role again, and at the consent step "1" answered
+    the alert and lost the booking. The alert's answers are lettered; the booking's numbers stay."""
+    session_id = await training.add(SESSION)
+    screen = io.StringIO()
+    window = ConsoleSender(engine.copy, screen, None, engine=engine, user="amina")
+    dispatcher = Dispatcher(alert_store, {"console": window}, clock, alerts_flow.message_for, only_user="amina")
+
+    async def alert_arrives() -> str:
+        screen.seek(0), screen.truncate()
+        await an_alert_to_amina(alert_store, composer, clock)
+        await dispatcher.send_due("console")
+        return screen.getvalue()
+
+    await say(engine, "/menu")
+    await press(engine, "menu:training")
+    await press(engine, f"trn:{session_id}")
+    await press(engine, f"trn-reg:{session_id}")
+    await say(engine, "Amina Khan")
+    role = await say(engine, "Masjid an-Noor")
+    sixth = role.choices[5].label
+    printed = await alert_arrives()
+    assert "A. Received\nB. Need help\n\nReply with a letter (A–B)." in printed
+    seats = await say(engine, "6")
+    assert "How many seats" in seats.text  # the sixth role, not the alert's "6"
+    await say(engine, "1")
+    consent = await say(engine, "none")
+    assert "trn-consent:yes" in ids(consent)
+    latest = await alert_arrives()
+    summary = await say(engine, "1")  # Yes, that's OK: the booking's 1, not the alert's
+    assert "Amina Khan" in plain(summary.text) and sixth in plain(summary.text)
+
+    # The latest alert answered by its letter, then the booking carries on where it was.
+    received = await say(engine, "a")
+    thanked = "Thank you, we've noted that you received it.\n\nNow, back to where you were:"
+    assert plain(received.text).startswith(thanked)
+    assert "Amina Khan" in plain(received.text) and ids(received) == ids(summary)
+    booked = await say(engine, "1")
+    assert "You're booked on" in booked.text
+    [registration] = await db.attendees(session_id)
+    assert (registration.name, registration.role) == ("Amina Khan", sixth)
+    answered = await alert_store.alert_by_reference(_reference(latest))
+    assert answered is not None and (await alert_store.progress(answered)).acknowledged == 1
+
+
+async def test_an_alert_button_pressed_mid_booking_keeps_the_booking(
+    engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, training: Training,
+    db: Database, clock: FakeClock,
+) -> None:  # fmt: skip
+    """The same on Telegram, where the alert's answers are buttons: pressing "Need help" in the
+    middle of a booking answers the alert and carries the booking on."""
+    session_id = await training.add(SESSION)
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    delivery = await delivery_of(db, "amina")
+    await engine.remember_choices("console", "amina", as_reply(alerts_flow.message_for(alert, delivery)))
+    await say(engine, "/menu")
+    await press(engine, "menu:training")
+    await press(engine, f"trn:{session_id}")
+    await press(engine, f"trn-reg:{session_id}")
+    await say(engine, "Amina Khan")
+    asked = await say(engine, "Masjid an-Noor")
+    assert "role" in asked.text
+    helped = await press(engine, f"alr-help:{delivery.id}")
+    assert "We've told the coordinators" in plain(helped.text) and asked.text in helped.text
+    assert ids(helped) == ids(asked)
+    assert "How many seats" in (await say(engine, "1")).text  # the first role, not the alert's
+
+
+def _reference(printed: str) -> str:
+    match = re.search(r"A-[A-Z0-9]{4}", printed)
+    assert match is not None
+    return match.group(0)

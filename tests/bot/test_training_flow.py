@@ -130,7 +130,7 @@ async def test_an_offered_seat_is_taken_from_the_message(engine: Engine, trainin
     [note] = await db.pending_notifications(["console"])
     offer = Reply(note.body["text"], tuple(Choice(*c) for c in note.body["choices"]))
     await engine.remember_choices("console", "amina", offer)  # what the notifier does when it sends it
-    accepted = await say(engine, "1")
+    accepted = await say(engine, "A")  # its choices are lettered
     assert "You're booked on" in accepted.text and accepted.document is not None
     assert (await db.registration(mine.id)).status == "confirmed"  # type: ignore[union-attr]
 
@@ -139,7 +139,7 @@ async def test_nobody_can_act_on_someone_elses_booking(engine: Engine, training:
     session_id = await training.add(SESSION)
     theirs, _ = await training.register(session_id, Person("telegram", "9", "A", "B", "C", 1))
     await engine.remember_choices("console", "amina", Reply("forged", (Choice(f"trn-cancel-yes:{theirs.id}", "x"),)))
-    reply = await say(engine, "1")
+    reply = await say(engine, "A")
     assert "isn't available" in reply.text
     assert (await db.registration(theirs.id)).status == "confirmed"  # type: ignore[union-attr]
 
@@ -154,7 +154,7 @@ async def test_members_cannot_reach_coordinator_actions(
     await training.register(session_id, Person("telegram", "9", "A", "B", "C", 1))
     forged = Reply("forged", (Choice(choice, "x"),))
     await engine.remember_choices("console", "amina", forged)  # as if a button had been offered
-    reply = await say(engine, "1")
+    reply = await say(engine, "A")
     assert reply.text.startswith("Only coordinators")
     session = await training.get(session_id)
     assert session.status == "scheduled" and session.attended == 0

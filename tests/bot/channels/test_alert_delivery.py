@@ -150,6 +150,7 @@ async def test_held_alerts_are_read_with_view_and_delivery_reports_count(
     assert await whatsapp.say("VIEW", number=number(1)) == []  # the held text comes by REST, recorded
     [held] = [m["Body"] for m in whatsapp.api.messages if m["To"] == f"whatsapp:{number(1)}" and "Body" in m]
     assert alert.reference in held and "Doors shut" in held
+    assert "A. Received\nB. Need help\n\nReply with a letter (A–B)." in held  # not the numbers of a flow
 
     sid = next(m["Sid"] for m in whatsapp.api.messages if m["To"] == f"whatsapp:{number(2)}")
     response = await whatsapp.post("/whatsapp/status", {"MessageSid": sid, "MessageStatus": "delivered"})
@@ -159,8 +160,8 @@ async def test_held_alerts_are_read_with_view_and_delivery_reports_count(
     progress = await alert_store.progress(alert)
     assert (progress.sent, progress.delivered) == (1, 1)
 
-    # "2" answers the alert's second button, Need help: the coordinators are told at once.
-    answer = await whatsapp.say("2", number=number(2))
+    # "B" answers the alert's second choice, Need help: the coordinators are told at once.
+    answer = await whatsapp.say("B", number=number(2))
     assert "told the coordinators" in answer[0]
     notes = await db.pending_notifications(["console", "telegram", "whatsapp"])
     assert any("Help needed" in n.body["text"] and number(2) in n.body["text"] for n in notes)
