@@ -28,6 +28,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
+from bot import dates
 from bot.content import AlertTemplate, Copy
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Reply, notice_body
@@ -423,8 +424,7 @@ class AlertsFlow:
 
     def fill(self, text: str, areas: Sequence[str], when: datetime) -> str:
         """The placeholders {areas} and {date} filled in; any other braces are left as written."""
-        local = when.astimezone(self.composer.tz)
-        date = f"{local:%a} {local.day} {local:%b %Y}"
+        date = dates.day(when, self.composer.tz)
         return text.replace("{areas}", self._areas_label(areas)).replace("{date}", date)
 
     async def _preview(self, turn: Turn, form: Mapping[str, Any]) -> Step:
@@ -452,8 +452,7 @@ class AlertsFlow:
         )
 
     def local_time(self, when: datetime) -> str:
-        local = when.astimezone(self.composer.tz)
-        return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
+        return dates.friendly(when, self.composer.tz)
 
     async def _on_later(self, turn: Turn, _value: str) -> Step:
         if "text" not in turn.form:
@@ -486,7 +485,8 @@ class AlertsFlow:
         key = "alerts_scheduled" if when else "alerts_queued"
         at = self.local_time(when) if when else ""
         status = Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"])
-        return Step(self._say(key, status, reference=alert.reference, total=alert.total, at=at))
+        recipients = self.copy.count("recipients_count", alert.total)
+        return Step(self._say(key, status, reference=alert.reference, recipients=recipients, at=at))
 
     # --- coordinators: progress -------------------------------------------------------------------
     async def _recent(self, _turn: Turn, _value: str) -> Step:
@@ -522,7 +522,7 @@ class AlertsFlow:
             key, reference=alert.reference, total=progress.total, sent=progress.sent + progress.delivered,
             delivered=progress.delivered, failed=progress.failed, pending=progress.pending,
             acknowledged=progress.acknowledged, help=progress.need_help, reasons=failed or "-",
-            at=self.local_time(alert.send_at),
+            at=self.local_time(alert.send_at), recipients=self.copy.count("recipients_count", progress.total),
         )  # fmt: skip
 
     # --- everyone: answering an alert, checking one -------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from babel import Locale
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +108,63 @@ class Lexicon:
     thanks_also: frozenset[str] = frozenset()  # words that may come with a thank-you ("so much")
 
 
-class Copy:
-    """The bot's own words (menus, prompts, errors), looked up by key."""
+PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})  # CLDR's categories
+_LIST_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+_PLACEHOLDER_LINE = re.compile(r"^\s*\{\w+\}\s*$")
 
-    def __init__(self, strings: Mapping[str, str]) -> None:
-        self._strings = dict(strings)
+
+def reflow(text: str) -> str:
+    """copy.yaml's words as one line per paragraph, so phones wrap them and no line breaks mid-
+    sentence. A line break stays before a list item and around a line that is only a
+    {placeholder}; a line ending in a backslash keeps its break (the backslash goes)."""
+    paragraphs = []
+    for paragraph in text.strip().split("\n\n"):
+        out: list[str] = []
+        keep = True  # the first line starts the paragraph
+        for line in paragraph.split("\n"):
+            hard = line.rstrip().endswith("\\")
+            line = line.rstrip().removesuffix("\\").rstrip()
+            if keep or _LIST_LINE.match(line) or _PLACEHOLDER_LINE.match(line):
+                out.append(line)
+            else:
+                out[-1] = f"{out[-1]} {line.strip()}"
+            keep = hard or bool(_PLACEHOLDER_LINE.match(line))
+        paragraphs.append("\n".join(out))
+    return "\n\n".join(paragraphs)
+
+
+class Copy:
+    """The bot's own words (menus, prompts, errors), looked up by key.
+
+    A text that depends on a number has one form per CLDR plural category (`one`, `other`, and
+    for some languages `zero`, `two`, `few`, `many`); `format(key, count=n)` picks the form Babel
+    gives for n in the copy's locale ("1 seat", "2 seats")."""
+
+    def __init__(self, strings: Mapping[str, str | Mapping[str, str]], locale: str = "en_GB") -> None:
+        self._strings: dict[str, str | dict[str, str]] = {
+            key: reflow(value) if isinstance(value, str) else {form: reflow(t) for form, t in value.items()}
+            for key, value in strings.items()
+        }
+        self._locale = Locale.parse(locale)
 
     def __getitem__(self, key: str) -> str:
-        return self._strings[key]
+        value = self._strings[key]
+        if not isinstance(value, str):
+            raise KeyError(f"{key} has plural forms: use format({key!r}, count=…)")
+        return value
 
     def format(self, key: str, **values: object) -> str:
-        """Fill the named placeholders of one string."""
-        return self._strings[key].format(**values)
+        """Fill the named placeholders of one string (the plural form for `count`, if it has forms)."""
+        value = self._strings[key]
+        if not isinstance(value, str):
+            count = values["count"]
+            assert isinstance(count, int | float)
+            value = value.get(self._locale.plural_form(count)) or value["other"]
+        return value.format(**values)
+
+    def count(self, key: str, count: int) -> str:
+        """A counted phrase: `count("seats", 2)` is "2 seats"."""
+        return self.format(key, count=count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +405,9 @@ COPY_KEYS = (
     "choose_number",
     "choose_number_typed",
     "choose_in_range",
+    "seats_count",
+    "recipients_count",
+    "people_count",
     "choose_letter",
     "carry_on",
     "coordinator_hello",

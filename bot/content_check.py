@@ -13,6 +13,7 @@ from bot.content import (
     COPY_KEYS,
     CRISIS_ENTRY,
     NONE_LABEL,
+    PLURAL_FORMS,
     TRIAGE_LABELS,
     AlertTemplate,
     Category,
@@ -660,15 +661,26 @@ class Inspector:
         if doc is None:
             return None
         data = doc.data if isinstance(doc.data, dict) else {}
-        strings = {str(k): str(v).strip() for k, v in data.items() if isinstance(v, str | int)}
+        strings: dict[str, str | dict[str, str]] = {}
+        for k, v in data.items():
+            if isinstance(v, str | int):
+                strings[str(k)] = str(v).strip()
+            elif isinstance(v, dict) and k != "roles":  # plural forms: {one: "{count} seat", other: …}
+                forms = {str(f): str(t).strip() for f, t in v.items() if isinstance(t, str | int)}
+                if set(forms) - PLURAL_FORMS or "other" not in forms or len(forms) != len(v):
+                    self.error(doc.path, doc.line(k), f"`{k}` needs plural forms as texts: other, and any of "
+                               f"{', '.join(sorted(PLURAL_FORMS - {'other'}))}")  # fmt: skip
+                    continue
+                strings[str(k)] = forms
         for key in COPY_KEYS:
             if not strings.get(key):
                 self.error(doc.path, 1, f"missing the text `{key}`")
-        for key, text in strings.items():
-            first = doc.line(key) + (1 if "\n" in text else 0)
-            for line, digits, raw in phone_numbers(text, first):
-                if digits not in numbers:
-                    self.error(doc.path, line, f"phone number {raw!r} in `{key}` is not in numbers.yaml")
+        for key, value in strings.items():
+            for text in [value] if isinstance(value, str) else value.values():
+                first = doc.line(key) + (1 if "\n" in text else 0)
+                for line, digits, raw in phone_numbers(text, first):
+                    if digits not in numbers:
+                        self.error(doc.path, line, f"phone number {raw!r} in `{key}` is not in numbers.yaml")
         return Copy(strings) if all(strings.get(k) for k in COPY_KEYS) else None
 
 

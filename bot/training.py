@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
 
+from bot import dates
 from bot.content import Copy
 from bot.messages import Choice, Reply, notice_body
 from bot.store import Database, Registration, StoreError, TrainingSession
@@ -64,11 +65,7 @@ def local(moment: datetime, tz: ZoneInfo) -> datetime:
 
 def when(session: TrainingSession, tz: ZoneInfo) -> str:
     """The session's date and times as people read them: "Sat 5 Dec 2026, 10:00–13:00"."""
-    start, end = local(session.starts_at, tz), local(session.ends_at, tz)
-    day = f"{start:%a} {start.day} {start:%b %Y}, {start:%H:%M}"
-    if end.date() == start.date():
-        return f"{day}–{end:%H:%M}"
-    return f"{day} – {end:%a} {end.day} {end:%b %Y}, {end:%H:%M}"
+    return dates.span(session.starts_at, session.ends_at, tz)
 
 
 # --- what coordinators enter -------------------------------------------------------------------
@@ -110,7 +107,7 @@ def validate_session(
     starts = fields.get("starts_at", current.starts_at if current else None)
     ends = fields.get("ends_at", current.ends_at if current else None)
     if "starts_at" in fields and starts is not None and starts <= now:
-        problems.append(f"starts: {local(starts, tz):%Y-%m-%d %H:%M} is in the past")
+        problems.append(f"starts: {dates.friendly(starts, tz)} is in the past")
     if starts is not None and ends is not None and ends <= starts:
         problems.append("ends: must be after the start")
     if raw.get("capacity") not in (None, ""):
@@ -285,8 +282,8 @@ class Training:
                 "training_offer",
                 title=session.title,
                 when=when(session, self.tz),
-                seats=registration.seats,
-                until=f"{local(registration.offered_until, self.tz):%a %d %b, %H:%M}",
+                seats=self.copy.count("seats_count", registration.seats),
+                until=dates.friendly(registration.offered_until, self.tz),
             )
             choices = (
                 Choice(f"trn-accept:{registration.id}", self.copy["training_accept"]),
@@ -328,7 +325,7 @@ class Training:
                     when=when(session, self.tz),
                     venue=session.venue,
                     address=session.address,
-                    seats=registration.seats,
+                    seats=self.copy.count("seats_count", registration.seats),
                 )
                 await self._tell(f"reminder:{hours}h:{registration.id}", registration, Reply(text))
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from bot import dates
 from bot.content import Copy
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Document, Reply
@@ -129,8 +130,7 @@ class TrainingFlow:
         return when(session, self.training.tz)
 
     def _label(self, session: TrainingSession) -> str:
-        start = session.starts_at.astimezone(self.training.tz)
-        label = f"{start:%a} {start.day} {start:%b}: {session.title}"
+        label = f"{dates.day(session.starts_at, self.training.tz)}: {session.title}"
         if session.status == "cancelled":
             return f"{label} ({self.copy['training_cancelled_mark']})"
         return label if session.seats_left else f"{label} ({self.copy['training_full_mark']})"
@@ -353,7 +353,8 @@ class TrainingFlow:
             return self._say("training_already_registered", mine, title=title, status=status)
         if registration.status == "waiting":
             return self._say("training_waiting", mine, title=title)
-        reply = self._say("training_confirmed", mine, title=title, when=moment, seats=registration.seats)
+        seats = self.copy.count("seats_count", registration.seats)
+        reply = self._say("training_confirmed", mine, title=title, when=moment, seats=seats)
         return Reply(reply.text, reply.choices, document=self._document(session, registration))
 
     # --- my registrations -----------------------------------------------------------------------
@@ -378,7 +379,7 @@ class TrainingFlow:
             title=escape_markdown(session.title),
             when=self._when(session),
             status=self.copy[f"training_status_{registration.status}"],
-            seats=registration.seats,
+            seats=self.copy.count("seats_count", registration.seats),
         )
         choices = []
         if registration.status == "offered":

@@ -506,7 +506,7 @@ async def test_a_whatsapp_coordinator_removed_with_the_cli_mid_alert_cannot_send
     home = await say("/alerts")
     kinds = await say(option(home, "Send an alert"))
     audiences = await say(option(kinds, "Urgent"))
-    await say(option(audiences, "Both"))
+    await say(option(audiences, "Faith leaders and community members"))
     await say("Newham")
     preview = await say("Extra patrols this weekend")
     assert "Extra patrols this weekend" in "\n".join(preview)

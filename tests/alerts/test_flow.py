@@ -580,7 +580,7 @@ async def test_typed_text_is_sent_exactly_as_typed(
     assert "That didn't work: text: keep an alert under 1200 characters." in problem.text
     typed = "Prayers go ahead tonight. Stewards at the *side* doors from 18:00 - thank you!"
     preview = await say(engine, typed, COORD)
-    assert "Vigilance alert for Both in Newham" in plain(preview.text)
+    assert "Vigilance alert for Faith leaders and community members in Newham" in plain(preview.text)
     assert plain(preview.text).endswith(f"{typed}\n\nTo check this alert is genuine, send CHECK A-???? to this bot.")
     await press(engine, "alr-send:go", COORD)
     [alert] = await alert_store.alerts()
@@ -851,7 +851,7 @@ async def test_a_scheduled_alert_reports_as_scheduled(
     alert = await composer.send(kind="reassurance", audience="community", areas=["all"], text="Later",
                                 created_by="cli", channels=ALERT_CHANNELS, send_at=later)  # fmt: skip
     text = alerts_flow.progress_text(alert, await alert_store.progress(alert))
-    assert plain(text) == f"Alert {alert.reference}: scheduled for Tue 1 Dec 2026, 12:00, to 1 recipients."
+    assert plain(text) == f"Alert {alert.reference}: scheduled for Tue 1 Dec 2026, 12:00, to 1 recipient."
 
 
 async def test_a_rejected_leader_signing_up_again_and_again_sends_coordinators_one_notice_a_day(

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from bot.answers import Answerer
-from bot.content import Content, ContentError, example_rows, inspect_content, load_content, phone_numbers
+from bot.content import (
+    Content,
+    ContentError,
+    Copy,
+    example_rows,
+    inspect_content,
+    load_content,
+    phone_numbers,
+    reflow,
+)
 from bot.dialog import Engine
 from bot.judgement import normalise
 from bot.messages import Incoming
@@ -245,3 +254,45 @@ async def test_without_a_report_guide_the_menu_gives_the_reporting_answer(
     reply = await engine.handle(Incoming("console", "amina", choice="menu:report"))
     assert reply.answer == "report-hate-crime"
     assert (await engine.handle(Incoming("console", "amina", "/report"))).answer == "report-hate-crime"
+
+
+def test_copy_paragraphs_are_reflowed_for_phones() -> None:
+    """#14: hard line breaks from copy.yaml showed mid-sentence on phones."""
+    assert reflow("one two\n  three four\n\n- a list\n  item goes on\n- next") == (
+        "one two three four\n\n- a list item goes on\n- next"
+    )
+    assert reflow("**Heading**\\\nName: {name}\n{features}\n- more") == "**Heading**\nName: {name}\n{features}\n- more"
+
+
+def test_no_copy_text_breaks_a_line_mid_sentence(content: Content) -> None:
+    first = content.copy["fallback"].split("\n\n")[0]
+    assert "\n" not in first and first.startswith("Sorry, I don't have guidance on that. I can help")
+    assert content.copy["alerts_request"].count("\n") == 2  # a backslash keeps a line of its own
+
+
+@pytest.mark.parametrize(
+    ("count", "seats", "people"), [(0, "0 seats", "0 people"), (1, "1 seat", "1 person"), (2, "2 seats", "2 people")]
+)
+def test_counted_phrases_take_their_plural_form(content: Content, count: int, seats: str, people: str) -> None:
+    assert content.copy.count("seats_count", count) == seats
+    assert content.copy.count("people_count", count) == people
+    assert content.copy.format("training_session_cancelled_done", count=count) == f"Cancelled. {people} will be told."
+
+
+def test_plural_forms_follow_the_language() -> None:
+    """Welsh has six forms; the form Babel gives for the number is the one used."""
+    forms = {"zero": "dim", "one": "un", "two": "dau", "few": "tri", "many": "chwech", "other": "eraill"}
+    welsh = Copy({"n": forms}, locale="cy")
+    assert [welsh.format("n", count=n) for n in (0, 1, 2, 3, 6, 4)] == ["dim", "un", "dau", "tri", "chwech", "eraill"]
+    with pytest.raises(KeyError):
+        welsh["n"]  # a text with forms needs its number
+
+
+def test_copy_plural_forms_are_checked(content_copy: Path) -> None:
+    copy = content_copy / "copy.yaml"
+    _edit(copy, 'seats_count:\n  one: "{count} seat"\n  other: "{count} seats"', 'seats_count:\n  one: "{count} seat"')
+    _edit(copy, "people_count:\n  one:", "people_count:\n  several:")
+    errors = _errors(content_copy)
+    assert any("`seats_count` needs plural forms" in e for e in errors), errors
+    assert any("`people_count` needs plural forms" in e and f"copy.yaml:{_line_of(copy, 'people_count')}:" in e
+               for e in errors), errors  # fmt: skip
