@@ -8,6 +8,7 @@ the thresholds are content (content/judgement.yaml).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -174,7 +175,7 @@ class Answerer:
         copy = self.content.copy
         if guidance is None:
             return Reply(copy["emergency_lead"], (Choice(MAIN_MENU, copy["main_menu"]),), emergency=True)
-        entry = self.entry_reply(guidance)
+        entry = self.entry_reply(guidance, without=copy["emergency_lead"])
         text = f"{copy['emergency_lead']}\n\n{copy['emergency_more']}\n\n{entry.text}"
         return Reply(text, entry.choices, emergency=True, answer=guidance.id)
 
@@ -190,11 +191,13 @@ class Answerer:
         suggestions = tuple(e.id for e in also)
         return dataclasses.replace(shown, choices=choices, emergency=emergency, suggestions=suggestions)
 
-    def entry_reply(self, entry: FaqEntry) -> Reply:
-        """An FAQ answer with its sources, and related topics as choices."""
+    def entry_reply(self, entry: FaqEntry, without: str = "") -> Reply:
+        """An FAQ answer with its sources, and related topics as choices; `without`: advice
+        already given above it (the 999 lead), whose steps it doesn't repeat."""
         copy = self.content.copy
         sources = "\n".join(f"- [{site_name(url)}]({url})" for url in entry.sources)
-        text = f"**{entry.title}**\n\n{entry.body}\n\n{copy['sources']}\n\n{sources}"
+        body = without_repeats(entry.body, without) if without else entry.body
+        text = f"**{entry.title}**\n\n{body}\n\n{copy['sources']}\n\n{sources}"
         related = tuple(faq_choice(self.content.faq[i]) for i in entry.related if i in self.content.faq)
         return Reply(text, (*related, Choice(MAIN_MENU, copy["main_menu"])), answer=entry.id)
 
@@ -205,6 +208,59 @@ class Answerer:
             Choice(f"menu:{key}", copy[f"menu_{key.replace('-', '_')}"])
             for key in ("help-now", "report", "topics", "training", "alerts", "privacy")
         )
+
+
+_ITEM = re.compile(r"^(\s*)(\d+)[.)]\s|^\s*[-*]\s")
+_TOKEN = re.compile(r"[\w']+")
+REPEAT_SHARE = 0.5  # a step this share of whose words a line above has (and its number) repeats it
+
+
+def _tokens(line: str) -> set[str]:
+    return {t.casefold() for t in _TOKEN.findall(line)}
+
+
+def _repeats(step: str, above: list[set[str]]) -> bool:
+    """Whether a list step says only what a line above already said: the same phone number (55,
+    18000), and most of the step's words are that line's (a step that adds advice is kept)."""
+    mine = _tokens(_ITEM.sub("", step, count=1))  # the step's words, not its number
+    for theirs in above:
+        shared = mine & theirs
+        if any(t.isdigit() for t in shared) and len(shared) >= REPEAT_SHARE * len(mine):
+            return True
+    return False
+
+
+def without_repeats(body: str, above: str) -> str:
+    """`body` without the list steps that repeat a line of `above` (a reply leading with the 999
+    advice doesn't give "press 55" twice); numbered lists are numbered again from 1."""
+    lines = [_tokens(_ITEM.sub("", line, count=1)) for line in above.splitlines() if line.strip()]
+    out: list[str] = []
+    dropping = False
+    for line in body.splitlines():
+        item = _ITEM.match(line)
+        if item:
+            dropping = _repeats(line, lines)
+        elif not line.strip() or not line.startswith((" ", "\t")):
+            dropping = False  # a paragraph or a blank line ends the step
+        if not dropping:
+            out.append(line)
+    return _renumber("\n".join(out))
+
+
+def _renumber(body: str) -> str:
+    """Number each ordered list's steps 1, 2, 3… (after some were left out)."""
+    out, count = [], 0
+    for line in body.splitlines():
+        item = _ITEM.match(line)
+        if item and item.group(2) is not None and not item.group(1):
+            count += 1
+            line = f"{count}." + line[item.end(2) + 1 :]
+        elif line.strip() and not line.startswith((" ", "\t")) and not item:
+            count = 0
+        elif not line.strip():
+            pass  # a blank line inside a list keeps its numbering
+        out.append(line)
+    return "\n".join(out)
 
 
 def site_name(url: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answers import Answerer, Kind
+from bot.answers import Answerer, Kind, without_repeats
 from bot.content import Content
 from bot.render import Style, render
 
@@ -127,3 +127,21 @@ def test_a_long_message_is_answered_by_its_question(answerer: Answerer) -> None:
     answer = answerer.answer(message)
     assert answer.kind is Kind.ANSWER and answer.entry is not None
     assert answer.entry.id == "victim-support"
+
+
+def test_under_the_999_advice_an_answer_does_not_repeat_its_lines(answerer: Answerer, content: Content) -> None:
+    """#14: "press 55" and "text relay 18000" came twice in a reply leading with 999."""
+    entry = content.faq["emergency-999"]
+    alone = render(answerer.entry_reply(entry).text, Style.PLAIN)
+    assert alone.count("press 55") == 1 and alone.count("18000") == 1  # the page on its own keeps its steps
+    reply = render(answerer.emergency_reply(entry).text, Style.PLAIN)
+    assert reply.count("press 55") == 1 and reply.count("Text relay") == 1
+    assert "4. Say what is happening" in reply and "5." not in reply.split("When you are safe")[1]
+    assert "2. Ask for police, ambulance or fire." in reply  # the rest numbered as before
+
+
+def test_a_step_that_adds_advice_is_kept() -> None:
+    above = "**Call 999** now.\n\n- Can't speak? Press **55** when asked."
+    body = "Intro.\n\n1. Can't speak? Press **55** when asked.\n2. Head for a busy shop, tell staff, then press 55."
+    body += "\n3. Wait."
+    assert without_repeats(body, above) == "Intro.\n\n1. Head for a busy shop, tell staff, then press 55.\n2. Wait."
