@@ -431,7 +431,7 @@ class Engine:
                 return await self._texts[state](turn, text)
             if choice is None and offered and _MENU_NUMBER.fullmatch(text.rstrip(".)")):
                 # "0", "99", "1.5" at a menu: a slip of the keyboard, not a question to answer
-                again = self.copy.format("choose_in_range", first=1, last=len(offered))
+                again = self.copy.format("choose_in_range", count=len(offered), first=1, last=len(offered))
                 return Step(Reply(again, tuple(offered)), state, turn.form)
         if choice is not None:
             prefix, _, value = choice.partition(":")

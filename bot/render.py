@@ -183,7 +183,7 @@ def choices_prompt(reply: Reply, copy: Copy) -> str:
         key = "choose_letter"
     else:
         key = "choose_number_typed" if reply.typed else "choose_number"
-    return copy.format(key, first=keys[0], last=keys[-1]) if keys else ""
+    return copy.format(key, count=len(keys), first=keys[0], last=keys[-1]) if keys else ""
 
 
 def numbered_choices(labels: list[str], prompt: str, keys: list[str] | None = None) -> str:

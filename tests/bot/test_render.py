@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bot.render import Style, numbered_choices, render, render_blocks, split_message
+import dataclasses
+
+from bot.content import Content
+from bot.messages import Choice, Reply
+from bot.render import Style, choices_prompt, numbered_choices, render, render_blocks, split_message
 
 SAMPLE = """Call **999** if you are _in danger_ now. See [the Met](https://www.met.police.uk/).
 
@@ -49,3 +53,12 @@ def test_a_block_longer_than_the_limit_is_split_on_words() -> None:
 
 def test_numbered_choices() -> None:
     assert numbered_choices(["Yes", "No"], "Reply 1 or 2") == "1. Yes\n2. No\n\nReply 1 or 2"
+
+
+def test_one_choice_is_not_a_range(content: Content) -> None:
+    """#14: "Reply with a number (1–1)"."""
+    one = Reply("x", (Choice("menu:main", "Main menu"),))
+    assert choices_prompt(one, content.copy) == "Reply with 1 or type a question."
+    two = Reply("x", (Choice("a", "A"), Choice("b", "B")), lettered=True)
+    assert choices_prompt(two, content.copy) == "Reply with a letter (A–B)."
+    assert choices_prompt(dataclasses.replace(two, choices=two.choices[:1]), content.copy) == "Reply with A for that."
