@@ -151,7 +151,7 @@ class Composer:
             "report_user": report_to[1] if report_to else None,
         }
         alert = await self.store.create_alert(fields, deliveries, now)
-        details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience,
-                   "areas": list(areas), "recipients": preview.by_channel, "send_at": when.isoformat()}  # fmt: skip
+        details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience, "areas": list(areas),
+                   "recipients": preview.by_channel, "send_at": when.isoformat(), "text": body}  # fmt: skip
         await self.store.audit(created_by, "alert sent", details, now)
         return alert

@@ -19,6 +19,7 @@ at once). For coordinators: approve or reject leaders, compose an alert (kind 鈫
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -39,6 +40,7 @@ from bot.training import ROLES, TrainingError, parse_local
 
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
+MAX_REASON = 300  # characters of a reason for rejecting a request, told to the person
 _REQUEST = "leader-request"  # notification keys: leader-request:<channel>:<user id>:<day>:<coordinator>
 
 
@@ -77,27 +79,32 @@ class AlertsFlow:
             "alr-role": self._on_role_choice,
             "alr-all": self._on_all_areas,
             "alr-ok": self._on_consent,
-            "alr-review": coordinator(self._on_review),
-            "alr-approve": coordinator(self._on_approve),
-            "alr-reject": coordinator(self._on_reject),
-            "alr-kind": coordinator(self._on_kind),
-            "alr-aud": coordinator(self._on_audience),
-            "alr-areas": coordinator(self._on_compose_all_areas),
-            "alr-tpl": coordinator(self._on_template),
-            "alr-send": coordinator(self._on_send),
-            "alr-later": coordinator(self._on_later),
-            "alr-status": coordinator(self._on_status),
+            # Screens and steps on the way are checked, not audited: what they lead to is
+            # (a leader approved or rejected, an alert sent), once, with what it was.
+            "alr-review": coordinator(self._on_review, audited=False),
+            "alr-approve": coordinator(self._on_approve, audited=False),
+            "alr-reject": coordinator(self._on_reject, audited=False),
+            "alr-reject-now": coordinator(self._on_reject_now, audited=False),
+            "alr-kind": coordinator(self._on_kind, audited=False),
+            "alr-aud": coordinator(self._on_audience, audited=False),
+            "alr-areas": coordinator(self._on_compose_all_areas, audited=False),
+            "alr-tpl": coordinator(self._on_template, audited=False),
+            "alr-send": coordinator(self._on_send, audited=False),
+            "alr-later": coordinator(self._on_later, audited=False),
+            "alr-status": coordinator(self._on_status, audited=False),
             "alr-ack": self._on_ack,
             "alr-help": self._on_need_help,
+            "alr-ask": self._on_ask_team,
         }
         texts: dict[str, Handler] = {
             "alr_name": self._on_name,
             "alr_place": self._on_place,
             "alr_role": self._on_role_text,
             "alr_areas": self._on_areas_text,
-            "alr_compose_areas": coordinator(self._on_compose_areas_text, typed=True),
-            "alr_text": coordinator(self._on_text, typed=True),
-            "alr_at": coordinator(self._on_at_text, typed=True),
+            "alr_compose_areas": coordinator(self._on_compose_areas_text, typed=True, audited=False),
+            "alr_text": coordinator(self._on_text, typed=True, audited=False),
+            "alr_at": coordinator(self._on_at_text, typed=True, audited=False),
+            "alr_reject_reason": coordinator(self._on_reject_reason, typed=True, audited=False),
         }
         return Flow(
             choices=choices,
@@ -106,7 +113,7 @@ class AlertsFlow:
             links={"check": self._on_check},
             commands={"alerts": self._home, "subscribe": self._subscribe, "unsubscribe": self._unsubscribe},
             # Buttons on messages the bot sent first; each checks who may press it.
-            open_choices=frozenset({"alr-ack", "alr-help", "alr-review", "alr-status"}),
+            open_choices=frozenset({"alr-ack", "alr-help", "alr-review", "alr-status", "alr-ask"}),
             untriaged=frozenset({"alr_text"}),  # a coordinator's alert text may well describe danger
             forget=self._forget,
             privacy=self.copy["privacy_alerts"],
@@ -120,7 +127,8 @@ class AlertsFlow:
             await self.db.drop_notifications(f"{NEED_HELP_KEY}{delivery}:", sent_too=True)
         me = await self.store.subscriber(channel, user_id)
         if me is not None:  # coordinators' buttons naming them ("Amina (Masjid Al-Huda)")
-            await self.db.drop_choices(f"alr-{action}:{me.id}" for action in ("review", "approve", "reject"))
+            actions = ("review", "approve", "reject", "reject-now", "ask")
+            await self.db.drop_choices(f"alr-{action}:{me.id}" for action in actions)
 
     # --- helpers --------------------------------------------------------------------------------
     def _main(self) -> Choice:
@@ -130,9 +138,10 @@ class AlertsFlow:
         text = self.copy.format(key, **values) if values else self.copy[key]
         return Reply(text, (*choices, self._main()))
 
-    def _coordinator(self, handler: Handler, *, typed: bool = False) -> Handler:
+    def _coordinator(self, handler: Handler, *, typed: bool = False, audited: bool = True) -> Handler:
         """Coordinators only: checked on arrival and audited (`coordinators_only`)."""
-        return coordinators_only(self.db, lambda: self._say("alerts_not_allowed"))(handler, typed=typed)
+        wrap = coordinators_only(self.db, lambda: self._say("alerts_not_allowed"))
+        return wrap(handler, typed=typed, audited=audited)
 
     def _areas_label(self, areas: Sequence[str]) -> str:
         return self.copy["alerts_all_london"] if "all" in areas else ", ".join(areas)
@@ -174,9 +183,16 @@ class AlertsFlow:
             await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock(),
                                  coordinators_only=True)  # fmt: skip
 
-    async def tell_decision(self, subscriber: Subscriber, status: str) -> None:
-        """Tell a faith leader their request was approved or rejected (sent by the running bot)."""
-        body = notice_body(Reply(self.copy[f"alerts_you_are_{status}"]))
+    async def tell_decision(self, subscriber: Subscriber, status: str, reason: str = "") -> None:
+        """Tell a faith leader their request was approved or rejected (sent by the running bot):
+        a rejection with the coordinator's reason, if they gave one, and a way to ask the team."""
+        text = self.copy[f"alerts_you_are_{status}"]
+        choices: tuple[Choice, ...] = ()
+        if status == "rejected":
+            if reason:
+                text += "\n\n" + self.copy.format("alerts_rejected_reason", reason=escape_markdown(reason))
+            choices = (Choice(f"alr-ask:{subscriber.id}", self.copy["alerts_ask_team"]),)
+        body = notice_body(Reply(text, choices))
         key = f"leader-{status}:{subscriber.id}:{self.clock().isoformat()}"
         await self.db.notify(key, subscriber.channel, subscriber.user_id, body, self.clock())
 
@@ -218,11 +234,11 @@ class AlertsFlow:
         if value == "stop-yes":
             return await self._unsubscribe(turn, "")
         if value == "compose":
-            return await self._coordinator(self._compose)(turn, value)
+            return await self._coordinator(self._compose, audited=False)(turn, value)
         if value == "pending":
-            return await self._coordinator(self._pending)(turn, value)
+            return await self._coordinator(self._pending, audited=False)(turn, value)
         if value == "recent":
-            return await self._coordinator(self._recent)(turn, value)
+            return await self._coordinator(self._recent, audited=False)(turn, value)
         return await self._home(turn)
 
     async def _subscribe(self, turn: Turn, _payload: str) -> Step:
@@ -351,25 +367,71 @@ class AlertsFlow:
         choices = (Choice(f"alr-approve:{subscriber.id}", self.copy["alerts_approve"]),
                    Choice(f"alr-reject:{subscriber.id}", self.copy["alerts_reject"]),
                    Choice("alr:pending", self.copy["back"]))  # fmt: skip
-        return Step(Reply(f"{text}\n\n{self.copy['alerts_status_' + subscriber.kind + '_' + subscriber.status]}",
-                          (*choices, self._main())))  # fmt: skip
+        return Step(Reply(f"{text}\n\n{self.copy['alerts_review_' + subscriber.status]}", (*choices, self._main())))
 
-    async def _decide(self, turn: Turn, value: str, status: str) -> Step:
+    async def _request_of(self, value: str) -> Subscriber | None:
         subscriber = await self.store.subscriber_by_id(wanted) if (wanted := number(value)) is not None else None
+        return subscriber if subscriber is not None and subscriber.kind == "leader" else None
+
+    async def decide(self, subscriber: Subscriber, status: str, who: str, now: datetime, reason: str = "") -> None:
+        """Approve or reject a faith leader's request: recorded, audited and, if it changed, told
+        to them (the chat and `safetybot leaders approve|reject` both decide here)."""
+        await self.store.set_status(subscriber.id, status, now)
+        details = {"subscriber": subscriber.id, "name": subscriber.name, "reason given": bool(reason)}
+        await self.store.audit(who, f"leader {status}", details, now)
+        if subscriber.status != status:
+            await self.tell_decision(subscriber, status, reason)
+
+    async def _decide(self, turn: Turn, value: str, status: str, reason: str = "") -> Step:
+        subscriber = await self._request_of(value)
         if subscriber is None:
             return Step(self._say("alerts_no_such_request"))
-        await self.store.set_status(subscriber.id, status, turn.now)
-        await self.store.audit(actor(turn.incoming.channel, turn.incoming.user_id), f"leader {status}",
-                               {"subscriber": subscriber.id}, turn.now)  # fmt: skip
-        if subscriber.status != status:
-            await self.tell_decision(subscriber, status)
-        return await self._pending(turn, "")
+        await self.decide(subscriber, status, actor(turn.incoming.channel, turn.incoming.user_id), turn.now, reason)
+        done = self.copy.format(f"alerts_decided_{status}", who=self._who(subscriber))
+        rest = await self._pending(turn, "")
+        return dataclasses.replace(rest, reply=dataclasses.replace(rest.reply, text=f"{done}\n\n{rest.reply.text}"))
 
     async def _on_approve(self, turn: Turn, value: str) -> Step:
         return await self._decide(turn, value, "approved")
 
     async def _on_reject(self, turn: Turn, value: str) -> Step:
+        """Rejecting asks for a reason to tell them first (optional)."""
+        subscriber = await self._request_of(value)
+        if subscriber is None:
+            return Step(self._say("alerts_no_such_request"))
+        choices = (Choice(f"alr-reject-now:{subscriber.id}", self.copy["alerts_reject_no_reason"]),
+                   Choice(f"alr-review:{subscriber.id}", self.copy["back"]))  # fmt: skip
+        return Step(self._say("alerts_ask_reject_reason", *choices, who=self._who(subscriber)), "alr_reject_reason",
+                    {"subscriber": subscriber.id})  # fmt: skip
+
+    async def _on_reject_now(self, turn: Turn, value: str) -> Step:
         return await self._decide(turn, value, "rejected")
+
+    async def _on_reject_reason(self, turn: Turn, text: str) -> Step:
+        reason = clean(text).strip()
+        if not 2 <= len(reason) <= MAX_REASON:
+            again = (Choice(f"alr-reject-now:{turn.form.get('subscriber')}", self.copy["alerts_reject_no_reason"]),)
+            return Step(self._say("alerts_bad_reject_reason", *again, most=MAX_REASON), "alr_reject_reason", turn.form)
+        return await self._decide(turn, str(turn.form.get("subscriber", "")), "rejected", reason)
+
+    async def _on_ask_team(self, turn: Turn, value: str) -> Step:
+        """A rejected faith leader asks the team about it (the button on the rejection): the
+        coordinators are told, with how to reach them, once."""
+        me = await self._request_of(value)
+        incoming = turn.incoming
+        if me is None or (me.channel, me.user_id) != (incoming.channel, incoming.user_id) or me.status != "rejected":
+            return Step(self._say("alerts_no_such_request"))
+        text = self.copy.format("alerts_leader_asks", request=self._request(me), channel=me.channel,
+                                contact=escape_markdown(me.user_id))  # fmt: skip
+        review = Reply(text, (Choice(f"alr-review:{me.id}", self.copy["alerts_review"]),))
+        await self._notify_coordinators(f"{_REQUEST}:{me.channel}:{me.user_id}:asks", review)
+        await self.store.audit(actor(incoming.channel, incoming.user_id), "asked about a rejection", {}, turn.now)
+        return Step(self._say("alerts_team_asked"))
+
+    def _who(self, subscriber: Subscriber) -> str:
+        """ "Amina Khan, Imam, Masjid an-Noor": the parts they gave (a community member may give none)."""
+        parts = [p.strip() for p in (subscriber.name, subscriber.role, subscriber.place) if p and p.strip()]
+        return escape_markdown(", ".join(parts)) if parts else self.copy["alerts_unnamed"]
 
     # --- coordinators: composing ------------------------------------------------------------------
     async def _compose(self, _turn: Turn, _value: str) -> Step:
@@ -433,6 +495,12 @@ class AlertsFlow:
         counts = preview.by_channel
         per_channel = ", ".join(f"{channel} {count}" for channel, count in sorted(counts.items())) or "-"
         when = datetime.fromisoformat(form["at"]) if form.get("at") else turn.now
+        if not preview.recipients:  # nothing to send or schedule: say so, and go back a step
+            again = Choice(f"alr-aud:{form['audience']}", self.copy["alerts_other_areas"])
+            audiences = Choice(f"alr-kind:{form['kind']}", self.copy["alerts_other_audience"])
+            nobody = self._say("alerts_nobody", again, audiences, areas=escape_markdown(self._areas_label(areas)),
+                               audience=self.copy[f"alerts_audience_{form['audience']}"])  # fmt: skip
+            return Step(nobody, "alr_compose", {k: v for k, v in form.items() if k in ("kind", "audience")})
         body = self.fill(form["text"], areas, when)
         text = self.message_text(body, "A-????", form["kind"])
         at = self.local_time(when) if form.get("at") else self.copy["alerts_now"]
@@ -493,13 +561,17 @@ class AlertsFlow:
         recent = await self.store.alerts(10)
         if not recent:
             return Step(self._say("alerts_none_sent", Choice("alr:home", self.copy["back"])))
-        choices = [
-            Choice(f"alr-status:{a.id}", f"{a.reference} 路 {self.copy['alerts_kind_' + a.kind]} 路 {a.total}")
-            for a in recent
-        ]
+        choices = [Choice(f"alr-status:{a.id}", self._recent_label(a)) for a in recent]
         return Step(
             Reply(self.copy["alerts_recent_intro"], (*choices, Choice("alr:home", self.copy["back"]), self._main()))
         )
+
+    def _recent_label(self, alert: Alert) -> str:
+        """A recent alert as a coordinator picks it: "A-KNRQ 路 Urgent 路 Tue 1 Dec 2026 路 1 recipient"."""
+        return self.copy.format(
+            "alerts_recent_label", reference=alert.reference, kind=self.copy["alerts_kind_" + alert.kind],
+            day=dates.day(alert.send_at, self.composer.tz), recipients=self.copy.count("recipients_count", alert.total),
+        )  # fmt: skip
 
     async def _on_status(self, _turn: Turn, value: str) -> Step:
         alert = await self.store.alert(wanted) if (wanted := number(value)) is not None else None
@@ -546,11 +618,15 @@ class AlertsFlow:
             return Step(self._say("alerts_no_such_alert"))
         alert, subscriber, delivery_id = found
         await self.store.acknowledge(delivery_id, "help", turn.now)
-        who = subscriber.name if subscriber and subscriber.name else turn.incoming.display_name or turn.incoming.user_id
+        if subscriber is not None and (subscriber.name or subscriber.role or subscriber.place):
+            who = self._who(subscriber)
+        else:  # a community member gives no name: what their account shows, if anything
+            shown = turn.incoming.display_name or ""
+            who = escape_markdown(shown) if shown.strip() else self.copy["alerts_unnamed"]
+        if subscriber is not None and subscriber.kind == "community":
+            who += " " + self.copy["alerts_community_member"]
         text = self.copy.format(
-            "alerts_help_request", reference=alert.reference, name=escape_markdown(who),
-            role=escape_markdown(subscriber.role if subscriber else "-"),
-            place=escape_markdown(subscriber.place if subscriber else "-"),
+            "alerts_help_request", reference=alert.reference, who=who,
             areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
             channel=turn.incoming.channel, contact=escape_markdown(turn.incoming.user_id),
         )  # fmt: skip

@@ -118,14 +118,17 @@ Handler = Callable[[Turn, str], Awaitable[Step]]  # (turn, the choice's value or
 def coordinators_only(db: Database, refuse: Callable[[], Reply]) -> Callable[..., Handler]:
     """A wrapper for a flow's coordinator actions: each is checked when it arrives, whatever
     button, deep link or typed text asked for it (the sender's role is read from the database on
-    every message), and written to the audit log: who, what, when; refusals too.
+    every message). Refusals are written to the audit log, and so is each action that changes
+    something (who, what, when), unless its handler audits it with what it did (`audited=False`;
+    screens on the way, which change nothing, too).
 
         coordinator = coordinators_only(db, lambda: Reply("Only coordinators can do that."))
-        choices = {"trn-admin": coordinator(self._on_admin)}
+        choices = {"trn-admin-cancel-yes": coordinator(self._on_admin_cancel_yes),
+                   "trn-admin": coordinator(self._on_admin, audited=False)}  # a screen
         texts = {"trn_new": coordinator(self._on_new_text, typed=True)}  # typed text isn't logged
     """
 
-    def wrap(handler: Handler, *, typed: bool = False) -> Handler:
+    def wrap(handler: Handler, *, typed: bool = False, audited: bool = True) -> Handler:
         action = handler.__name__.removeprefix("_").removeprefix("on_")
 
         async def checked(turn: Turn, value: str) -> Step:
@@ -133,7 +136,8 @@ def coordinators_only(db: Database, refuse: Callable[[], Reply]) -> Callable[...
             if not turn.coordinator:
                 await db.audit(who, "refused", {"tried": action}, turn.now)
                 return Step(refuse())
-            await db.audit(who, action, {} if typed else {"value": value[:64]}, turn.now)
+            if audited:
+                await db.audit(who, action, {} if typed else {"value": value[:64]}, turn.now)
             return await handler(turn, value)
 
         checked.__name__ = handler.__name__

@@ -77,10 +77,10 @@ class TrainingFlow:
             "trn-cancel-yes": self._on_cancel_registration_yes,
             "trn-accept": self._on_accept,
             "trn-decline": self._on_decline,
-            "trn-admin": self._coordinator(self._on_admin),
-            "trn-admin-new": self._coordinator(self._on_admin_new),
-            "trn-admin-edit": self._coordinator(self._on_admin_edit),
-            "trn-admin-cancel": self._coordinator(self._on_admin_cancel),
+            "trn-admin": self._coordinator(self._on_admin, audited=False),
+            "trn-admin-new": self._coordinator(self._on_admin_new, audited=False),
+            "trn-admin-edit": self._coordinator(self._on_admin_edit, audited=False),
+            "trn-admin-cancel": self._coordinator(self._on_admin_cancel, audited=False),
             "trn-admin-cancel-yes": self._coordinator(self._on_admin_cancel_yes),
             "trn-checkin": self._coordinator(self._on_checkin),
         }
@@ -122,9 +122,10 @@ class TrainingFlow:
         text = self.copy.format(key, **values) if values else self.copy[key]
         return Reply(text, (*choices, self._main()))
 
-    def _coordinator(self, handler: Handler, *, typed: bool = False) -> Handler:
+    def _coordinator(self, handler: Handler, *, typed: bool = False, audited: bool = True) -> Handler:
         """Coordinators only: checked on arrival and audited (`coordinators_only`)."""
-        return coordinators_only(self.training.db, lambda: self._say("training_not_allowed"))(handler, typed=typed)
+        wrap = coordinators_only(self.training.db, lambda: self._say("training_not_allowed"))
+        return wrap(handler, typed=typed, audited=audited)
 
     def _when(self, session: TrainingSession) -> str:
         return when(session, self.training.tz)
@@ -180,7 +181,7 @@ class TrainingFlow:
         if value == "my":
             return await self._my_registrations(turn)
         if value == "manage":
-            return await self._coordinator(self._on_manage)(turn, value)
+            return await self._coordinator(self._on_manage, audited=False)(turn, value)
         session = await self._session(value)
         if session is None:
             return Step(self._say("training_no_such_session"))

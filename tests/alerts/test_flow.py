@@ -33,6 +33,10 @@ def ids(reply: Reply) -> list[str]:
     return [c.id for c in reply.choices]
 
 
+def labels(reply: Reply) -> list[str]:
+    return [c.label for c in reply.choices]
+
+
 def plain(text: str) -> str:
     """What a person reads on a plain-text channel (no Markdown marks or escapes)."""
     return render(text, Style.PLAIN)
@@ -206,9 +210,11 @@ async def test_a_coordinator_approves_a_leader_in_chat(engine: Engine, alert_sto
     assert waiting.text.startswith("Faith leaders waiting for checks")
     assert Choice(f"alr-review:{me.id}", "Amina Khan (Masjid an-Noor, 12 Green Street)") in waiting.choices
     review = await press(engine, f"alr-review:{me.id}", COORD)
-    assert "Amina Khan, Imam" in plain(review.text) and "waiting for a coordinator" in review.text
+    assert "Amina Khan, Imam" in plain(review.text) and "Waiting for your check." in review.text
+    assert "your request" not in review.text  # #14: the coordinator read "your request"
     assert ids(review)[:2] == [f"alr-approve:{me.id}", f"alr-reject:{me.id}"]
     after = await press(engine, f"alr-approve:{me.id}", COORD)
+    assert plain(after.text).startswith("Approved: Amina Khan, Imam, Masjid an-Noor, 12 Green Street. I've told them.")
     assert "No faith leaders are waiting for checks." in after.text
 
     approved = await subscriber(alert_store)
@@ -216,36 +222,62 @@ async def test_a_coordinator_approves_a_leader_in_chat(engine: Engine, alert_sto
     told = [n for n in await notifications(db) if n.user_id == "amina"]
     assert len(told) == 1 and told[0].channel == "console"
     assert "You're approved for safety alerts." in plain(told[0].body["text"])
-    assert ("console:coord", "leader approved", {"subscriber": me.id}) in [
-        (a, b, c) for _, a, b, c in await alert_store.audit_log()
+    # One entry for the decision, none for the screens on the way
+    assert [(a, b, c) for _, a, b, c in await alert_store.audit_log() if a == "console:coord"] == [
+        ("console:coord", "leader approved", {"subscriber": me.id, "name": "Amina Khan", "reason given": False})
     ]
     mine = await say(engine, "/alerts")
     assert "faith leader, checked." in plain(mine.text)
     assert "alr:change" in ids(mine) and "alr:leader" not in ids(mine)
 
 
-async def test_a_coordinator_rejects_a_leader_from_the_notification(
+async def test_a_coordinator_rejects_a_leader_with_a_reason_and_they_can_ask_the_team(
     engine: Engine, alert_store: AlertStore, db: Database
 ) -> None:
+    """#14: rejection takes an optional reason told to the person, with a way to reach the team."""
     await sign_up_leader(engine)
     [note] = await notifications(db)
     request = Reply(note.body["text"], tuple(Choice(*c) for c in note.body["choices"]))
     await engine.remember_choices("console", COORD, request)  # what the notifier does when it sends it
     review = await say(engine, "A", COORD)  # "A. Check this request"
     [reject] = [c.id for c in review.choices if c.label == "Reject"]
-    await press(engine, reject, COORD)
+    asked = await press(engine, reject, COORD)
+    assert "Type a short reason to tell them" in plain(asked.text) and "Reject without a reason" in labels(asked)
+    assert "between 2 and 300" in (await say(engine, "x", COORD)).text
+    done = await say(engine, "We couldn't confirm your role with Masjid an-Noor.", COORD)
+    assert plain(done.text).startswith("Rejected: Amina Khan, Imam")
 
     me = await subscriber(alert_store)
     assert me is not None and me.status == "rejected"
-    told = [n for n in await notifications(db) if n.user_id == "amina"]
-    assert len(told) == 1 and "was not approved" in told[0].body["text"]
-    # newest first: the press of Review, of Reject, and the decision
-    assert [b for _, a, b, _ in await alert_store.audit_log() if a == "console:coord"] == [
-        "leader rejected",
-        "reject",
-        "review",
-    ]
+    [told] = [n for n in await notifications(db) if n.user_id == "amina"]
+    assert "was not approved" in told.body["text"]
+    assert "The reason given: We couldn't confirm your role with Masjid an-Noor." in plain(told.body["text"])
+    assert told.body["choices"] == [[f"alr-ask:{me.id}", "Ask the team about this"]]
+    assert [b for _, a, b, _ in await alert_store.audit_log() if a == "console:coord"] == ["leader rejected"]
     assert "your faith leader request was not approved" in (await say(engine, "/alerts")).text
+
+    # Amina asks the team, from the message: the coordinators are told once, with how to reach her.
+    await engine.remember_choices("console", "amina", Reply(told.body["text"], (Choice(*told.body["choices"][0]),)))
+    thanks = await say(engine, "A")
+    assert "I've asked the team" in thanks.text
+    await press(engine, f"alr-ask:{me.id}")  # pressed again
+    asks = [n for n in await notifications(db) if n.user_id == COORD and "asks about" in n.body["text"]]
+    assert len(asks) == 1 and "Contact on console: amina" in plain(asks[0].body["text"])
+    # Nobody else can ask about her request.
+    assert "no longer exists" in (await say(engine, None, "bilal", choice=f"alr-ask:{me.id}")).text
+
+
+async def test_rejecting_without_a_reason(engine: Engine, alert_store: AlertStore, db: Database) -> None:
+    await sign_up_leader(engine)
+    me = await subscriber(alert_store)
+    assert me is not None
+    await say(engine, "/alerts", COORD)
+    await press(engine, "alr:pending", COORD)
+    await press(engine, f"alr-review:{me.id}", COORD)
+    await press(engine, f"alr-reject:{me.id}", COORD)
+    await press(engine, f"alr-reject-now:{me.id}", COORD)
+    [told] = [n for n in await notifications(db) if n.user_id == "amina"]
+    assert "reason" not in told.body["text"] and told.body["choices"]
 
 
 async def test_a_withdrawn_request_says_so(engine: Engine, alert_store: AlertStore, db: Database) -> None:
@@ -522,7 +554,8 @@ async def test_a_coordinator_sends_a_template_to_leaders_in_newham(
     assert again.text.startswith(EXPIRED) and len(await alert_store.alerts()) == 1
     await say(engine, "/alerts", COORD)
     recent = await press(engine, "alr:recent", COORD)
-    assert Choice(f"alr-status:{alert.id}", f"{alert.reference} · Reassurance · 4") in recent.choices
+    label = f"{alert.reference} · Reassurance · Thu 26 Nov 2026 · 4 recipients"  # #14: "· 4" said nothing
+    assert Choice(f"alr-status:{alert.id}", label) in recent.choices
 
 
 @pytest.mark.parametrize(
@@ -550,12 +583,15 @@ async def test_the_preview_counts_exactly_who_it_reaches(
     await audience(alert_store, clock)
     await compose(engine, "urgent", who, areas)
     preview = await press(engine, "alr-tpl:urgent", COORD)
-    assert f"Recipients: {goes_to}. Sending: now." in plain(preview.text)
-    sent = await press(engine, "alr-send:go", COORD)
     total = int(goes_to.split()[0])
-    if total == 0:  # nobody to send it to: said, and nothing is queued
-        assert "nobody to send it to" in sent.text and await alert_store.alerts() == []
+    if total == 0:  # #14: nobody to send it to: said at the preview, which can't go on to sending
+        assert plain(preview.text).startswith("Nobody would get this alert.")
+        assert "alr-send:go" not in ids(preview) and "alr-later:at" not in ids(preview)
+        assert ids(preview)[:2] == [f"alr-aud:{who}", "alr-kind:urgent"]  # other areas, another audience
+        assert "expired" in (await press(engine, "alr-send:go", COORD)).text and await alert_store.alerts() == []
         return
+    assert f"Recipients: {goes_to}. Sending: now." in plain(preview.text)
+    await press(engine, "alr-send:go", COORD)
     [alert] = await alert_store.alerts()
     assert alert.total == total and (await alert_store.progress(alert)).pending == total
 
@@ -588,7 +624,10 @@ async def test_typed_text_is_sent_exactly_as_typed(
     assert alert.total == 5
 
 
-async def test_a_misspelt_or_unknown_area_when_composing(engine: Engine, alert_store: AlertStore) -> None:
+async def test_a_misspelt_or_unknown_area_when_composing(
+    engine: Engine, alert_store: AlertStore, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
     await say(engine, "/alerts", COORD)
     await press(engine, "alr:compose", COORD)
     await press(engine, "alr-kind:urgent", COORD)
@@ -944,3 +983,19 @@ def _reference(printed: str) -> str:
     match = re.search(r"A-[A-Z0-9]{4}", printed)
     assert match is not None
     return match.group(0)
+
+
+async def test_need_help_from_a_community_member_reads_well(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    """#14: a community member's Need help showed "alice, ," (no role, no place)."""
+    await alert_store.save_subscriber("console", "alice", kind="community", status="approved", boroughs=["Newham"],
+                                      now=clock())  # fmt: skip
+    await composer.send(kind="reassurance", audience="community", areas=["Newham"], text="Patrols tonight.",
+                        created_by="console:coord", channels=ALERT_CHANNELS)  # fmt: skip
+    delivery = await delivery_of(db, "alice")
+    await say(engine, None, "alice", choice=f"alr-help:{delivery.id}")
+    [note] = await notifications(db)
+    text = plain(note.body["text"])
+    assert "(no name given) (community member)\nAreas: Newham · contact on console: alice" in text
+    assert ", ," not in text
