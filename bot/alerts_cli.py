@@ -14,21 +14,28 @@ import io
 import json
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from alerts import Alert, AlertError, Progress, Subscriber, parse_areas
+from bot import dates
+from bot.alerts_flow import MAX_REASON
 from bot.app import App
 from bot.phone import e164
 from bot.render import Style, render
-from bot.text import spreadsheet_safe
+from bot.text import clean, spreadsheet_safe
 from bot.training import TrainingError, parse_local
 
 LEADER_COLUMNS = ("channel", "user_id", "name", "role", "place_of_worship", "boroughs")
 LEADER_CHANNELS = ("telegram", "whatsapp", "console")
 DEFAULT_REGION = "GB"  # a WhatsApp number written without +44 is taken as a UK number
+
+
+AUDIT_TEXT = 120  # characters of an alert's text shown in `alerts audit` (all of it in --json)
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +51,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     for name, verb in (("approve", "approve a faith leader's request"), ("reject", "reject a faith leader's request")):
         decide = actions.add_parser(name, help=verb)
         decide.add_argument("id", type=int, help="the subscriber id (see `leaders list`)")
+        if name == "reject":
+            decide.add_argument("--reason", default="", help=f"why, told to them (at most {MAX_REASON} characters)")
         decide.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     alerts = commands.add_parser("alerts", help="send alerts and follow them (coordinators)")
@@ -126,16 +135,18 @@ async def _leaders(args: argparse.Namespace, app: App) -> int:
             return 0
         if not people:
             print("Nobody has signed up for alerts yet.")
+            return 0
+        print("\t".join(("ID", "STATUS", "KIND", "NAME", "ROLE", "PLACE OF WORSHIP", "AREAS", "CONTACT")))
         for s in people:
             fields = (
                 s.id,
                 s.status,
-                s.kind,
+                "faith leader" if s.kind == "leader" else "community member",
                 spreadsheet_safe(s.name) or "-",  # typed by the person: shown as text in a spreadsheet
                 spreadsheet_safe(s.role) or "-",
                 spreadsheet_safe(s.place) or "-",
                 ";".join(s.boroughs),
-                s.channel,
+                f"{s.channel} {s.user_id}",  # who they are: reach them there
             )
             print("\t".join(map(str, fields)))
         return 0
@@ -143,11 +154,10 @@ async def _leaders(args: argparse.Namespace, app: App) -> int:
     subscriber = await app.alerts.subscriber_by_id(args.id)
     if subscriber is None or subscriber.kind != "leader":
         raise CommandError(f"no faith leader with id {args.id} (see `safetybot leaders list`)")
-    now = app.training.clock()
-    await app.alerts.set_status(subscriber.id, status, now)
-    await app.alerts.audit(cli_actor(), f"leader {status}", {"subscriber": subscriber.id}, now)
-    if subscriber.status != status:
-        await app.alerts_flow.tell_decision(subscriber, status)
+    reason = clean(getattr(args, "reason", "") or "").strip()
+    if len(reason) > MAX_REASON:
+        raise CommandError(f"--reason: keep it under {MAX_REASON} characters (it is {len(reason)})")
+    await app.alerts_flow.decide(subscriber, status, cli_actor(), app.training.clock(), reason)
     print(json.dumps({"id": subscriber.id, "status": status}) if args.json else f"{subscriber.id}\t{status}")
     return 0
 
@@ -291,9 +301,11 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             return 0
         if not recent:
             print("No alerts yet.")
+            return 0
+        print("\t".join(("REFERENCE", "SENT AT", "KIND", "AUDIENCE", "AREAS", "RECIPIENTS")))
         for a in recent:
-            local = a.send_at.astimezone(app.composer.tz)
-            print(f"{a.reference}\t{local:%Y-%m-%d %H:%M}\t{a.kind}\t{a.audience}\t{';'.join(a.areas)}\t{a.total}")
+            when = dates.friendly(a.send_at, app.composer.tz)
+            print(f"{a.reference}\t{when}\t{a.kind}\t{a.audience}\t{';'.join(a.areas)}\t{a.total}")
         return 0
     if args.action == "audit":
         entries = await app.alerts.audit_log(args.limit)
@@ -301,10 +313,35 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             print(json.dumps([{"at": at, "actor": who, "action": what, "details": details}
                               for at, who, what, details in entries]))  # fmt: skip
             return 0
+        if not entries:
+            print("Nothing in the audit log yet.")
         for at, who, what, details in entries:
-            print(f"{at}\t{who}\t{what}\t{json.dumps(details, sort_keys=True)}")
+            when = dates.friendly(datetime.fromisoformat(at), app.composer.tz)
+            print(f"{when}\t{who}\t{what}\t{audit_details(details, app.composer.tz)}")
         return 0
     return 2
+
+
+def audit_details(details: Mapping[str, Any], tz: ZoneInfo) -> str:
+    """An audit entry's details as a person reads them: "reference A-7K3Q · areas Newham,
+    Hackney · recipients console 2 · text "Keep doors shut"", times local."""
+    parts = []
+    for key, value in sorted(details.items(), key=lambda item: item[0] == "text"):  # the text last
+        if key == "text":
+            shown = " ".join(str(value).split())
+            parts.append(f'text "{shown[:AUDIT_TEXT]}{"…" if len(shown) > AUDIT_TEXT else ""}"')
+        elif isinstance(value, list):
+            parts.append(f"{key} {', '.join(map(str, value)) or '-'}")
+        elif isinstance(value, dict):
+            parts.append(f"{key} {', '.join(f'{k} {v}' for k, v in sorted(value.items())) or '-'}")
+        elif key.endswith("_at") and isinstance(value, str):
+            try:
+                parts.append(f"{key.replace('_', ' ')} {dates.friendly(datetime.fromisoformat(value), tz)}")
+            except ValueError:
+                parts.append(f"{key} {value}")
+        else:
+            parts.append(f"{key} {value}")
+    return " · ".join(parts) or "-"
 
 
 async def _left_out(app: App, audience: str, areas: tuple[str, ...], channels: tuple[str, ...]) -> str:

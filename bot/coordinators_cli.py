@@ -12,6 +12,7 @@ import json
 import re
 import sys
 
+from bot import dates
 from bot.alerts_cli import DEFAULT_REGION, cli_actor
 from bot.app import App
 from bot.phone import e164
@@ -56,7 +57,7 @@ async def run(args: argparse.Namespace, app: App) -> int:
             print(json.dumps([{"channel": c, "user_id": u, "since": s.isoformat()} for c, u, s in people]))
         else:
             for channel, user_id, since in people:
-                print(f"{channel}:{user_id}  since {since:%Y-%m-%d %H:%M} UTC")
+                print(f"{channel}:{user_id}  since {dates.friendly(since, app.composer.tz)}")
             if not people:
                 print("No coordinators. Add one with: safetybot coordinators add telegram:123456")
         return 0

@@ -287,18 +287,26 @@ def test_approve_and_reject_change_status_audit_and_tell_the_person(cli: Cli, cl
     done = cli(["leaders", "approve", str(grace)])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{grace}\tapproved"
-    done = cli(["leaders", "reject", str(yusuf), "--json"])
+    done = cli(["leaders", "reject", str(yusuf), "--reason", "We couldn't confirm your role.", "--json"])
     assert json.loads(done.stdout) == {"id": yusuf, "status": "rejected"}
 
     assert {p["id"]: p["status"] for p in leaders(cli)} == {grace: "approved", yusuf: "rejected"}
     assert [p["id"] for p in leaders(cli, "--status", "rejected")] == [yusuf]
     decisions = [(e["actor"], e["action"], e["details"]) for e in audit(cli)]
-    assert decisions == [(cli_actor(), "leader rejected", {"subscriber": yusuf}),
-                         (cli_actor(), "leader approved", {"subscriber": grace})]  # fmt: skip
+    grace_name = {"name": "Pastor Grace"}
+    assert decisions == [
+        (cli_actor(), "leader rejected", {"subscriber": yusuf, **grace_name, "reason given": True}),
+        (cli_actor(), "leader approved", {"subscriber": grace, **grace_name, "reason given": False}),
+    ]
     told = notifications(cli_env, "telegram", "whatsapp")
     assert [(n.channel, n.user_id) for n in told] == [("telegram", "777"), ("whatsapp", "+447911123456")]
     assert "approved for safety alerts" in told[0].body["text"]
-    assert "was not approved" in told[1].body["text"]
+    assert "was not approved" in told[1].body["text"] and "We couldn't confirm your role" in told[1].body["text"]
+    assert told[1].body["choices"] == [[f"alr-ask:{yusuf}", "Ask the team about this"]]  # a way to reach the team
+    assert "We couldn't confirm your role" not in cli(["alerts", "audit"]).stdout  # the reason stays between them
+    listed = cli(["leaders", "list"]).stdout.splitlines()
+    assert listed[0].split("\t") == ["ID", "STATUS", "KIND", "NAME", "ROLE", "PLACE OF WORSHIP", "AREAS", "CONTACT"]
+    assert listed[1].endswith("\ttelegram 777") and listed[2].endswith("\twhatsapp +447911123456")  # #14: who each is
 
     again = cli(["leaders", "approve", str(grace)])  # already approved: nothing new to tell them
     assert again.returncode == 0
@@ -345,7 +353,17 @@ def test_send_reaches_the_right_people_and_is_reported(cli: Cli, cli_env: dict[s
     assert [(a["reference"], a["recipients"]) for a in alerts_list(cli)] == [(everyone, 4), (community_ref, 1),
                                                                              (reference, 2)]  # fmt: skip
     listed = cli(["alerts", "list"]).stdout.splitlines()
+    assert listed[0].split("\t") == ["REFERENCE", "SENT AT", "KIND", "AUDIENCE", "AREAS", "RECIPIENTS"]
     assert listed[-1].startswith(f"{reference}\t") and listed[-1].endswith("\turgent\tleaders\tNewham\t2")
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d", listed[-1].split("\t")[1])  # local
+
+    # The audit log in words: local times, the alert's text, what was done
+    [line] = [row for row in cli(["alerts", "audit"]).stdout.splitlines() if reference in row]
+    when, actor, what, details = line.split("\t")
+    assert actor == cli_actor()
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d", when) and what == "alert sent"
+    assert "areas Newham" in details and "recipients console 2" in details
+    assert details.endswith('text "**Stay alert** in Newham: keep side doors shut tonight."')
 
     entry = next(e for e in audit(cli) if e["action"] == "alert sent" and e["details"]["reference"] == reference)
     assert entry["actor"] == cli_actor() and cli_actor().startswith("cli")
