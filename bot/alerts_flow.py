@@ -30,7 +30,7 @@ from rapidfuzz.distance import Levenshtein
 
 from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
 from bot import dates
-from bot.content import AlertTemplate, Copy
+from bot.content import AlertTemplate, Copy, place_key
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Reply, notice_body
 from bot.render import escape_markdown
@@ -40,12 +40,23 @@ from bot.training import ROLES, TrainingError, parse_local
 
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
+# A postcode, or its first half (the district): "E1", "e1 6an", "SW1A 1AA", "UB1"
+_POSTCODE = re.compile(r"([a-z]{1,2}\d[a-z\d]?)(?:\s*\d[a-z]{2})?", re.IGNORECASE)
 MAX_REASON = 300  # characters of a reason for rejecting a request, told to the person
 _REQUEST = "leader-request"  # notification keys: leader-request:<channel>:<user id>:<day>:<coordinator>
 
 
 def actor(channel: str, user_id: str) -> str:
     return f"{channel}:{user_id}"
+
+
+class PlaceSuggestion(AlertError):
+    """Typed areas that named a place, not a borough: the boroughs it is in are suggested
+    (`str()`: "Whitechapel is in Tower Hamlets."), with every area as they would be (`areas`)."""
+
+    def __init__(self, message: str, areas: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.areas = areas
 
 
 class AlertsFlow:
@@ -62,8 +73,10 @@ class AlertsFlow:
         channels: Callable[[], Sequence[str]],
         clock: Callable[[], datetime],
         roles: Sequence[str] = (),
+        places: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
     ) -> None:
         self.roles = tuple(roles) or ROLES  # content/copy.yaml's `roles`
+        self.places = places or {}  # content/places.yaml: "whitechapel" → ("Whitechapel", ("Tower Hamlets",))
         self.store = store
         self.composer = composer
         self.db = db
@@ -148,8 +161,10 @@ class AlertsFlow:
 
     def _match_areas(self, text: str) -> tuple[str, ...]:
         """Boroughs typed freely ("tower hamlets, newham and hackney", "richmond"), tolerating
-        small misspellings; "and" inside a name (Kensington and Chelsea) is kept."""
+        small misspellings; "and" inside a name (Kensington and Chelsea) is kept. A place or a
+        postcode ("Whitechapel", "E1") is a suggestion of its borough (`PlaceSuggestion`)."""
         names: list[str] = []
+        places: list[tuple[str, tuple[str, ...]]] = []
         for part in re.split(r"[,;\n]+", clean(text)):
             part = " ".join(part.split()).strip(" .")
             if not part:
@@ -157,15 +172,44 @@ class AlertsFlow:
             if part.lower() in ("all", "all london", "all of london", "london"):
                 return ("all",)
             found = self._borough(part)
-            if found is None:  # "newham and hackney": two boroughs
-                pieces = [p for p in re.split(r"\s+(?:and|&)\s+", part, flags=re.IGNORECASE) if p.strip()]
-                matched = [self._borough(p) for p in pieces] if len(pieces) > 1 else [None]
-                if any(m is None for m in matched):
-                    raise AlertError(self.copy.format("alerts_unknown_area", area=escape_markdown(part)))
-                names += [m for m in matched if m is not None]
-            else:
+            if found is not None:
                 names.append(found)
-        return parse_areas(names, self.composer.boroughs)
+                continue
+            place = self._place(part)
+            if place is not None:  # "Whitechapel", "E1 6AN": a place in a borough (or two)
+                names += place[1]
+                places.append(place)
+                continue
+            # "newham and hackney": two boroughs
+            pieces = [p for p in re.split(r"\s+(?:and|&)\s+", part, flags=re.IGNORECASE) if p.strip()]
+            matched = [self._borough(p) for p in pieces] if len(pieces) > 1 else [None]
+            if any(m is None for m in matched):
+                raise AlertError(self.copy.format("alerts_unknown_area", area=escape_markdown(part)))
+            names += [m for m in matched if m is not None]
+        areas = parse_areas(names, self.composer.boroughs)
+        if places:  # suggested, not taken: the person says yes to the boroughs
+            raise PlaceSuggestion(self._in_boroughs(places), areas)
+        return areas
+
+    def _place(self, typed: str) -> tuple[str, tuple[str, ...]] | None:
+        """The place (or postcode district) someone typed, and the boroughs it is in."""
+        postcode = _POSTCODE.fullmatch(typed.strip())
+        if postcode is not None:
+            return self.places.get(place_key(postcode.group(1)))
+        key = place_key(typed)
+        if key in self.places:
+            return self.places[key]
+        found = process.extractOne(key, list(self.places), scorer=Levenshtein.normalized_similarity,
+                                   score_cutoff=0.85) if len(key) >= 5 else None  # fmt: skip
+        return self.places[str(found[0])] if found is not None else None
+
+    def _in_boroughs(self, places: list[tuple[str, tuple[str, ...]]]) -> str:
+        """What places are in: "Whitechapel is in Tower Hamlets. Clapham is in Lambeth and Wandsworth."."""
+        lines = []
+        for name, boroughs in places:
+            listed = " and ".join(boroughs) if len(boroughs) <= 2 else ", ".join(boroughs[:-1]) + " and " + boroughs[-1]
+            lines.append(self.copy.format("alerts_place_in", place=escape_markdown(name), boroughs=listed))
+        return " ".join(lines)
 
     def _borough(self, typed: str) -> str | None:
         """The borough a name means: nearly the same spelling, or the start of only one ("Richmond")."""
@@ -293,12 +337,24 @@ class AlertsFlow:
             self._say("alerts_ask_areas", Choice("alr-all:all", self.copy["alerts_all_london"])), "alr_areas", form
         )
 
-    async def _on_all_areas(self, turn: Turn, _value: str) -> Step:
+    async def _on_all_areas(self, turn: Turn, value: str) -> Step:
+        suggested = turn.form.get("suggested")
+        if value == "suggested" and isinstance(suggested, list) and suggested:  # yes to the boroughs of a place
+            return await self._with_areas(turn, tuple(suggested))
         return await self._with_areas(turn, ("all",))
+
+    def _suggest(self, exc: PlaceSuggestion, prefix: str, state: str, form: Mapping[str, Any]) -> Step:
+        """The borough(s) a typed place is in, to say yes to, or type the areas again."""
+        yes = Choice(f"{prefix}:suggested", self.copy.format("alerts_use_boroughs", areas=self._areas_label(exc.areas)))
+        every = Choice(f"{prefix}:all", self.copy["alerts_all_london"])
+        reply = self._say("alerts_place_suggestion", yes, every, places=str(exc))
+        return Step(reply, state, {**form, "suggested": list(exc.areas)})
 
     async def _on_areas_text(self, turn: Turn, text: str) -> Step:
         try:
             areas = self._match_areas(text)
+        except PlaceSuggestion as exc:
+            return self._suggest(exc, "alr-all", "alr_areas", turn.form)
         except AlertError as exc:
             return Step(self._say("alerts_area_problem", Choice("alr-all:all", self.copy["alerts_all_london"]),
                                   problem=str(exc)), "alr_areas", turn.form)  # fmt: skip
@@ -452,12 +508,18 @@ class AlertsFlow:
             self._say("alerts_ask_compose_areas", all_london), "alr_compose_areas", {**turn.form, "audience": value}
         )
 
-    async def _on_compose_all_areas(self, turn: Turn, _value: str) -> Step:
-        return self._ask_text({**turn.form, "areas": ["all"]})
+    async def _on_compose_all_areas(self, turn: Turn, value: str) -> Step:
+        suggested = turn.form.get("suggested")
+        form = {k: v for k, v in turn.form.items() if k != "suggested"}
+        if value == "suggested" and isinstance(suggested, list) and suggested:
+            return self._ask_text({**form, "areas": suggested})
+        return self._ask_text({**form, "areas": ["all"]})
 
     async def _on_compose_areas_text(self, turn: Turn, text: str) -> Step:
         try:
             areas = self._match_areas(text)
+        except PlaceSuggestion as exc:
+            return self._suggest(exc, "alr-areas", "alr_compose_areas", turn.form)
         except AlertError as exc:
             all_london = Choice("alr-areas:all", self.copy["alerts_all_london"])
             return Step(self._say("alerts_area_problem", all_london, problem=str(exc)), "alr_compose_areas", turn.form)

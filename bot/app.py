@@ -90,6 +90,7 @@ async def open_app(
             channels=lambda: settings.alert_channels,
             clock=clock,
             roles=content.roles,
+            places=content.places,
         )
         answerer = Answerer(content, settings.model_cache_dir)
         flows = [flow.flow(), alerts_flow.flow()]

@@ -108,6 +108,12 @@ class Lexicon:
     thanks_also: frozenset[str] = frozenset()  # words that may come with a thank-you ("so much")
 
 
+def place_key(typed: str) -> str:
+    """A place name as looked up: lower case, letters and digits only ("Shepherd's Bush" and
+    "shepherds bush" are the same place)."""
+    return " ".join("".join(c for c in typed.casefold() if c.isalnum() or c.isspace()).split())
+
+
 PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})  # CLDR's categories
 _LIST_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
 _PLACEHOLDER_LINE = re.compile(r"^\s*\{\w+\}\s*$")
@@ -277,6 +283,9 @@ class Content:
     examples: tuple[Example, ...] = ()  # labelled messages the models learn from
     judgement: Mapping[str, float] = field(default_factory=dict)  # the models' thresholds
     roles: tuple[str, ...] = ()  # what people choose from as their role (`roles` in copy.yaml)
+    # Places and postcode districts people type ("Whitechapel", "E1"), by `place_key`: the
+    # place as written in places.yaml and the borough(s) it is in.
+    places: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 # Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.
@@ -312,6 +321,9 @@ COPY_KEYS = (
     "alerts_not_allowed",
     "alerts_all_london",
     "alerts_unknown_area",
+    "alerts_place_in",
+    "alerts_place_suggestion",
+    "alerts_use_boroughs",
     "alerts_ask_name",
     "alerts_bad_name",
     "alerts_ask_role",

@@ -33,6 +33,7 @@ from bot.content import (
     YamlDoc,
     example_rows,
     phone_numbers,
+    place_key,
     split_front_matter,
 )
 
@@ -85,6 +86,7 @@ class Inspector:
         copy = self._copy(numbers)
         decline = self._out_of_scope()
         boroughs = self._boroughs()
+        places = self._places(boroughs)
         templates = self._alert_templates(numbers)
         report = self._report(numbers, faq)
         examples = self._examples(faq)
@@ -111,6 +113,7 @@ class Inspector:
             examples,
             judgement,
             roles,
+            places,
         )
         return content, self.problems
 
@@ -390,6 +393,37 @@ class Inspector:
 
     def _boroughs(self) -> tuple[str, ...]:
         return self._names("boroughs.yaml", "boroughs", "borough")
+
+    def _places(self, boroughs: tuple[str, ...]) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """places.yaml (optional): places and postcode districts, each with the boroughs it is in."""
+        if not (self.directory / "places.yaml").exists():
+            return {}
+        doc = self._yaml("places.yaml")
+        if doc is None:
+            return {}
+        data = doc.data if isinstance(doc.data, dict) else {}
+        found: dict[str, tuple[str, tuple[str, ...]]] = {}
+        known = {b.casefold(): b for b in boroughs}
+        for section in ("places", "postcodes"):
+            entries = data.get(section) or {}
+            if not isinstance(entries, dict):
+                self.error(doc.path, doc.line(section), f"`{section}` should map each name to a list of boroughs")
+                continue
+            for name, areas in entries.items():
+                line = doc.line(section, name)
+                if not isinstance(areas, list) or not areas or not all(isinstance(a, str) for a in areas):
+                    self.error(doc.path, line, f"{name}: expected a list of boroughs")
+                    continue
+                unknown = [a for a in areas if a.casefold() not in known]
+                if unknown:
+                    self.error(doc.path, line, f"{name}: not in boroughs.yaml: {', '.join(unknown)}")
+                    continue
+                key = place_key(str(name))
+                if key in found or key in known:
+                    self.error(doc.path, line, f"{name} is listed twice (or is a borough's name)")
+                    continue
+                found[key] = (str(name), tuple(known[a.casefold()] for a in areas))
+        return found
 
     def _alert_templates(self, numbers: dict[str, str]) -> dict[str, AlertTemplate]:
         folder = self.directory / "alerts"

@@ -132,6 +132,7 @@ def alerts_flow(
         channels=lambda: ALERT_CHANNELS,
         clock=clock,
         roles=content.roles,
+        places=content.places,
     )
 
 

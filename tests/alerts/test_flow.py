@@ -999,3 +999,46 @@ async def test_need_help_from_a_community_member_reads_well(
     text = plain(note.body["text"])
     assert "(no name given) (community member)\nAreas: Newham · contact on console: alice" in text
     assert ", ," not in text
+
+
+async def test_a_place_or_postcode_suggests_its_borough_at_sign_up(
+    engine: Engine, alert_store: AlertStore, db: Database
+) -> None:
+    """#14: areas typed as a place ("whitechapel", "E1") suggest the borough."""
+    await say(engine, "/subscribe")
+    await press(engine, "alr:community")
+    for typed, said in [
+        ("whitechapel", "Whitechapel is in Tower Hamlets."),
+        ("e1 6an", "E1 is in Tower Hamlets and Hackney."),
+        ("Southal, newham", "Southall is in Ealing."),
+    ]:
+        suggestion = await say(engine, typed)
+        assert plain(suggestion.text).startswith(said), (typed, suggestion.text)
+        assert "Alerts go by London borough" in suggestion.text
+        assert ids(suggestion)[:2] == ["alr-all:suggested", "alr-all:all"]
+    assert labels(suggestion)[0] == "Yes: Ealing, Newham"
+    consent = await press(engine, "alr-all:suggested")
+    assert "alr-ok:yes" in ids(consent)
+    await press(engine, "alr-ok:yes")
+    me = await alert_store.subscriber("console", "amina")
+    assert me is not None and me.boroughs == ("Ealing", "Newham")
+    # A place nobody lists is still "not a borough I know"
+    await say(engine, "/alerts")
+    await press(engine, "alr:change")
+    assert "I don't know a London borough called" in plain((await say(engine, "Atlantis")).text)
+
+
+async def test_a_coordinator_typing_a_place_is_offered_its_borough(
+    engine: Engine, alert_store: AlertStore, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    await say(engine, "/alerts", COORD)
+    await press(engine, "alr:compose", COORD)
+    await press(engine, "alr-kind:urgent", COORD)
+    await press(engine, "alr-aud:leaders", COORD)
+    suggestion = await say(engine, "Stratford", COORD)
+    assert plain(suggestion.text).startswith("Stratford is in Newham.")
+    asked = await press(engine, "alr-areas:suggested", COORD)
+    assert "Type the alert's text" in asked.text
+    preview = await press(engine, "alr-tpl:urgent", COORD)
+    assert "Urgent alert for Verified faith leaders in Newham" in plain(preview.text)

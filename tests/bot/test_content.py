@@ -296,3 +296,14 @@ def test_copy_plural_forms_are_checked(content_copy: Path) -> None:
     assert any("`seats_count` needs plural forms" in e for e in errors), errors
     assert any("`people_count` needs plural forms" in e and f"copy.yaml:{_line_of(copy, 'people_count')}:" in e
                for e in errors), errors  # fmt: skip
+
+
+def test_places_name_boroughs_from_boroughs_yaml(content: Content, content_copy: Path) -> None:
+    assert content.places["whitechapel"] == ("Whitechapel", ("Tower Hamlets",))
+    assert content.places["shepherds bush"][1] == ("Hammersmith and Fulham",)  # "Shepherd's Bush"
+    places = content_copy / "places.yaml"
+    _edit(places, "places:\n", 'places:\n  "Narnia": [Cair Paravel]\n  "Whitechapel2": Tower Hamlets\n')
+    errors = _errors(content_copy)
+    assert any(f"places.yaml:{_line_of(places, 'Narnia')}:" in e and "not in boroughs.yaml: Cair Paravel" in e
+               for e in errors), errors  # fmt: skip
+    assert any("Whitechapel2: expected a list of boroughs" in e for e in errors), errors
