@@ -31,17 +31,24 @@ from bot.store import Registration, TrainingSession
 from bot.text import clean, number
 from bot.training import (
     MAX_SEATS,
+    OPTIONAL,
     REQUIRED,
     ROLES,
     Person,
     Training,
     TrainingError,
     calendar,
+    validate_session,
     when,
 )
 
 _FIELD_LINE = re.compile(r"^\s*([A-Za-z]+)\s*:\s*(.*?)\s*$")
 FORM_LIMITS = {"name": (2, 80), "organisation": (2, 120), "role": (2, 60), "accessibility": (0, 200)}
+
+
+# Adding a session in the chat asks for these one by one (provider and description can be skipped).
+NEW_STEPS = ("title", "venue", "address", "borough", "starts", "ends", "capacity", "provider", "description")
+_TIME_ONLY = re.compile(r"\d{1,2}:\d{2}")
 
 
 def parse_fields(text: str) -> dict[str, str]:
@@ -82,6 +89,7 @@ class TrainingFlow:
             "trn-admin-edit": self._coordinator(self._on_admin_edit, audited=False),
             "trn-admin-cancel": self._coordinator(self._on_admin_cancel, audited=False),
             "trn-admin-cancel-yes": self._coordinator(self._on_admin_cancel_yes),
+            "trn-new-skip": self._coordinator(self._on_new_skip, audited=False),
             "trn-checkin": self._coordinator(self._on_checkin),
         }
         texts: dict[str, Handler] = {
@@ -100,7 +108,7 @@ class TrainingFlow:
             links={"register": self._on_link},
             forget=self._forget,
             privacy=self.copy.format("privacy_training", days=self.retention.days),
-            numeric=frozenset({"trn_seats"}),
+            numeric=frozenset({"trn_seats", "trn_new"}),  # seats, and a new session's capacity
         )
 
     async def _forget(self, channel: str, user_id: str) -> None:
@@ -469,13 +477,64 @@ class TrainingFlow:
         return Step(Reply(text, (*choices, Choice("trn:manage", self.copy["back"]), self._main())))
 
     async def _on_admin_new(self, _turn: Turn, _value: str) -> Step:
-        return Step(self._say("training_new_help", fields=", ".join(REQUIRED)), "trn_new")
+        """Adding a session step by step, one question a message, like booking."""
+        return self._ask_new(NEW_STEPS[0], {}, intro=self.copy["training_new_intro"])
+
+    def _ask_new(self, field: str, fields: Mapping[str, str], intro: str = "", problem: str = "") -> Step:
+        """The question for one of a new session's fields (optional ones can be skipped)."""
+        step = NEW_STEPS.index(field)
+        text = self.copy.format("training_new_step", number=step + 1, count=len(NEW_STEPS),
+                                question=self.copy[f"training_new_ask_{field}"])  # fmt: skip
+        if problem:
+            text = f"{self.copy.format('training_form_problem', problem=escape_markdown(problem))}\n\n{text}"
+        elif intro:
+            text = f"{intro}\n\n{text}"
+        skip = (Choice(f"trn-new-skip:{field}", self.copy["training_new_skip"]),) if field in OPTIONAL else ()
+        reply = Reply(text, skip, typed=True)  # a typed answer: no numbered options to mistake it for
+        return Step(reply, "trn_new", {"field": field, "fields": dict(fields)})
 
     async def _on_new_text(self, turn: Turn, text: str) -> Step:
+        field, fields = str(turn.form.get("field") or ""), dict(turn.form.get("fields") or {})
+        pasted = parse_fields(text)
+        if pasted and set(pasted) <= set(REQUIRED + OPTIONAL) and set(pasted) != {field}:
+            # Fields as `field: value` lines (all at once, as before): taken, then what is missing asked
+            merged = {**fields, **pasted}
+            missing = [f for f in NEW_STEPS if f in REQUIRED and not merged.get(f)]
+            if not missing or field not in NEW_STEPS:
+                return await self._add_new(turn, merged, pasted_all=True)
+            try:
+                validate_session(merged, self.training.tz, turn.now, partial=True)
+            except TrainingError as exc:
+                return self._ask_new(field, fields, problem=str(exc))
+            return self._ask_new(missing[0], merged)
+        value = clean(pasted.get(field, text)).strip()
+        if field == "ends" and _TIME_ONLY.fullmatch(value) and fields.get("starts"):  # "13:00": the same day
+            value = f"{fields['starts'].replace('T', ' ').split(' ')[0]} {value}"
         try:
-            session_id = await self.training.add(parse_fields(text))
+            validate_session({**fields, field: value}, self.training.tz, turn.now, partial=True)
         except TrainingError as exc:
-            return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))), "trn_new")
+            return self._ask_new(field, fields, problem=str(exc))
+        return await self._next_new(turn, {**fields, field: value}, field)
+
+    async def _on_new_skip(self, turn: Turn, value: str) -> Step:
+        if value not in OPTIONAL or turn.form.get("field") != value:
+            return self._ask_new(NEW_STEPS[0], {})
+        return await self._next_new(turn, dict(turn.form.get("fields") or {}), value)
+
+    async def _next_new(self, turn: Turn, fields: dict[str, str], done: str) -> Step:
+        later = NEW_STEPS[NEW_STEPS.index(done) + 1 :]
+        if later:
+            return self._ask_new(later[0], fields)
+        return await self._add_new(turn, fields)
+
+    async def _add_new(self, turn: Turn, fields: dict[str, str], *, pasted_all: bool = False) -> Step:
+        try:
+            session_id = await self.training.add(fields)
+        except TrainingError as exc:
+            if pasted_all:
+                return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))), "trn_new")
+            wrong = next((f for f in NEW_STEPS if str(exc).startswith(f"{f}:")), NEW_STEPS[0])
+            return self._ask_new(wrong, {k: v for k, v in fields.items() if k != wrong}, problem=str(exc))
         return await self._on_admin(turn, str(session_id))
 
     async def _on_admin_edit(self, _turn: Turn, value: str) -> Step:

@@ -102,6 +102,14 @@ ACTIONS = [
     Action("confirm cancelling", "_on_admin_cancel_yes", choice="trn-admin-cancel-yes:{session}", changes=True),
     Action("check someone in", "_on_checkin", choice="trn-checkin:{registration}", changes=True),
     Action("type a new session", "_on_new_text", text=NEW_SESSION, state="trn_new", changes=True),
+    Action(
+        "skip a new session's provider",
+        "_on_new_skip",
+        choice="trn-new-skip:provider",
+        state="trn_new",
+        form={"field": "provider", "fields": {}},
+        logs=None,
+    ),
     Action("type an edit", "_on_edit_text", text="capacity: 10", state="trn_edit", form=EDITING, changes=True),
     # alerts (bot/alerts_flow.py)
     Action("compose an alert", "_compose", choice="alr:compose", logs=None),
@@ -149,10 +157,11 @@ ACTIONS = [
     Action("type a time", "_on_at_text", text="2026-11-26 18:30", state="alr_at", form=READY, logs=None),
 ]
 CHOICES = [a for a in ACTIONS if not a.typed]
+NUMBER_ANSWERS = frozenset({"trn_new"})  # the flows' `numeric` states among these
 OPEN = frozenset({"alr-review", "alr-status"})  # buttons on messages sent first: accepted unoffered
 # Every choice id only coordinators are shown (the "Manage sessions" entry and the alerts home's three).
-COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-checkin|alr:(compose|pending|recent)|alr-(review|approve|"
-                             r"reject|reject-now|kind|aud|areas|tpl|send|later|status))")  # fmt: skip
+COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-checkin|trn-new-skip|alr:(compose|pending|recent)|alr-("
+                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status))")  # fmt: skip
 
 
 # --- the world each test starts from ----------------------------------------------------------------------------
@@ -255,7 +264,8 @@ async def offer(world: World, channel: str, action: Action) -> Reply:
         return await send(world, channel, action.text)
     if channel == "telegram":
         return await send(world, channel, choice=choice)
-    return await send(world, channel, "1")
+    # Where a number is the answer (a new session's capacity), the option is picked by its words
+    return await send(world, channel, "Go on" if action.state in NUMBER_ANSWERS else "1")
 
 
 def refused(reply: Reply) -> bool:
@@ -505,7 +515,8 @@ async def test_a_whatsapp_member_left_in_a_coordinator_menu_is_refused(whatsapp:
         choice, form = action.resolve(world.ids)
         offered = [] if action.typed else [[choice, "Send it"]]
         await world.db.save_dialog("whatsapp", NUMBER, action.state, {"choices": offered, "form": form}, world.clock())
-        answer = action.text if action.typed else ("1" if len(action.name) % 2 else "Send it")  # a number or words
+        by_number = len(action.name) % 2 and action.state not in NUMBER_ANSWERS
+        answer = action.text if action.typed else ("1" if by_number else "Send it")  # a number or words
         assert refused_on_whatsapp(await whatsapp.say(answer)), action
     assert (await audit(world.db))[logged:] == [(who, "refused", {"tried": a.audited}) for a in ACTIONS]
     assert await stored(world.db) == before

@@ -18,6 +18,10 @@ from bot.training import Person, Training
 from tests.conftest import SESSION, make_incoming
 
 
+def plain(text: str) -> str:
+    return render(text, Style.PLAIN)
+
+
 def ids(reply: Reply) -> list[str]:
     return [c.id for c in reply.choices]
 
@@ -170,8 +174,8 @@ async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
     assert "trn:manage" in ids(sessions)
     await say(engine, None, "coord", choice="trn:manage")
     await say(engine, None, "coord", choice="trn-admin-new:new")
-    problem = await say(engine, "title: Only a title", "coord")
-    assert "venue: missing" in problem.text
+    asked = await say(engine, "title: Only a title\ncapacity: 12", "coord")  # some fields at once
+    assert "2 of 9. Where is it held?" in asked.text  # the first one missing
     form = "\n".join(f"{k}: {v}" for k, v in SESSION.items())
     created = await say(engine, form, "coord")
     [session] = await training.upcoming()
@@ -258,3 +262,51 @@ async def test_roles_suit_every_faith_and_come_from_content(engine: Engine, trai
 async def test_the_welcome_greets_every_faith_alike(engine: Engine) -> None:
     welcome = await say(engine, "/start")
     assert welcome.text.startswith("Hello, and welcome") and "Assalamu" not in welcome.text
+
+
+async def test_a_coordinator_adds_a_session_step_by_step(engine: Engine, training: Training) -> None:
+    """#14: "Add a session" wanted several `field: value` lines in one message; now it asks."""
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    first = await say(engine, None, "coord", choice="trn-admin-new:new")
+    assert plain(first.text).startswith("Adding a session.") and "1 of 9. What is the session called?" in first.text
+    assert first.typed and first.choices == ()
+    answers = [
+        ("Keeping our gurdwara safe", "2 of 9. Where is it held?"),
+        ("Guru Nanak Gurdwara", "3 of 9. What is the venue's address"),
+        ("Havelock Road, Southall UB2 4NP", "4 of 9. Which London borough"),
+        ("Ealing", "5 of 9. When does it start?"),
+        ("2020-01-01 10:00", "is in the past"),  # asked again, with what was wrong
+        ("2026-12-12 10:00", "6 of 9. When does it end?"),
+        ("09:00", "ends: must be after the start"),
+        ("12:30", "7 of 9. How many seats"),
+        ("1", "8 of 9. Who runs it?"),  # a number, not the first option of a menu
+    ]
+    for typed, asked in answers:
+        reply = await say(engine, typed, "coord")
+        assert asked in plain(reply.text), (typed, reply.text)
+    assert [c.label for c in reply.choices] == ["Skip"]
+    assert "9 of 9." in (await say(engine, "skip", "coord")).text
+    page = await say(engine, "Run by the community safety team, for stewards and sevadars.", "coord")
+    [session] = await training.upcoming()
+    assert f"Session {session.id}: Keeping our gurdwara safe" in plain(page.text)
+    assert (session.venue, session.borough, session.capacity, session.provider) == (
+        "Guru Nanak Gurdwara",
+        "Ealing",
+        1,
+        "",
+    )
+    assert session.description.startswith("Run by the community safety team")
+    assert "Sat 12 Dec 2026, 10:00–12:30" in plain(page.text)
+
+
+async def test_pasting_every_field_at_once_still_adds_a_session(engine: Engine, training: Training) -> None:
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    await say(engine, None, "coord", choice="trn-admin-new:new")
+    fields = "\n".join(f"{k}: {v}" for k, v in SESSION.items() if k != "description")
+    page = await say(engine, fields, "coord")
+    [session] = await training.upcoming()
+    assert f"Session {session.id}: {SESSION['title']}" in plain(page.text)
