@@ -496,8 +496,8 @@ async def audience(store: AlertStore, clock: FakeClock) -> None:
 ALL_KINDS = ("reassurance", "vigilance", "urgent")
 
 
-async def compose(engine: Engine, kind: str, audience: str, areas: str | None) -> Reply:
-    """A coordinator's alert up to "type the text"; `areas` typed, or None for All of London."""
+async def compose_to_areas(engine: Engine, kind: str, audience: str) -> None:
+    """A coordinator's alert up to "Which areas?"."""
     home = await say(engine, "/alerts", COORD)
     assert Choice("alr:compose", "Send an alert") in home.choices
     kinds = await press(engine, "alr:compose", COORD)
@@ -505,6 +505,11 @@ async def compose(engine: Engine, kind: str, audience: str, areas: str | None) -
     audiences = await press(engine, f"alr-kind:{kind}", COORD)
     assert "Who is it for?" in audiences.text
     assert "Which areas?" in (await press(engine, f"alr-aud:{audience}", COORD)).text
+
+
+async def compose(engine: Engine, kind: str, audience: str, areas: str | None) -> Reply:
+    """A coordinator's alert up to "type the text"; `areas` typed, or None for All of London."""
+    await compose_to_areas(engine, kind, audience)
     ask = await press(engine, "alr-areas:all", COORD) if areas is None else await say(engine, areas, COORD)
     assert "Type the alert's text, or choose a ready-made one." in ask.text
     return ask
@@ -628,10 +633,7 @@ async def test_a_misspelt_or_unknown_area_when_composing(
     engine: Engine, alert_store: AlertStore, clock: FakeClock
 ) -> None:
     await audience(alert_store, clock)
-    await say(engine, "/alerts", COORD)
-    await press(engine, "alr:compose", COORD)
-    await press(engine, "alr-kind:urgent", COORD)
-    await press(engine, "alr-aud:leaders", COORD)
+    await compose_to_areas(engine, "urgent", "leaders")
     problem = await say(engine, "Narnia", COORD)
     assert 'I don\'t know a London borough called "Narnia"' in plain(problem.text)
     assert "alr-areas:all" in ids(problem)
@@ -925,12 +927,7 @@ async def test_an_alert_in_the_middle_of_a_booking_never_takes_its_numbers(
         await dispatcher.send_due("console")
         return screen.getvalue()
 
-    await say(engine, "/menu")
-    await press(engine, "menu:training")
-    await press(engine, f"trn:{session_id}")
-    await press(engine, f"trn-reg:{session_id}")
-    await say(engine, "Amina Khan")
-    role = await say(engine, "Masjid an-Noor")
+    role = await book_to_the_role_question(engine, session_id)
     sixth = role.choices[5].label
     printed = await alert_arrives()
     assert "A. Received\nB. Need help\n\nReply with a letter (A–B)." in printed
@@ -966,17 +963,22 @@ async def test_an_alert_button_pressed_mid_booking_keeps_the_booking(
     alert = await an_alert_to_amina(alert_store, composer, clock)
     delivery = await delivery_of(db, "amina")
     await engine.remember_choices("console", "amina", as_reply(alerts_flow.message_for(alert, delivery)))
-    await say(engine, "/menu")
-    await press(engine, "menu:training")
-    await press(engine, f"trn:{session_id}")
-    await press(engine, f"trn-reg:{session_id}")
-    await say(engine, "Amina Khan")
-    asked = await say(engine, "Masjid an-Noor")
+    asked = await book_to_the_role_question(engine, session_id)
     assert "role" in asked.text
     helped = await press(engine, f"alr-help:{delivery.id}")
     assert "We've told the coordinators" in plain(helped.text) and asked.text in helped.text
     assert ids(helped) == ids(asked)
     assert "How many seats" in (await say(engine, "1")).text  # the first role, not the alert's
+
+
+async def book_to_the_role_question(engine: Engine, session_id: int) -> Reply:
+    """Amina books a seat, up to "What is your role there?"."""
+    await say(engine, "/menu")
+    await press(engine, "menu:training")
+    await press(engine, f"trn:{session_id}")
+    await press(engine, f"trn-reg:{session_id}")
+    await say(engine, "Amina Khan")
+    return await say(engine, "Masjid an-Noor")
 
 
 def _reference(printed: str) -> str:
@@ -1032,10 +1034,7 @@ async def test_a_coordinator_typing_a_place_is_offered_its_borough(
     engine: Engine, alert_store: AlertStore, clock: FakeClock
 ) -> None:
     await audience(alert_store, clock)
-    await say(engine, "/alerts", COORD)
-    await press(engine, "alr:compose", COORD)
-    await press(engine, "alr-kind:urgent", COORD)
-    await press(engine, "alr-aud:leaders", COORD)
+    await compose_to_areas(engine, "urgent", "leaders")
     suggestion = await say(engine, "Stratford", COORD)
     assert plain(suggestion.text).startswith("Stratford is in Newham.")
     asked = await press(engine, "alr-areas:suggested", COORD)
