@@ -427,6 +427,7 @@ COPY_KEYS = (
     "view_word",
     "calendar_link",
     "calendar_file",
+    "file_saved",
     "training_intro",
     "training_none",
     "training_my",
