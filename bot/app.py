@@ -106,6 +106,7 @@ async def open_app(
             record_gaps=record_gaps,
             flows=flows,
             flood=FloodGuard(settings.user_rate_limit, settings.user_rate_burst, clock) if limit_floods else None,
+            tz=settings.zone,
         )
         yield App(settings, content, db, engine, training, alerts, composer, alerts_flow)
     finally:

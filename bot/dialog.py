@@ -34,12 +34,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.answers import MAIN_MENU, MAX_MESSAGE_CHARS, Answer, Answerer, Kind, faq_choice
 from bot.content import Content
 from bot.messages import Choice, Incoming, Reply
+from bot.my_data import MyData
 from bot.ratelimit import FloodGuard, Verdict
-from bot.render import LETTERS, escape_markdown
+from bot.render import LETTERS
 from bot.store import Database
 from bot.text import clean, gap_text, number, words
 
@@ -51,6 +53,7 @@ MAX_INPUT_CHARS = 10_000  # a message is cut to this before anything reads it
 EMERGENCY_REPEAT = 60.0  # seconds: the 999 advice to someone over the message limit, at most this often
 DIALOG_IDLE_LIMIT = timedelta(days=30)  # default: conversations idle longer are deleted
 GAPS_LIMIT = timedelta(days=90)  # default: unanswered questions older than this are deleted
+TIMEZONE = ZoneInfo("Europe/London")  # default: where times shown to people are local (settings TIMEZONE)
 
 
 IDLE = "idle"
@@ -246,6 +249,7 @@ class Engine:
         record_gaps: bool = True,
         flows: Iterable[Flow] = (),
         flood: FloodGuard | None = None,
+        tz: ZoneInfo = TIMEZONE,
     ) -> None:
         self.content = content
         self.copy = content.copy
@@ -256,6 +260,7 @@ class Engine:
         self.clock = clock
         self.record_gaps = record_gaps
         self.flood = flood  # per-person message limit, None for no limit
+        self.my_data = MyData(self.copy, tz, idle_limit, lambda: [c.id for c in self.answerer.main_menu_choices()])
         self._warned: dict[tuple[str, str], float] = {}  # throttled people given the 999 advice, when
         self._locks: dict[tuple[str, str], list[Any]] = {}
         own = Flow(
@@ -575,26 +580,16 @@ class Engine:
         return Step(reply, CONFIRM_FORGET)
 
     async def _my_data(self, turn: Turn, _value: str) -> Step:
-        """Everything stored about the sender, table by table, in their own chat only."""
+        """Show the sender everything stored about them, section by section in plain words, with
+        the same data as a file (JSON) where the channel can send one; in their own chat only."""
         incoming = turn.incoming
         if not incoming.private:
             return Step(Reply(self.copy["mydata_private"], (self.main_menu_choice(),)))
         data = await self.db.data_of(incoming.channel, incoming.user_id)
-        who = escape_markdown(f"{incoming.channel} {incoming.user_id}")
-        parts = [self.copy.format("mydata_intro", who=who)]
-        for table, rows in data.items():
-            items = []
-            for row in rows:
-                fields = [
-                    f"{k}: {v}" for k, v in row.items() if k not in ("channel", "user_id") and v not in (None, "")
-                ]
-                items.append(f"- {escape_markdown('; '.join(fields))}")
-            parts.append(f"**{self.copy[f'mydata_{table}']}**\n\n" + "\n".join(items))
-        if not data:
-            parts.append(self.copy["mydata_none"])
-        parts.append(self.copy["mydata_end"])
+        text = self.my_data.text(data, incoming.channel, incoming.user_id)
+        document = self.my_data.document(data, incoming.channel, incoming.user_id, turn.now) if data else None
         choices = (Choice("menu:forget", self.copy["menu_forget"]), self.main_menu_choice())
-        return Step(Reply("\n\n".join(parts), choices))
+        return Step(Reply(text, choices, document=document))
 
     def _privacy(self, incoming: Incoming) -> Reply:
         features = "\n".join(self._privacy_lines)

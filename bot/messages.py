@@ -31,13 +31,18 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A file that goes with a reply (a calendar entry). `token` names it in an unguessable link,
-    for channels that send a link instead of the file."""
+    """A file that goes with a reply (a calendar entry, a copy of someone's data).
+
+    A channel that can't send a file sends a link instead, where `token` names it in an
+    unguessable one; a document without a token is never put behind a link (someone's data is
+    too sensitive to leave the chat as a URL), and such a channel says `unlinked` instead."""
 
     filename: str
     content: bytes
     media_type: str
-    token: str
+    token: str = ""
+    caption: str = ""  # what the file is, shown with it (Telegram's caption, the console's note)
+    unlinked: str = ""  # Markdown said in its place where it can be neither sent nor linked
 
 
 class Delivery(StrEnum):

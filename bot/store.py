@@ -896,21 +896,51 @@ class Database:
             return int(cursor.rowcount)
 
     async def data_of(self, channel: str, user_id: str) -> dict[str, list[dict[str, Any]]]:
-        """Everything stored about one person, table by table (for /mydata)."""
+        """Everything stored about one person (for /mydata), by kind: each a list of rows with the
+        columns a person can be shown (times as stored, ISO 8601 UTC), joined with what they are
+        about (a booking's session, an alert's reference). Row ids and secrets (calendar tokens)
+        are left out. Every table that holds rows about a person is read here, next to
+        `forget_user`, so that what /mydata shows and what /forget deletes are the same tables."""
+        who = f"{channel}:{user_id}"
+        queries = {
+            "dialog_state": "SELECT state, data, updated_at FROM dialog_state WHERE channel = ? AND user_id = ?",
+            "contacts": "SELECT last_inbound_at, window_closed_at, opted_out_at, blocked_at FROM contacts"
+            " WHERE channel = ? AND user_id = ?",
+            "registrations": "SELECT s.title, s.venue, s.address, s.borough, s.starts_at, s.ends_at,"
+            " s.status AS session_status, r.name, r.organisation, r.role, r.seats, r.accessibility, r.status,"
+            " r.offered_until, r.created_at, r.updated_at FROM registrations r"
+            " JOIN training_sessions s ON s.id = r.session_id WHERE r.channel = ? AND r.user_id = ?"
+            " ORDER BY s.starts_at, r.id",
+            "subscribers": "SELECT kind, status, name, role, place, boroughs, quiet_start, quiet_end, created_at,"
+            " updated_at FROM subscribers WHERE channel = ? AND user_id = ?",
+            "alert_deliveries": "SELECT a.reference, a.kind, a.send_at, d.status, d.reason, d.sent_at,"
+            " d.acknowledged, d.acknowledged_at FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.channel = ? AND d.user_id = ? ORDER BY d.id",
+            "alerts": "SELECT reference, kind, audience, areas, text, created_at, send_at, total FROM alerts"
+            " WHERE created_by = ? OR (report_channel = ? AND report_user = ?) ORDER BY id",
+            "notifications": "SELECT body, status, attempts, created_at, sent_at, next_attempt_at, reason"
+            " FROM notifications WHERE channel = ? AND user_id = ? ORDER BY id",
+            "outgoing_messages": "SELECT kind, status, error_code, created_at, updated_at FROM outgoing_messages"
+            " WHERE channel = ? AND user_id = ? ORDER BY created_at",
+            "held_messages": "SELECT text, created_at FROM held_messages WHERE channel = ? AND user_id = ? ORDER BY id",
+            "coordinators": "SELECT added_at, removed_at FROM coordinators WHERE channel = ? AND user_id = ?",
+            "audit_log": "SELECT at, action, details FROM audit_log WHERE actor = ? ORDER BY id",
+            # What others did about them (a coordinator added by an operator): named in the details.
+            "audit_about": "SELECT at, action FROM audit_log WHERE actor != ? AND instr(details, ?) > 0 ORDER BY id",
+        }
+        named = json.dumps(who)  # as the details' JSON spells it, quotes and all (not "telegram:111" for 11)
+        params: dict[str, tuple[str, ...]] = {
+            "alerts": (who, channel, user_id),
+            "audit_log": (who,),
+            "audit_about": (who, named),
+        }
         found: dict[str, list[dict[str, Any]]] = {}
-        for table in (*USER_TABLES, "alert_deliveries", "coordinators"):
-            async with self._conn.execute(
-                f"SELECT * FROM {table} WHERE channel = ? AND user_id = ?", (channel, user_id)
-            ) as cursor:
+        for kind, sql in queries.items():
+            async with self._conn.execute(sql, params.get(kind, (channel, user_id))) as cursor:
                 names = [d[0] for d in cursor.description]
                 rows = [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
             if rows:
-                found[table] = rows
-        audit = await self._fetchall(
-            "SELECT at, action FROM audit_log WHERE actor = ? ORDER BY id", (f"{channel}:{user_id}",)
-        )
-        if audit:
-            found["audit_log"] = [{"at": row[0], "action": row[1]} for row in audit]
+                found[kind] = rows
         return found
 
     async def drop_notifications(self, key_prefix: str, *, sent_too: bool = False) -> int:

@@ -39,7 +39,9 @@ def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
     text = render(reply.text, Style.PLAIN)
     if reply.document is not None and files is not None:
         path = save_file(files, reply.document.filename, reply.document.content)
-        text += "\n\n" + copy.format("calendar_file", path=path)
+        caption = reply.document.caption
+        saved = copy.format("file_saved", caption=caption, path=path) if caption else None
+        text += "\n\n" + (saved or copy.format("calendar_file", path=path))
     if reply.choices:
         prompt = choices_prompt(reply, copy)
         text += "\n\n" + numbered_choices([c.label for c in reply.choices], prompt, choice_keys(reply))

@@ -363,7 +363,8 @@ class TelegramChannel:
                 return outcome
         if reply.document is not None:
             document = InputFile(reply.document.content, filename=reply.document.filename)
-            send_document = partial(self.application.bot.send_document, chat_id, document)
+            caption = reply.document.caption or None  # plain text: no parse mode, nothing in it formats
+            send_document = partial(self.application.bot.send_document, chat_id, document, caption=caption)
             outcome = await self._deliver(user_id, send_document, critical)
             if outcome is not Delivery.SENT:
                 return outcome

@@ -303,9 +303,12 @@ class WhatsAppChannel:
         if reply.silent:
             return []
         blocks = render_blocks(reply.text, Style.WHATSAPP)
-        if reply.document is not None:  # WhatsApp through Twilio can't send a file here: a link
-            url = f"{self.public_base_url}/calendar/{reply.document.token}.ics"
+        document = reply.document
+        if document is not None and document.token:  # WhatsApp through Twilio can't send a file here: a link
+            url = f"{self.public_base_url}/calendar/{document.token}.ics"
             blocks.append(self.copy.format("calendar_link", url=url))
+        elif document is not None and document.unlinked:  # nor put this one behind a link
+            blocks.extend(render_blocks(document.unlinked, Style.WHATSAPP))
         if reply.choices:
             prompt = choices_prompt(reply, self.copy)
             blocks.append(numbered_choices([c.label for c in reply.choices], prompt, choice_keys(reply)))

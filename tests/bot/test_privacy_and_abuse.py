@@ -81,11 +81,14 @@ async def test_mydata_shows_everything_stored_and_forget_leaves_nothing_that_ide
 ) -> None:
     await live_a_full_life(engine, training, alert_store, composer)
     mine = await say(engine, "/mydata")
-    for shown in ("Training bookings", NAME, ORGANISATION, "step-free access", "Your alerts sign-up", PLACE,
-                  "Alerts sent to you", "help", "Reaching you", "opted_out_at", "Where you are in a conversation",
-                  "Friday, told by"):  # fmt: skip
+    for shown in ("Training bookings:", NAME, ORGANISATION, "step-free access", "Alerts: faith leader, checked.",
+                  PLACE, "1 alert sent to you, you answered 1:", "You answered “Need help”",
+                  "Reaching you: you sent STOP",
+                  "Your conversation: you were last in the middle of a step-by-step report of an incident",
+                  "what you wrote: Friday, told by", "The audit log: 2 actions of yours"):  # fmt: skip
         assert shown in mine, shown
-    assert "Messages queued" not in mine  # the need-help notice went to coordinators, not to them
+    assert "Messages the bot sent you" not in mine  # the need-help notice went to coordinators, not to them
+    assert "opted_out_at" not in mine and "{" not in mine  # words, not the rows as stored
 
     await say(engine, "/forget")
     assert "Everything linked to you has been deleted" in await say(engine, "yes")
@@ -113,7 +116,9 @@ async def test_privacy_offers_mydata_and_forget_and_says_how_long_things_are_kep
     assert [c.id for c in reply.choices][:2] == ["menu:mydata", "menu:forget"]
     assert "wiped 30 days after the session" in reply.text and "after 60 minutes" in reply.text
     mydata = await engine.handle(make_incoming(choice="menu:mydata"))
-    assert mydata.text.startswith("**Everything this bot stores about you**")
+    assert mydata.text.startswith("**Everything this bot stores about you**, linked to your console name amina:")
+    where = "**Your conversation:** you were last at a menu offering “See what is stored about me”, “Delete"
+    assert where in mydata.text and "” and 1 more, " in mydata.text  # the privacy menu's first three options
     forget = await engine.handle(make_incoming(choice="menu:forget"))
     assert forget.text.startswith("Delete everything this bot keeps about you?")
 

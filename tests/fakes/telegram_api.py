@@ -33,7 +33,7 @@ BOT_USER = {
     "supports_inline_queries": False,
 }
 # Parameters PTB sends as plain strings; everything else is JSON-encoded.
-_STRING_PARAMETERS = {"text", "parse_mode", "url", "secret_token", "callback_query_id", "caption"}
+_STRING_PARAMETERS = {"text", "parse_mode", "url", "secret_token", "callback_query_id", "caption", "document_filename"}
 
 
 @dataclass
@@ -261,7 +261,11 @@ def _parse(content_type: str, body: bytes) -> dict[str, Any]:
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             payload = part.get_payload(decode=True)
-            raw[str(name)] = payload if part.get_filename() else payload.decode()
+            if part.get_filename():  # a file: its bytes, and the name it was sent under
+                raw[str(name)] = payload
+                raw[f"{name}_filename"] = part.get_filename()
+            else:
+                raw[str(name)] = payload.decode()
     else:
         raw = dict(parse_qsl(body.decode(), keep_blank_values=True))
     params: dict[str, Any] = {}
