@@ -731,6 +731,7 @@ class Engine:
         await self.purge_drafts()
         dialogs = await self.db.purge_dialogs(now - self.idle_limit)
         await self.db.purge_notifications(now - self.idle_limit)  # sent ones: their text names people
+        await self.db.purge_outgoing(now - self.idle_limit)  # what became of each message sent
         await self.db.purge_inbox(now - INBOX_KEPT)
         gaps = await self.db.purge_unanswered(now - self.gaps_limit)
         if dialogs or gaps:

@@ -338,6 +338,13 @@ class Database:
             # What they did stays in the audit log (counts, decisions), without who they were.
             who = f"{channel}:{user_id}"
             await conn.execute("UPDATE audit_log SET actor = 'forgotten' WHERE actor = ?", (who,))
+            # The alerts a coordinator sent stay too, without who sent them or where the report goes.
+            await conn.execute("UPDATE alerts SET created_by = 'forgotten' WHERE created_by = ?", (who,))
+            await conn.execute(
+                "UPDATE alerts SET report_channel = NULL, report_user = NULL"
+                " WHERE report_channel = ? AND report_user = ?",
+                (channel, user_id),
+            )
             await conn.execute(
                 "UPDATE audit_log SET details = replace(details, ?, 'forgotten') WHERE instr(details, ?) > 0",
                 (json.dumps(who)[1:-1], json.dumps(who)[1:-1]),
@@ -886,6 +893,13 @@ class Database:
                 (key, channel, user_id, json.dumps(body), now.isoformat(), int(coordinators_only)),
             )
             return cursor.rowcount > 0
+
+    async def purge_outgoing(self, older_than: datetime) -> int:
+        """Forget what became of the messages sent before `older_than` (their delivery reports
+        come within minutes); return how many."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM outgoing_messages WHERE updated_at < ?", (older_than.isoformat(),))
+            return int(cursor.rowcount)
 
     async def purge_notifications(self, older_than: datetime) -> int:
         """Delete notifications sent (or given up on) before `older_than`; return how many."""

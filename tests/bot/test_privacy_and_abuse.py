@@ -271,3 +271,31 @@ async def test_a_coordinator_added_while_running_counts_at_once_and_a_removed_on
     await db.bootstrap_coordinators({("console", "yusuf")}, clock())  # as a restart with COORDINATORS would
     assert not await db.is_coordinator("console", "yusuf")
     assert settings_for(tmp_path).user_rate_limit == 30 and settings_for(tmp_path).user_rate_burst == 15
+
+
+async def test_forget_takes_a_coordinators_name_off_the_alerts_they_sent(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    await alert_store.save_subscriber("telegram", "101", kind="leader", status="approved", name="Yusuf",
+                                      boroughs=["Newham"], now=clock())  # fmt: skip
+    alert = await composer.send(kind="urgent", audience="leaders", areas=["Newham"], text="Stay in.",
+                                created_by="console:amina", channels=ALERT_CHANNELS,
+                                report_to=("console", "amina"))  # fmt: skip
+    await say(engine, "/forget", channel="console", user_id="amina")
+    await say(engine, "yes", channel="console", user_id="amina")
+    kept = await alert_store.alert(alert.id)
+    assert kept is not None and kept.text == "Stay in." and kept.total == 1  # the alert stays, counted
+    assert (kept.created_by, kept.report_channel, kept.report_user) == ("forgotten", None, None)
+    assert "amina" not in repr(await db.scan())
+
+
+async def test_what_became_of_messages_is_forgotten_after_the_retention_period(
+    engine: Engine, db: Database, clock: FakeClock
+) -> None:
+    await db.record_outgoing("SM1", "whatsapp", "+447700900123", "reply", "sent", clock())
+    clock.advance(days=29)
+    await engine.purge_expired()
+    assert await db.query("SELECT count(*) FROM outgoing_messages") == [(1,)]
+    clock.advance(days=2)
+    await engine.purge_expired()
+    assert await db.query("SELECT count(*) FROM outgoing_messages") == [(0,)]
