@@ -75,6 +75,7 @@ async def open_app(
             clock=clock,
             offer_for=timedelta(hours=settings.training_offer_hours),
             reminders=settings.reminder_leads,
+            boroughs=content.boroughs,
         )
         flow = TrainingFlow(
             training, content.copy, retention=timedelta(days=settings.training_retention_days), roles=content.roles

@@ -20,14 +20,14 @@ import yaml
 from bot.app import App
 from bot.store import Registration, TrainingSession
 from bot.text import spreadsheet_safe
-from bot.training import OPTIONAL, REQUIRED, Person, TrainingError, parse_seats, validate_session, when
+from bot.training import OPTIONAL, REQUIRED, Person, TrainingError, parse_seats, when
 
 SESSION_OPTIONS = (*REQUIRED, *OPTIONAL)
 FIELD_HELP = {
     "starts": "local time in TIMEZONE, e.g. 2026-12-05T10:00",
     "ends": "local time in TIMEZONE, e.g. 2026-12-05T13:00",
     "topics": "separated by ;",
-    "borough": "a London borough, e.g. Newham",
+    "borough": "a London borough, e.g. Newham (as in content/boroughs.yaml)",
     "capacity": "seats in all",
     "provider": "who runs it",
 }
@@ -236,7 +236,7 @@ async def _import(path: Path, app: App, as_json: bool) -> int:
             problems.append(f"session {number}: expected fields like title, venue, starts")
             continue
         try:
-            ready.append(validate_session({k: v for k, v in item.items() if v is not None}, app.training.tz, now))
+            ready.append(app.training.check({k: v for k, v in item.items() if v is not None}))
         except TrainingError as exc:
             problems.append(f"session {number} ({item.get('title', 'no title')}): {exc}")
     if problems:

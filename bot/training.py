@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 from bot import dates
 from bot.content import Copy
@@ -36,6 +38,9 @@ LIMITS = {"title": 120, "provider": 120, "venue": 120, "address": 200, "borough"
 # The roles offered when content/copy.yaml lists none (it normally does: `roles`)
 ROLES = ("Imam", "Rabbi", "Priest or minister", "Granthi", "Pandit or temple priest", "Chair", "Trustee", "Secretary",
          "Safeguarding lead", "Security lead", "Volunteer")  # fmt: skip
+
+
+NEAR_BOROUGH = 0.6  # how alike a typed borough and a known one must be for "did you mean"
 
 
 class TrainingError(Exception):
@@ -76,8 +81,10 @@ def validate_session(
     *,
     partial: bool = False,
     current: TrainingSession | None = None,
+    boroughs: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Check a session's fields; return them ready to store, or raise TrainingError naming each problem."""
+    """Check a session's fields; return them ready to store, or raise TrainingError naming each
+    problem. `boroughs`: the known ones (content/boroughs.yaml); the borough must be one of them."""
     problems: list[str] = []
     fields: dict[str, Any] = {}
     known = set(REQUIRED) | set(OPTIONAL)
@@ -94,6 +101,11 @@ def validate_session(
             if len(value) > limit:
                 problems.append(f"{name}: longer than {limit} characters")
             fields[name] = value
+    if boroughs and "borough" in fields:
+        try:
+            fields["borough"] = match_borough(fields["borough"], boroughs)
+        except TrainingError as exc:
+            problems.append(str(exc))
     if "topics" in raw and raw["topics"] not in (None, ""):
         topics = raw["topics"]
         items = topics if isinstance(topics, list | tuple) else str(topics).split(";")
@@ -122,6 +134,18 @@ def validate_session(
     if problems:
         raise TrainingError("; ".join(problems))
     return fields
+
+
+def match_borough(typed: str, known: Sequence[str]) -> str:
+    """The borough as content/boroughs.yaml spells it, whatever the case; for a typo, an error
+    that suggests the nearest one ("did you mean Newham?")."""
+    by_name = {name.casefold(): name for name in known}
+    if typed.casefold() in by_name:
+        return by_name[typed.casefold()]
+    near = process.extractOne(typed, known, scorer=Levenshtein.normalized_similarity, processor=str.casefold,
+                              score_cutoff=NEAR_BOROUGH)  # fmt: skip
+    hint = f"; did you mean {near[0]}?" if near else " (the list is in content/boroughs.yaml)"
+    raise TrainingError(f"borough: {typed!r} is not a London borough{hint}")
 
 
 def parse_seats(value: object, most: int = MAX_SEATS) -> int:
@@ -185,6 +209,7 @@ class Training:
         clock: Callable[[], datetime],
         offer_for: timedelta = timedelta(hours=24),
         reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=2)),
+        boroughs: Sequence[str] = (),
     ) -> None:
         self.db = db
         self.copy = copy
@@ -192,16 +217,20 @@ class Training:
         self.clock = clock
         self.offer_for = offer_for
         self.reminders = tuple(sorted(reminders, reverse=True))
+        self.boroughs = tuple(boroughs)  # content/boroughs.yaml: a session's borough is one of them
+
+    def check(self, raw: Mapping[str, object], **options: Any) -> dict[str, Any]:
+        """A session's fields checked against the rules and the known boroughs (validate_session)."""
+        return validate_session(raw, self.tz, self.clock(), boroughs=self.boroughs, **options)
 
     async def add(self, raw: Mapping[str, object]) -> int:
         """Create a session from coordinator input."""
-        fields = validate_session(raw, self.tz, self.clock())
-        return await self.db.add_session(fields, self.clock())
+        return await self.db.add_session(self.check(raw), self.clock())
 
     async def edit(self, session_id: int, raw: Mapping[str, object]) -> TrainingSession:
         """Change some fields of a session; more capacity offers seats to the waiting list."""
         current = await self.get(session_id)
-        fields = validate_session(raw, self.tz, self.clock(), partial=True, current=current)
+        fields = self.check(raw, partial=True, current=current)
         if not fields:
             raise TrainingError("nothing to change")
         try:

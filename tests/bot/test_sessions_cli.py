@@ -102,6 +102,10 @@ def test_import_is_all_or_nothing(cli: Callable[[list[str]], Ran], tmp_path: Pat
     done = cli(["sessions", "import", str(programme), "--json"])
     assert len(json.loads(done.stdout)["ids"]) == 2
     assert cli(["sessions", "import", str(tmp_path / "nope.yaml")]).returncode == 1
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(json.dumps([{**good, "title": "Other", "borough": "Newhm"}]))
+    done = cli(["sessions", "import", str(typo)])
+    assert done.returncode == 1 and "'Newhm' is not a London borough; did you mean Newham?" in done.stderr
 
 
 def test_many_processes_at_once_never_overbook(cli_env: dict[str, str]) -> None:
@@ -211,3 +215,15 @@ def test_attendee_exports_cannot_run_formulas_in_a_spreadsheet(cli: Callable[[li
     assert all(line.split("\t")[3].startswith("'") for line in listed)
     people = json.loads(cli(["sessions", "attendees", str(session), "--json"]).stdout)
     assert [p["name"] for p in people] == typed  # JSON is data, not a spreadsheet: kept as typed
+
+
+def test_a_borough_typo_is_caught_with_a_suggestion(cli: Callable[[list[str]], Ran]) -> None:
+    fields = [*SESSION[:6], "--borough", "Newhm", *SESSION[8:], "--capacity", "5"]
+    done = cli(["sessions", "add", *fields])
+    assert done.returncode == 1 and "'Newhm' is not a London borough; did you mean Newham?" in done.stderr
+    assert json.loads(cli(["sessions", "list", "--all", "--json"]).stdout) == []
+    session = add(cli)
+    done = cli(["sessions", "edit", str(session), "--borough", "Hackny"])
+    assert done.returncode == 1 and "did you mean Hackney?" in done.stderr and "Traceback" not in done.stderr
+    assert cli(["sessions", "edit", str(session), "--borough", "hackney"]).returncode == 0
+    assert json.loads(cli(["sessions", "list", "--json"]).stdout)[0]["borough"] == "Hackney"

@@ -212,3 +212,13 @@ async def test_the_calendar_entry_round_trips(training: Training, clock: FakeClo
     assert event["summary"] == "Keeping our mosque safe" and "244 Acklam Road" in event["location"]
     assert await training.calendar_file(registration.calendar_token) is not None
     assert await training.calendar_file("not-the-token-at-all") is None
+
+
+async def test_boroughs_are_the_known_ones(training: Training, db: Database) -> None:
+    with pytest.raises(TrainingError, match="'Newhm' is not a London borough; did you mean Newham"):
+        await training.add(session_fields(borough="Newhm"))
+    with pytest.raises(TrainingError, match=r"'Atlantis' is not a London borough \(the list is in content"):
+        await training.add(session_fields(borough="Atlantis"))
+    assert await db.sessions() == []
+    session = await training.get(await training.add(session_fields(borough="  tower   hamlets ")))
+    assert session.borough == "Tower Hamlets"

@@ -191,6 +191,24 @@ async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
     assert (await training.get(session.id)).status == "cancelled"
 
 
+async def test_a_typo_in_a_borough_is_caught_with_a_suggestion(engine: Engine, training: Training) -> None:
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    await say(engine, None, "coord", choice="trn-admin-new:new")
+    form = "\n".join(f"{k}: {v}" for k, v in {**SESSION, "borough": "Newhm"}.items())
+    problem = await say(engine, form, "coord")
+    assert "borough: 'Newhm' is not a London borough; did you mean Newham?" in render(problem.text, Style.PLAIN)
+    assert await training.upcoming() == []
+    created = await say(engine, form.replace("Newhm", "newham"), "coord")
+    [session] = await training.upcoming()
+    assert session.borough == "Newham" and created.text.startswith(f"**Session {session.id}")
+    await say(engine, None, "coord", choice=f"trn-admin-edit:{session.id}")
+    problem = await say(engine, "borough: Tower Hamlet", "coord")
+    assert "did you mean Tower Hamlets?" in render(problem.text, Style.PLAIN)
+    assert (await training.get(session.id)).borough == "Newham"
+
+
 async def test_forget_frees_booked_seats_for_those_waiting(engine: Engine, training: Training, db: Database) -> None:
     session_id = await training.add({**SESSION, "capacity": 1})
     await book(engine, session_id)
