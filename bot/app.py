@@ -190,7 +190,7 @@ async def run_bot(settings: Settings) -> None:
             senders["telegram"] = telegram
         if whatsapp:
             senders["whatsapp"] = whatsapp
-        notifier = Notifier(app.db, app.engine, senders, app.training.clock)
+        notifier = Notifier(app.db, app.engine, senders, app.training.clock, calendars=app.training.calendar_document)
         dispatcher = alerts_dispatcher(
             app, {name: s for name, s in (("telegram", telegram), ("whatsapp", whatsapp)) if s}
         )

@@ -1,7 +1,8 @@
 """`safetybot sessions …`: coordinators manage training sessions from the command line.
 
 Works while `safetybot run` is running on the same database: what is written here shows in the
-chat at once, and the messages it causes (a cancelled session) are sent by the running bot.
+chat at once, and the messages it causes (a session moved or cancelled) are sent by the running
+bot.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     with_fields(actions.add_parser("add", help="add a session; prints its id"), required=True)
-    edit = actions.add_parser("edit", help="change some fields of a session")
+    edit = actions.add_parser(
+        "edit", help="change some fields of a session; a new time, venue or address is told to everyone booked"
+        " or waiting, and the booked get an updated calendar entry"
+    )  # fmt: skip
     edit.add_argument("id", type=int, help="the session's id (sessions list)")
     with_fields(edit, required=False)
     cancel = actions.add_parser("cancel", help="cancel a session and tell everyone booked or waiting")
@@ -140,8 +144,12 @@ async def _run(args: argparse.Namespace, app: App) -> int:
               f"{when(session, training.tz)}")  # fmt: skip
         return 0
     if action == "edit":
-        session = await training.edit(args.id, _fields(args))
-        print(json.dumps(_session_json(session, app)) if as_json else f"{session.id}\tchanged")
+        session, told = await training.edit(args.id, _fields(args))
+        if as_json:
+            print(json.dumps({**_session_json(session, app), "told": told}))
+        else:
+            who = app.content.copy.count("people_count", told)
+            print(f"{session.id}\tchanged" + (f"; {who} booked or waiting will be told" if told else ""))
         return 0
     if action == "cancel":
         told = await training.cancel(args.id)

@@ -97,6 +97,8 @@ class TrainingSession:
     taken: int = 0  # seats held by confirmed, offered and attended registrations
     waiting: int = 0  # registrations on the waiting list
     attended: int = 0  # registrations checked in
+    sequence: int = 0  # its calendar entries' SEQUENCE: raised each time it moves or is cancelled
+    moved_at: datetime | None = None  # when its time, venue or address last changed
 
     @property
     def seats_left(self) -> int:
@@ -597,7 +599,7 @@ class Database:
         " s.description, s.topics, s.status,"
         " coalesce(sum(CASE WHEN r.status IN ('confirmed', 'offered', 'attended') THEN r.seats END), 0),"
         " count(CASE WHEN r.status = 'waiting' THEN 1 END),"
-        " count(CASE WHEN r.status = 'attended' THEN 1 END)"
+        " count(CASE WHEN r.status = 'attended' THEN 1 END), s.sequence, s.moved_at"
     )
 
     @staticmethod
@@ -606,6 +608,7 @@ class Database:
             int(row[0]), row[1], row[2], row[3], row[4], row[5],
             datetime.fromisoformat(row[6]), datetime.fromisoformat(row[7]), int(row[8]), row[9],
             tuple(t for t in row[10].split(";") if t), row[11], int(row[12]), int(row[13]), int(row[14]),
+            int(row[15]), datetime.fromisoformat(row[16]) if row[16] else None,
         )  # fmt: skip
 
     async def add_session(self, fields: dict[str, Any], now: datetime) -> int:
@@ -626,8 +629,11 @@ class Database:
                 ids.append(int(cursor.lastrowid or 0))
         return ids
 
-    async def update_session(self, session_id: int, fields: dict[str, Any], now: datetime) -> None:
-        """Change some fields of a session (capacity never below the seats already taken)."""
+    async def update_session(
+        self, session_id: int, fields: dict[str, Any], now: datetime, *, moved: bool = False
+    ) -> None:
+        """Change some fields of a session (capacity never below the seats already taken);
+        `moved`: its time or place changed, so its calendar entries get a higher SEQUENCE."""
         columns = {k: v for k, v in zip(SESSION_FIELDS, _session_values(fields), strict=True) if k in fields}
         async with self.transaction() as conn:
             if "capacity" in columns:
@@ -639,10 +645,12 @@ class Database:
                     taken = int((await cursor.fetchone() or [0])[0])
                 if int(columns["capacity"]) < taken:
                     raise StoreError(f"capacity {columns['capacity']} is below the {taken} seats already taken")
-            assignments = ", ".join(f"{name} = ?" for name in columns)
+            assignments = "".join(f"{name} = ?, " for name in columns)
+            if moved:
+                assignments += "sequence = sequence + 1, moved_at = ?, "
             await conn.execute(
-                f"UPDATE training_sessions SET {assignments}, updated_at = ? WHERE id = ?",
-                (*columns.values(), now.isoformat(), session_id),
+                f"UPDATE training_sessions SET {assignments}updated_at = ? WHERE id = ?",
+                (*columns.values(), *([now.isoformat()] if moved else []), now.isoformat(), session_id),
             )
 
     async def session(self, session_id: int) -> TrainingSession | None:
@@ -681,7 +689,8 @@ class Database:
             ) as cursor:
                 affected = [_registration(row) for row in await cursor.fetchall()]
             await conn.execute(
-                "UPDATE training_sessions SET status = 'cancelled', updated_at = ? WHERE id = ?",
+                "UPDATE training_sessions SET status = 'cancelled', sequence = sequence + 1, updated_at = ?"
+                " WHERE id = ?",
                 (now.isoformat(), session_id),
             )
             await conn.execute(
@@ -925,6 +934,18 @@ class Database:
                 await conn.execute(
                     "DELETE FROM held_messages WHERE substr(about, 1, ?) = ?", (len(key_prefix), key_prefix)
                 )
+            return int(cursor.rowcount)
+
+    async def withdraw_notifications(self, keys: Iterable[str]) -> int:
+        """Withdraw these queued notifications (by exact key) if they have not gone yet."""
+        wanted = list(keys)
+        if not wanted:
+            return 0
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                f"DELETE FROM notifications WHERE status = 'pending' AND key IN ({', '.join('?' * len(wanted))})",
+                wanted,
+            )
             return int(cursor.rowcount)
 
     async def drop_choices(self, choice_ids: Iterable[str], label: str = "-") -> int:

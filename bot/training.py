@@ -3,8 +3,10 @@ and calendar entries.
 
 Times are stored in UTC and entered and shown in TIMEZONE (Europe/London by default), so a
 session at 10:00 is at 10:00 on the clock on the wall either side of the clocks changing. Messages
-the bot owes people (a seat offered, a reminder, a cancellation) are queued in the database and
-sent by `safetybot run`, so they are queued once, survive restarts, and can come from the CLI.
+the bot owes people (a seat offered, a reminder, a session moved or cancelled) are queued in the
+database and sent by `safetybot run`, so they are queued once, survive restarts, and can come from
+the CLI. A session that moves keeps its calendar entries' UID and raises their SEQUENCE, so
+people's calendar apps update the event they have.
 
     TrainingError         bad input or an impossible action; the message says what to fix
 """
@@ -25,7 +27,8 @@ from rapidfuzz.distance import Levenshtein
 
 from bot import dates
 from bot.content import Copy
-from bot.messages import Choice, Reply, notice_body
+from bot.messages import Choice, Document, Reply, notice_body
+from bot.render import escape_markdown
 from bot.store import Database, Registration, StoreError, TrainingSession
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ ROLES = ("Imam", "Rabbi", "Priest or minister", "Granthi", "Pandit or temple pri
          "Safeguarding lead", "Security lead", "Volunteer")  # fmt: skip
 
 
+MOVES = ("starts_at", "ends_at", "venue", "address")  # changes that people booked or waiting are told of
+TOLD = ("confirmed", "waiting", "offered")  # the registrations told when a session moves
 NEAR_BOROUGH = 0.6  # how alike a typed borough and a known one must be for "did you mean"
 
 
@@ -161,7 +166,8 @@ def parse_seats(value: object, most: int = MAX_SEATS) -> int:
 
 # --- calendar ----------------------------------------------------------------------------------
 def calendar(session: TrainingSession, registration: Registration, tz: ZoneInfo, now: datetime) -> bytes:
-    """An iCalendar file for one registration, with the session's time zone."""
+    """An iCalendar file for one registration, with the session's time zone. Its UID stays the
+    same for the booking and its SEQUENCE is the session's, so a newer file updates the old event."""
     cal = Calendar()
     cal.add("prodid", "-//Faith Safety Bot//training sessions//EN")
     cal.add("version", "2.0")
@@ -172,11 +178,12 @@ def calendar(session: TrainingSession, registration: Registration, tz: ZoneInfo,
     event.add("dtstart", local(session.starts_at, tz))
     event.add("dtend", local(session.ends_at, tz))
     event.add("dtstamp", now.astimezone(UTC))
+    event.add("sequence", session.sequence)
     event.add("location", f"{session.venue}, {session.address}")
     details = [session.description, f"Provider: {session.provider}" if session.provider else ""]
     details.append(f"Seats: {registration.seats}")
     event.add("description", "\n".join(d for d in details if d))
-    if session.status == "cancelled":
+    if session.status == "cancelled" or registration.status == "cancelled":
         event.add("status", "CANCELLED")
     cal.add_component(event)
     cal.add_missing_timezones()
@@ -227,18 +234,24 @@ class Training:
         """Create a session from coordinator input."""
         return await self.db.add_session(self.check(raw), self.clock())
 
-    async def edit(self, session_id: int, raw: Mapping[str, object]) -> TrainingSession:
-        """Change some fields of a session; more capacity offers seats to the waiting list."""
+    async def edit(self, session_id: int, raw: Mapping[str, object]) -> tuple[TrainingSession, int]:
+        """Change some fields of a session; more capacity offers seats to the waiting list. A new
+        time, venue or address is told to everyone booked or waiting, with the booked getting an
+        updated calendar entry. Returns the session as it is now and how many are told."""
         current = await self.get(session_id)
+        if current.status == "cancelled":
+            raise TrainingError(f"session {session_id} is cancelled (add a new one instead)")
         fields = self.check(raw, partial=True, current=current)
         if not fields:
             raise TrainingError("nothing to change")
+        moved = any(name in fields and fields[name] != getattr(current, name) for name in MOVES)
         try:
-            await self.db.update_session(session_id, fields, self.clock())
+            await self.db.update_session(session_id, fields, self.clock(), moved=moved)
         except StoreError as exc:
             raise TrainingError(str(exc)) from None
         await self._offer_free_seats(session_id)
-        return await self.get(session_id)
+        session = await self.get(session_id)
+        return session, (await self._tell_moved(current, session) if moved else 0)
 
     async def get(self, session_id: int) -> TrainingSession:
         session = await self.db.session(session_id)
@@ -321,6 +334,47 @@ class Training:
             key = f"offer:{registration.id}:{registration.offered_until.isoformat()}"
             await self._tell(key, registration, Reply(text, choices))
 
+    async def _tell_moved(self, before: TrainingSession, after: TrainingSession) -> int:
+        """Tell everyone booked or waiting what changed, old and new; the booked get the updated
+        calendar entry. Reminders queued with the old details and not yet sent are withdrawn."""
+        changes = []
+        if (before.starts_at, before.ends_at) != (after.starts_at, after.ends_at):
+            changes.append(self.copy.format("training_moved_when", old=when(before, self.tz), new=when(after, self.tz)))
+        if (before.venue, before.address) != (after.venue, after.address):
+            old, new = (escape_markdown(f"{s.venue}, {s.address}") for s in (before, after))
+            changes.append(self.copy.format("training_moved_where", old=old, new=new))
+        people = [r for r in await self.db.attendees(after.id) if r.status in TOLD]
+        for registration in people:
+            await self.db.withdraw_notifications(reminder_key(lead, registration, before) for lead in self.reminders)
+            booked = registration.status == "confirmed"
+            status = self.copy[f"training_status_{registration.status}"]
+            text = self.copy.format(
+                "training_session_moved" if booked else "training_session_moved_waiting",
+                title=escape_markdown(after.title),
+                changes="\n".join(changes),
+                seats=self.copy.count("seats_count", registration.seats),
+                status=status,
+            )
+            key = f"moved:{after.id}:{registration.id}:{after.sequence}"
+            await self._tell(key, registration, Reply(text), with_calendar=booked)
+        return len(people)
+
+    def document(self, session: TrainingSession, registration: Registration) -> Document:
+        """A booking's calendar entry as a file to send (one file per booking: in the console, the
+        next person's booking must not overwrite it, and an updated one replaces it)."""
+        content = calendar(session, registration, self.tz, self.clock())
+        return Document(f"training-{session.id}-{registration.id}.ics", content, "text/calendar",
+                        registration.calendar_token)  # fmt: skip
+
+    async def calendar_document(self, registration_id: int) -> Document | None:
+        """The calendar entry a queued notice carries, as the booking is when it is sent (None
+        if the booking has gone)."""
+        registration = await self.db.registration(registration_id)
+        if registration is None or registration.channel == "deleted":
+            return None
+        session = await self.db.session(registration.session_id)
+        return self.document(session, registration) if session else None
+
     async def calendar_file(self, token: str) -> bytes | None:
         """The calendar entry behind an unguessable link, or None."""
         if len(token) < 16:
@@ -332,7 +386,8 @@ class Training:
         return calendar(session, registration, self.tz, self.clock()) if session else None
 
     async def run_due(self) -> None:
-        """Pass on lapsed offers and queue the reminders that are due (each once, ever)."""
+        """Pass on lapsed offers and queue the reminders that are due (each once per version of
+        the session: one that moves gets its reminders again, for the new time)."""
         now = self.clock()
         for lapsed in await self.db.expired_offers(now):
             if await self.db.set_registration_status(lapsed.id, "cancelled", now, expect=("offered",)):
@@ -345,9 +400,10 @@ class Training:
             for registration, session in await self.db.due_reminders(now, lead):
                 if registration.created_at > session.starts_at - lead:
                     continue  # they registered after this reminder's time: the confirmation will do
+                if session.moved_at is not None and session.moved_at > session.starts_at - lead:
+                    continue  # it moved after this reminder's time: the notice of the change will do
                 if any(now >= session.starts_at - other for other in shorter):
                     continue  # a later reminder is due already: send that one instead
-                hours = int(lead.total_seconds() // 3600)
                 text = self.copy.format(
                     "training_reminder",
                     title=session.title,
@@ -356,10 +412,20 @@ class Training:
                     address=session.address,
                     seats=self.copy.count("seats_count", registration.seats),
                 )
-                await self._tell(f"reminder:{hours}h:{registration.id}", registration, Reply(text))
+                await self._tell(reminder_key(lead, registration, session), registration, Reply(text))
 
-    async def _tell(self, key: str, registration: Registration, reply: Reply) -> None:
+    async def _tell(self, key: str, registration: Registration, reply: Reply, *, with_calendar: bool = False) -> None:
+        """Queue a notice for the person; `with_calendar`: the notifier attaches their calendar
+        entry, built as the booking is when it goes."""
         if registration.channel in ("phone", "deleted"):
             return  # registered by a coordinator after a phone call: they tell the person
-        if await self.db.notify(key, registration.channel, registration.user_id, notice_body(reply), self.clock()):
+        body = {**notice_body(reply), **({"calendar": registration.id} if with_calendar else {})}
+        if await self.db.notify(key, registration.channel, registration.user_id, body, self.clock()):
             logger.info("training: queued %s", key.split(":", 1)[0])
+
+
+def reminder_key(lead: timedelta, registration: Registration, session: TrainingSession) -> str:
+    """A reminder's notification key: one per lead time, booking and version of the session (the
+    first version keeps the key reminders always had, so none already sent is sent again)."""
+    key = f"reminder:{int(lead.total_seconds() // 3600)}h:{registration.id}"
+    return f"{key}:v{session.sequence}" if session.sequence else key

@@ -36,7 +36,6 @@ from bot.training import (
     Person,
     Training,
     TrainingError,
-    calendar,
     when,
 )
 
@@ -159,10 +158,7 @@ class TrainingFlow:
         return registration
 
     def _document(self, session: TrainingSession, registration: Registration) -> Document:
-        content = calendar(session, registration, self.training.tz, self.training.clock())
-        # one file per booking: in the console, the next person's booking must not overwrite it
-        filename = f"training-{session.id}-{registration.id}.ics"
-        return Document(filename, content, "text/calendar", registration.calendar_token)
+        return self.training.document(session, registration)
 
     # --- finding a session --------------------------------------------------------------------
     async def _on_menu(self, turn: Turn, _item: str) -> Step:
@@ -483,10 +479,14 @@ class TrainingFlow:
     async def _on_edit_text(self, turn: Turn, text: str) -> Step:
         session_id = int(turn.form.get("session", 0))
         try:
-            await self.training.edit(session_id, parse_fields(text))
+            _session, told = await self.training.edit(session_id, parse_fields(text))
         except TrainingError as exc:
             return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))), "trn_edit", turn.form)
-        return await self._on_admin(turn, str(session_id))
+        page = await self._on_admin(turn, str(session_id))
+        if not told:
+            return page
+        said = self.copy.format("training_edit_told", count=told)
+        return Step(Reply(f"{said}\n\n{page.reply.text}", page.reply.choices), page.state, page.form)
 
     async def _on_admin_cancel(self, _turn: Turn, value: str) -> Step:
         session = await self._session(value)

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar
 
 from bot.store import Database, latest_version
 from tests.bot.test_cli import free_port, run
@@ -22,7 +25,8 @@ from tests.conftest import Ran, safetybot
 from tests.fakes.telegram_api import TOKEN as TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeBotApi
 
-DAY = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%d")
+LONDON = ZoneInfo("Europe/London")  # TIMEZONE's default
+DAY = (datetime.now(LONDON) + timedelta(days=30)).strftime("%Y-%m-%d")
 SESSION = ["--title", "Keeping our mosque safe", "--venue", "Al Manaar", "--address", "244 Acklam Road, London",
            "--borough", "Kensington and Chelsea", "--starts", f"{DAY}T10:00", "--ends", f"{DAY}T13:00"]  # fmt: skip
 
@@ -64,6 +68,11 @@ def test_add_list_edit_attendees_checkin_cancel(cli: Callable[[list[str]], Ran])
     cancelled = cli(["sessions", "cancel", str(session), "--json"])
     assert json.loads(cancelled.stdout) == {"id": session, "told": 1}
     assert cli(["sessions", "list"]).stdout.startswith("No upcoming sessions")
+
+
+def day_of(iso_date: str) -> str:
+    """ "Sat 5 Dec 2026" for "2026-12-05", as the bot writes a day."""
+    return datetime.strptime(iso_date, "%Y-%m-%d").strftime("%a %-d %b %Y")
 
 
 def test_bad_input_gets_clear_messages_and_writes_nothing(cli: Callable[[list[str]], Ran]) -> None:
@@ -125,7 +134,7 @@ def test_many_processes_at_once_never_overbook(cli_env: dict[str, str]) -> None:
     assert latest_version() >= 3
 
 
-def test_a_session_cancelled_from_the_cli_is_told_by_the_running_bot(cli_env: dict[str, str]) -> None:
+def test_a_session_moved_then_cancelled_from_the_cli_is_told_by_the_running_bot(cli_env: dict[str, str]) -> None:
     with FakeBotApi() as api:
         env = {**cli_env, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_BASE_URL": api.base_url,
                "HTTP_PORT": str(free_port())}  # fmt: skip
@@ -137,9 +146,22 @@ def test_a_session_cancelled_from_the_cli_is_told_by_the_running_bot(cli_env: di
             assert (
                 book(in_subprocess(env), session, "Amina", "--channel", "telegram", "--user-id", "111").returncode == 0
             )
+            later = (datetime.strptime(DAY, "%Y-%m-%d") + timedelta(days=7)).strftime("%Y-%m-%d")
+            moved = run(
+                ["sessions", "edit", str(session), "--starts", f"{later}T18:00", "--ends", f"{later}T20:00"], env
+            )
+            assert (
+                moved.returncode == 0
+                and moved.stdout.strip() == f"{session}\tchanged; 1 person booked or waiting will be told"
+            )
+            changed = api.wait_for("sendMessage", lambda p: p["chat_id"] == 111, timeout=15)
+            assert "has changed" in changed.params["text"]
+            assert f"now <b>{day_of(later)}, 18:00–20:00</b> (was {day_of(DAY)}, 10:00–13:00)" in changed.params["text"]
+            [event] = Calendar.from_ical(api.wait_for("sendDocument", timeout=15).params["document"]).walk("VEVENT")
+            assert event["sequence"] == 1 and event["uid"].startswith(f"training-{session}-registration-")
             assert run(["sessions", "cancel", str(session)], env).returncode == 0
-            told = api.wait_for("sendMessage", lambda p: p["chat_id"] == 111, timeout=15)
-            assert "will not go ahead" in told.params["text"]
+            told = api.wait_for("sendMessage", lambda p: "will not go ahead" in p["text"], timeout=15)
+            assert told.params["chat_id"] == 111
             bot.send_signal(signal.SIGTERM)
             bot.communicate(timeout=30)
         finally:

@@ -11,7 +11,8 @@ from icalendar import Calendar
 
 from bot.channels.console import format_reply
 from bot.dialog import Engine
-from bot.messages import Choice, Reply
+from bot.messages import Choice, Delivery, Reply
+from bot.notify import Notifier
 from bot.render import Style, render
 from bot.store import Database
 from bot.training import Person, Training
@@ -191,6 +192,40 @@ async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
     assert (await training.get(session.id)).status == "cancelled"
 
 
+async def test_moving_a_session_in_chat_tells_people_and_updates_their_calendar(
+    engine: Engine, training: Training, db: Database
+) -> None:
+    session_id = await training.add({**SESSION, "capacity": 1})
+    confirmed = await book(engine, session_id)
+    assert confirmed.document is not None
+    [original] = Calendar.from_ical(confirmed.document.content).walk("VEVENT")
+    await training.register(session_id, Person("telegram", "9", "Yusuf", "Masjid", "Chair", 1))  # waiting
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    await say(engine, None, "coord", choice=f"trn-admin:{session_id}")
+    await say(engine, None, "coord", choice=f"trn-admin-edit:{session_id}")
+    saved = await say(engine, "starts: 2026-12-12 10:00\nends: 2026-12-12 13:00\nvenue: Ilford Hall", "coord")
+    assert saved.text.startswith("Saved. 2 people booked or waiting will be told what changed.")
+    outboxes = {"console": Outbox(), "telegram": Outbox()}
+    notifier = Notifier(db, engine, outboxes, training.clock, calendars=training.calendar_document)
+    assert await notifier.send_pending() == 2
+    [(_, booked)] = outboxes["console"].sent
+    text = render(booked.text, Style.PLAIN)
+    assert "Keeping our mosque safe has changed." in text
+    assert "When: now Sat 12 Dec 2026, 10:00–13:00 (was Sat 5 Dec 2026, 10:00–13:00)" in text
+    assert "Where: now Ilford Hall, 244 Acklam Road, London W10 5YG (was Al Manaar, 244 Acklam Road" in text
+    assert "Your booking stands (1 seat)" in text and booked.document is not None
+    [updated] = Calendar.from_ical(booked.document.content).walk("VEVENT")
+    assert updated["uid"] == original["uid"] and updated["sequence"] > original.get("sequence", 0)
+    assert updated.decoded("dtstart").day == 12 and "Ilford Hall" in updated["location"]
+    [(_, waiting)] = outboxes["telegram"].sent
+    assert "you're on the waiting list" in waiting.text and waiting.document is None
+    await say(engine, None, "coord", choice=f"trn-admin-edit:{session_id}")
+    quiet = await say(engine, "description: Bring a notebook", "coord")  # nothing people need to know
+    assert not quiet.text.startswith("Saved.") and await notifier.send_pending() == 0
+
+
 async def test_a_typo_in_a_borough_is_caught_with_a_suggestion(engine: Engine, training: Training) -> None:
     await say(engine, "/menu", "coord")
     await say(engine, None, "coord", choice="menu:training")
@@ -207,6 +242,17 @@ async def test_a_typo_in_a_borough_is_caught_with_a_suggestion(engine: Engine, t
     problem = await say(engine, "borough: Tower Hamlet", "coord")
     assert "did you mean Tower Hamlets?" in render(problem.text, Style.PLAIN)
     assert (await training.get(session.id)).borough == "Newham"
+
+
+class Outbox:
+    """A channel that records what the notifier sends first."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
+        self.sent.append((user_id, reply))
+        return Delivery.SENT
 
 
 async def test_forget_frees_booked_seats_for_those_waiting(engine: Engine, training: Training, db: Database) -> None:
