@@ -76,9 +76,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     register.add_argument("--channel", help="telegram, whatsapp or console, to reach them in the bot")
     register.add_argument("--user-id", help="their id on that channel (telegram chat id, whatsapp number)")
     register.add_argument("--json", action="store_true", help="print JSON instead of text")
-    checkin = actions.add_parser("checkin", help="mark a booking as attended")
+    checkin = actions.add_parser("checkin", help="mark a booking as attended, on the session's day only")
     checkin.add_argument("id", type=int, help="the session")
     checkin.add_argument("--registration", type=int, required=True, help="the booking (see attendees)")
+    checkin.add_argument("--undo", action="store_true", help="undo a check-in made by mistake (back to booked)")
     checkin.add_argument("--json", action="store_true", help="print JSON instead of text")
     unbook = actions.add_parser("unregister", help="cancel a booking (its seats go to the waiting list)")
     unbook.add_argument("registration", type=int, help="the registration's id (sessions attendees)")
@@ -190,8 +191,11 @@ async def _run(args: argparse.Namespace, app: App) -> int:
         registration = await app.db.registration(args.registration)
         if registration is None or registration.session_id != args.id:
             raise TrainingError(f"session {args.id} has no registration {args.registration}")
-        await training.check_in(registration.id)
-        print(json.dumps({"registration": registration.id, "status": "attended"}) if as_json else "attended")
+        changed = await training.check_in(registration.id, undo=args.undo)
+        if as_json:
+            print(json.dumps({"registration": changed.id, "status": changed.status}))
+        else:
+            print("confirmed (check-in undone)" if args.undo else "attended")
         return 0
     if action == "unregister":
         registration = await training.cancel_registration(args.registration)

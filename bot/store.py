@@ -680,11 +680,12 @@ class Database:
         return [self._session(row) for row in rows]
 
     async def cancel_session(self, session_id: int, now: datetime) -> list[Registration]:
-        """Cancel a session and everyone's place in it; return the registrations to tell."""
+        """Cancel a session and everyone's place in it; return the registrations to tell (those
+        checked in too: their attendance stays on record)."""
         async with self.transaction() as conn:
             async with conn.execute(
                 f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE session_id = ?"
-                " AND status IN ('confirmed', 'waiting', 'offered') ORDER BY id",
+                " AND status IN ('confirmed', 'waiting', 'offered', 'attended') ORDER BY id",
                 (session_id,),
             ) as cursor:
                 affected = [_registration(row) for row in await cursor.fetchall()]
@@ -775,6 +776,14 @@ class Database:
             (channel, user_id),
         )
         return [_registration(row) for row in rows]
+
+    async def waiting_position(self, registration: Registration) -> int:
+        """Where a waiting registration is on its session's waiting list: 1 is next."""
+        row = await self._fetchone(
+            "SELECT count(*) FROM registrations WHERE session_id = ? AND status = 'waiting' AND id <= ?",
+            (registration.session_id, registration.id),
+        )
+        return int(row[0]) if row else 0
 
     async def attendees(self, session_id: int) -> list[Registration]:
         """Everyone registered for a session, in the order they registered."""

@@ -264,7 +264,8 @@ class Training:
         return await self.db.sessions(after=self.clock(), scheduled_only=True)
 
     async def cancel(self, session_id: int) -> int:
-        """Cancel a session and tell everyone registered or waiting; return how many were told."""
+        """Cancel a session and tell everyone booked, waiting or already checked in; return how
+        many registrations that is."""
         session = await self.get(session_id)
         if session.status == "cancelled":
             raise TrainingError(f"session {session_id} is already cancelled")
@@ -294,6 +295,10 @@ class Training:
         except StoreError as exc:
             raise TrainingError(str(exc)) from None
 
+    async def waiting_position(self, registration: Registration) -> int:
+        """Where a waiting registration is on the list: 1 is next for a free seat."""
+        return await self.db.waiting_position(registration)
+
     async def cancel_registration(self, registration_id: int) -> Registration:
         """Free a registration's seats (or place on the waiting list) and offer them on."""
         registration = await self.db.registration(registration_id)
@@ -311,10 +316,35 @@ class Training:
         """The person takes the seat offered to them; False if the offer had lapsed."""
         return await self.db.set_registration_status(registration_id, "confirmed", self.clock(), expect=("offered",))
 
-    async def check_in(self, registration_id: int) -> None:
-        """Mark a confirmed registration as attended."""
-        if not await self.db.set_registration_status(registration_id, "attended", self.clock(), expect=("confirmed",)):
-            raise TrainingError("only a confirmed registration can be checked in")
+    async def check_in(self, registration_id: int, *, undo: bool = False) -> Registration:
+        """Mark a booked registration as attended (`undo`: back to booked), on the session's day
+        only (its local date in TIMEZONE): a check-in weeks early is a slip, not attendance."""
+        registration = await self.db.registration(registration_id)
+        if registration is None:
+            raise TrainingError(f"there is no registration {registration_id}")
+        self.on_the_day(await self.get(registration.session_id))
+        before, after = ("attended", "confirmed") if undo else ("confirmed", "attended")
+        if not await self.db.set_registration_status(registration_id, after, self.clock(), expect=(before,)):
+            raise TrainingError("only someone checked in can have it undone" if undo
+                                else "only a booked (confirmed) registration can be checked in")  # fmt: skip
+        changed = await self.db.registration(registration_id)
+        assert changed is not None
+        return changed
+
+    def is_the_day(self, session: TrainingSession) -> bool:
+        """Whether today (in TIMEZONE) is a day the session runs."""
+        today = self.clock().astimezone(self.tz).date()
+        return session.starts_at.astimezone(self.tz).date() <= today <= session.ends_at.astimezone(self.tz).date()
+
+    def on_the_day(self, session: TrainingSession) -> None:
+        """Refuse, saying why, unless people can be checked in to the session today."""
+        if session.status == "cancelled":
+            raise TrainingError(f"session {session.id} is cancelled")
+        if not self.is_the_day(session):
+            raise TrainingError(
+                f"check-in is only on the day of the session ({dates.day(session.starts_at, self.tz)});"
+                f" today is {dates.day(self.clock(), self.tz)}"
+            )
 
     async def _offer_free_seats(self, session_id: int) -> None:
         for registration in await self.db.promote(session_id, self.clock(), self.offer_for):

@@ -98,6 +98,7 @@ ACTIONS = [
     Action("cancel a session", "_on_admin_cancel", choice="trn-admin-cancel:{session}"),
     Action("confirm cancelling", "_on_admin_cancel_yes", choice="trn-admin-cancel-yes:{session}", changes=True),
     Action("check someone in", "_on_checkin", choice="trn-checkin:{registration}", changes=True),
+    Action("undo a check-in", "_on_uncheckin", choice="trn-uncheckin:{registration}"),  # nobody checked in yet
     Action("type a new session", "_on_new_text", text=NEW_SESSION, state="trn_new", changes=True),
     Action("type an edit", "_on_edit_text", text="capacity: 10", state="trn_edit", form=EDITING, changes=True),
     # alerts (bot/alerts_flow.py)
@@ -121,8 +122,8 @@ ACTIONS = [
 CHOICES = [a for a in ACTIONS if not a.typed]
 OPEN = frozenset({"alr-review", "alr-status"})  # buttons on messages sent first: accepted unoffered
 # Every choice id only coordinators are shown (the "Manage sessions" entry and the alerts home's three).
-COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-checkin|alr:(compose|pending|recent)|alr-(review|approve|"
-                             r"reject|kind|aud|areas|tpl|send|later|status))")  # fmt: skip
+COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-(un)?checkin|alr:(compose|pending|recent)|"
+                             r"alr-(review|approve|reject|kind|aud|areas|tpl|send|later|status))")  # fmt: skip
 
 
 # --- the world each test starts from ----------------------------------------------------------------------------
@@ -142,8 +143,9 @@ class World:
 async def world(
     engine: Engine, db: Database, clock: FakeClock, training: Training, alert_store: AlertStore, composer: Composer
 ) -> World:
-    """A session with someone booked, a leader waiting for checks, an approved leader, a sent alert."""
-    session = await training.add(SESSION)
+    """A session today (so people can be checked in) with someone booked, a leader waiting for
+    checks, an approved leader, a sent alert."""
+    session = await training.add({**SESSION, "starts": "2026-11-26T18:00", "ends": "2026-11-26T20:00"})
     booked, _ = await training.register(session, Person("telegram", "9", "Yusuf Ali", "Masjid", "Chair", 1))
     waiting, _ = await alert_store.save_subscriber(
         "telegram", "101", kind="leader", status="pending", name="Ruth", place="St Mary's", boroughs=["Newham"],
@@ -281,6 +283,7 @@ async def test_a_coordinator_gets_through_and_is_audited(world: World, action: A
 LINKS = (
     "/start training", "/start alerts", "/start manage", "/start compose", "/start pending",
     "/start trn-admin-{session}", "/start trn-admin-cancel-yes-{session}", "/start trn-checkin-{registration}",
+    "/start trn-uncheckin-{registration}",
     "/start alr-approve-{subscriber}", "/start alr-send-go", "/start alr-status-{alert}",
     "/start register-{session}", "REGISTER {session}", "/start check-{reference}", "CHECK {reference}",
     "/alerts", "/subscribe", "/menu",

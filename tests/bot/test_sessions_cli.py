@@ -31,6 +31,10 @@ SESSION = ["--title", "Keeping our mosque safe", "--venue", "Al Manaar", "--addr
            "--borough", "Kensington and Chelsea", "--starts", f"{DAY}T10:00", "--ends", f"{DAY}T13:00"]  # fmt: skip
 
 
+CLI_SESSION = {"title": "Keeping our mosque safe", "venue": "Al Manaar", "address": "244 Acklam Road, London",
+               "borough": "Kensington and Chelsea", "capacity": 30}  # fmt: skip
+
+
 def add(cli: Callable[[list[str]], Any], capacity: int = 30) -> int:
     done = cli(["sessions", "add", *SESSION, "--capacity", str(capacity), "--json"])
     assert done.returncode == 0, done.stderr
@@ -63,16 +67,54 @@ def test_add_list_edit_attendees_checkin_cancel(cli: Callable[[list[str]], Ran])
     assert edited.returncode == 0, edited.stderr
     people = json.loads(cli(["sessions", "attendees", str(session), "--json"]).stdout)
     assert [p["status"] for p in people] == ["confirmed", "confirmed"]  # booked by phone: confirmed at once
-    checked = cli(["sessions", "checkin", str(session), "--registration", str(people[0]["registration"])])
-    assert checked.stdout.strip() == "attended"
+    early = cli(["sessions", "checkin", str(session), "--registration", str(people[0]["registration"])])
+    assert early.returncode == 1 and "Traceback" not in early.stderr
+    assert f"check-in is only on the day of the session ({day_of(DAY)})" in early.stderr
     cancelled = cli(["sessions", "cancel", str(session), "--json"])
-    assert json.loads(cancelled.stdout) == {"id": session, "told": 1}
+    assert json.loads(cancelled.stdout) == {"id": session, "told": 2}
     assert cli(["sessions", "list"]).stdout.startswith("No upcoming sessions")
 
 
 def day_of(iso_date: str) -> str:
     """ "Sat 5 Dec 2026" for "2026-12-05", as the bot writes a day."""
     return datetime.strptime(iso_date, "%Y-%m-%d").strftime("%a %-d %b %Y")
+
+
+def session_today(path: Path) -> tuple[int, int]:
+    """A session running all of today (local time), begun already, with one person booked: the
+    CLI can't add one in the past, so it is written straight to the database."""
+    today = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
+    fields = {**CLI_SESSION, "starts_at": today, "ends_at": today.replace(hour=23, minute=59)}
+
+    async def write() -> tuple[int, int]:
+        db = await Database.open(path)
+        try:
+            session = await db.add_session(fields, datetime.now(UTC) - timedelta(days=7))
+            person = {"channel": "phone", "user_id": "phone-1", "name": "Amina Khan", "organisation": "Masjid",
+                      "role": "Trustee", "seats": 2, "calendar_token": "t" * 24}  # fmt: skip
+            registration, _ = await db.register(session, person, today - timedelta(days=7))
+            return session, registration.id
+        finally:
+            await db.close()
+
+    return asyncio.run(write())
+
+
+def test_check_in_on_the_day_and_undo_it(cli: Callable[[list[str]], Ran], cli_env: dict[str, str]) -> None:
+    session, registration = session_today(Path(cli_env["DATABASE_PATH"]))
+    checkin = ["sessions", "checkin", str(session), "--registration", str(registration)]
+    done = cli(checkin)
+    assert (done.returncode, done.stdout.strip()) == (0, "attended")
+    assert "\tattended\t" in cli(["sessions", "attendees", str(session)]).stdout
+    again = cli(checkin)
+    assert again.returncode == 1 and "only a booked (confirmed) registration can be checked in" in again.stderr
+    undone = cli([*checkin, "--undo", "--json"])
+    assert json.loads(undone.stdout) == {"registration": registration, "status": "confirmed"}
+    assert json.loads(cli(["sessions", "attendees", str(session), "--json"]).stdout)[0]["status"] == "confirmed"
+    twice = cli([*checkin, "--undo"])
+    assert twice.returncode == 1 and "only someone checked in can have it undone" in twice.stderr
+    wrong = cli(["sessions", "checkin", str(session), "--registration", "4242"])
+    assert wrong.returncode == 1 and f"session {session} has no registration 4242" in wrong.stderr
 
 
 def test_bad_input_gets_clear_messages_and_writes_nothing(cli: Callable[[list[str]], Ran]) -> None:

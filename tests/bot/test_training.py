@@ -286,6 +286,42 @@ async def test_moved_notices_carry_the_booking_and_the_calendar_keeps_its_uid(
     assert waiting.status == "waiting"
 
 
+async def test_someone_checked_in_is_told_when_the_session_is_cancelled(
+    training: Training, db: Database, clock: FakeClock
+) -> None:
+    session_id = await training.add(session_fields())
+    here, _ = await training.register(session_id, person(1))
+    await training.register(session_id, person(2))
+    clock.now = datetime(2026, 12, 5, 9, 45, tzinfo=UTC)
+    await training.check_in(here.id)
+    assert await training.cancel(session_id) == 2
+    assert [(kind, user) for kind, _, user in await queued(db)] == [("cancelled", "1001"), ("cancelled", "1002")]
+    assert (await db.registration(here.id)).status == "attended"  # type: ignore[union-attr]  # still on record
+
+
+@pytest.mark.parametrize(
+    ("moment", "allowed"),
+    [
+        (datetime(2026, 12, 4, 23, 59, tzinfo=UTC), False),
+        (datetime(2026, 12, 5, 0, 0, tzinfo=UTC), True),  # midnight in London: the day has begun
+        (datetime(2026, 12, 5, 18, 0, tzinfo=UTC), True),  # after the session, the same day
+        (datetime(2026, 12, 6, 0, 0, tzinfo=UTC), False),
+    ],
+)
+async def test_check_in_is_on_the_sessions_local_day_only(
+    training: Training, clock: FakeClock, moment: datetime, allowed: bool
+) -> None:
+    session_id = await training.add(session_fields())
+    booked, _ = await training.register(session_id, person(1))
+    clock.now = moment
+    if allowed:
+        assert (await training.check_in(booked.id)).status == "attended"
+        assert (await training.check_in(booked.id, undo=True)).status == "confirmed"
+    else:
+        with pytest.raises(TrainingError, match=r"only on the day of the session \(Sat 5 Dec 2026\)"):
+            await training.check_in(booked.id)
+
+
 async def test_boroughs_are_the_known_ones(training: Training, db: Database) -> None:
     with pytest.raises(TrainingError, match="'Newhm' is not a London borough; did you mean Newham"):
         await training.add(session_fields(borough="Newhm"))

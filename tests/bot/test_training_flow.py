@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,15 @@ from bot.notify import Notifier
 from bot.render import Style, render
 from bot.store import Database
 from bot.training import Person, Training
-from tests.conftest import SESSION, make_incoming
+from tests.conftest import SESSION, FakeClock, make_incoming
 
 
 def ids(reply: Reply) -> list[str]:
     return [c.id for c in reply.choices]
+
+
+def plain(reply: Reply) -> str:
+    return render(reply.text, Style.PLAIN)
 
 
 async def say(engine: Engine, text: str | None = None, user: str = "amina", **kw: Any) -> Reply:
@@ -74,7 +79,11 @@ async def test_a_full_session_offers_the_waiting_list(engine: Engine, training: 
     details = await say(engine, "/start register-" + str(session_id))  # a shared deep link
     assert "This session is full" in details.text and ids(details)[0] == f"trn-reg:{session_id}"
     reply = await book(engine, session_id)
-    assert "you're on the waiting list" in reply.text and reply.document is None
+    assert "you're on the waiting list: you're number 1 on it" in render(reply.text, Style.PLAIN)
+    assert reply.document is None
+    await training.register(session_id, Person("telegram", "2", "Someone else", "Church", "Chair", 1))
+    later = await book(engine, session_id, user="bilal")
+    assert "you're number 3 on it" in later.text
 
 
 async def test_booking_twice_says_so(engine: Engine, training: Training) -> None:
@@ -164,7 +173,7 @@ async def test_members_cannot_reach_coordinator_actions(
 
 
 async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
-    engine: Engine, training: Training, db: Database
+    engine: Engine, training: Training, db: Database, clock: FakeClock
 ) -> None:
     await say(engine, "/menu", "coord")
     sessions = await say(engine, None, "coord", choice="menu:training")
@@ -181,15 +190,52 @@ async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
     await say(engine, "capacity: 10", "coord")
     assert (await training.get(session.id)).capacity == 10
     registration, _ = await training.register(session.id, Person("telegram", "9", "Yusuf", "Masjid", "Chair", 2))
+    await training.register(session.id, Person("telegram", "8", "Bob Ahmed", "Masjid an-Noor", "Chair", 1))
+    manage = await say(engine, None, "coord", choice="trn:manage")
+    assert f"#{session.id} · Sat 5 Dec 2026 · Keeping our mosque safe" in [c.label for c in manage.choices]
+    view = await say(engine, None, "coord", choice=f"trn-admin:{session.id}")
+    assert "• Yusuf (Masjid), 2 seats: booked" in plain(view)
+    assert "• Bob Ahmed (Masjid an-Noor), 1 seat: booked" in plain(view)  # "1 seat", "2 seats"
+    assert "Check-in opens on the day of the session (Sat 5 Dec 2026)" in view.text
+    assert not [c for c in ids(view) if c.startswith("trn-checkin")]  # weeks early: no check-in buttons
+    clock.now = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)  # the morning of the session
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
     await say(engine, None, "coord", choice="trn:manage")
     view = await say(engine, None, "coord", choice=f"trn-admin:{session.id}")
-    assert "Yusuf (Masjid), 2: booked" in view.text
+    assert f"trn-checkin:{registration.id}" in ids(view)
+    checked = await say(engine, None, "coord", choice=f"trn-checkin:{registration.id}")
+    assert (await training.get(session.id)).attended == 1 and "Yusuf (Masjid), 2 seats: checked in" in plain(checked)
+    undone = await say(engine, None, "coord", choice=f"trn-uncheckin:{registration.id}")  # tapped by mistake
+    assert (await training.get(session.id)).attended == 0 and "Yusuf (Masjid), 2 seats: booked" in plain(undone)
     await say(engine, None, "coord", choice=f"trn-checkin:{registration.id}")
-    assert (await training.get(session.id)).attended == 1
     await say(engine, None, "coord", choice=f"trn-admin-cancel:{session.id}")
     done = await say(engine, None, "coord", choice=f"trn-admin-cancel-yes:{session.id}")
-    assert done.text.startswith("Cancelled.")
+    assert done.text.startswith("Cancelled. 2 people will be told.")  # the one checked in too
     assert (await training.get(session.id)).status == "cancelled"
+    told = [note.user_id for note in await db.pending_notifications(["telegram"])]
+    assert told == ["9", "8"]
+    await say(engine, None, "coord", choice="trn:manage")
+    page = await say(engine, None, "coord", choice=f"trn-admin:{session.id}")
+    assert "**This session has been cancelled.**" in page.text
+
+
+async def test_check_in_is_refused_on_another_day(engine: Engine, training: Training, clock: FakeClock) -> None:
+    session_id = await training.add(SESSION)
+    registration, _ = await training.register(session_id, Person("telegram", "9", "Yusuf", "Masjid", "Chair", 1))
+    clock.now = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    page = await say(engine, None, "coord", choice=f"trn-admin:{session_id}")
+    assert f"trn-checkin:{registration.id}" in ids(page)
+    clock.now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)  # the page left open overnight, tapped the next day
+    refused = await say(engine, None, "coord", choice=f"trn-checkin:{registration.id}")
+    assert plain(refused) == (
+        "Not checked in: check-in is only on the day of the session (Sat 5 Dec 2026); today is Sun 6 Dec 2026."
+    )
+    assert f"trn-admin:{session_id}" in ids(refused)
+    assert (await training.db.registration(registration.id)).status == "confirmed"  # type: ignore[union-attr]
 
 
 async def test_moving_a_session_in_chat_tells_people_and_updates_their_calendar(
