@@ -629,6 +629,31 @@ class Database:
                 ids.append(int(cursor.lastrowid or 0))
         return ids
 
+    async def add_new_sessions(self, sessions: Sequence[dict[str, Any]], now: datetime) -> tuple[list[int], list[int]]:
+        """Store the sessions not already there, in one transaction (all or none); return the ids
+        added and the ids of those already there. The same session is the same title and venue
+        (ignoring case) starting at the same time, whatever its status."""
+        added, there = [], []
+        async with self.transaction() as conn:
+            for fields in sessions:
+                async with conn.execute(
+                    "SELECT id FROM training_sessions WHERE lower(title) = lower(?) AND lower(venue) = lower(?)"
+                    " AND starts_at = ? ORDER BY id LIMIT 1",
+                    (fields["title"], fields["venue"], fields["starts_at"].astimezone(UTC).isoformat()),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None:
+                    there.append(int(row[0]))
+                    continue
+                cursor = await conn.execute(
+                    "INSERT INTO training_sessions (title, provider, venue, address, borough, starts_at,"
+                    " ends_at, capacity, description, topics, status, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)",
+                    (*_session_values(fields), now.isoformat(), now.isoformat()),
+                )
+                added.append(int(cursor.lastrowid or 0))
+        return added, there
+
     async def update_session(
         self, session_id: int, fields: dict[str, Any], now: datetime, *, moved: bool = False
     ) -> None:

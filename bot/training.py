@@ -234,6 +234,33 @@ class Training:
         """Create a session from coordinator input."""
         return await self.db.add_session(self.check(raw), self.clock())
 
+    async def import_sessions(self, items: Sequence[object]) -> tuple[list[int], list[int]]:
+        """Add a programme's sessions, all or none, skipping those already there (the same title
+        and venue at the same start): importing one file twice adds nothing the second time.
+        Returns the ids added and the ids already there."""
+        problems: list[str] = []
+        ready: list[dict[str, Any]] = []
+        seen: dict[tuple[str, str, datetime], int] = {}  # a session's identity → where it is in the file
+        for number, item in enumerate(items, 1):
+            if not isinstance(item, dict):
+                problems.append(f"session {number}: expected fields like title, venue, starts")
+                continue
+            try:
+                fields = self.check({k: v for k, v in item.items() if v is not None})
+            except TrainingError as exc:
+                problems.append(f"session {number} ({item.get('title', 'no title')}): {exc}")
+                continue
+            same = (fields["title"].casefold(), fields["venue"].casefold(), fields["starts_at"])
+            if same in seen:
+                problems.append(f"session {number} ({fields['title']}): the same as session {seen[same]}"
+                                " (title, venue and start)")  # fmt: skip
+                continue
+            seen[same] = number
+            ready.append(fields)
+        if problems:
+            raise TrainingError("nothing imported:\n  " + "\n  ".join(problems))
+        return await self.db.add_new_sessions(ready, self.clock())
+
     async def edit(self, session_id: int, raw: Mapping[str, object]) -> tuple[TrainingSession, int]:
         """Change some fields of a session; more capacity offers seats to the waiting list. A new
         time, venue or address is told to everyone booked or waiting, with the booked getting an
@@ -274,6 +301,10 @@ class Training:
         for registration in affected:
             await self._tell(f"cancelled:{session_id}:{registration.id}", registration, Reply(text))
         return len(affected)
+
+    async def to_tell(self, session_id: int) -> int:
+        """How many registrations cancelling the session would tell (as `cancel` counts them)."""
+        return sum(r.status in (*TOLD, "attended") for r in await self.db.attendees(session_id))
 
     async def register(self, session_id: int, person: Person) -> tuple[Registration, bool]:
         """Take seats or join the waiting list; (registration, False) if they already had one."""

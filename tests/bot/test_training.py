@@ -294,6 +294,7 @@ async def test_someone_checked_in_is_told_when_the_session_is_cancelled(
     await training.register(session_id, person(2))
     clock.now = datetime(2026, 12, 5, 9, 45, tzinfo=UTC)
     await training.check_in(here.id)
+    assert await training.to_tell(session_id) == 2
     assert await training.cancel(session_id) == 2
     assert [(kind, user) for kind, _, user in await queued(db)] == [("cancelled", "1001"), ("cancelled", "1002")]
     assert (await db.registration(here.id)).status == "attended"  # type: ignore[union-attr]  # still on record
