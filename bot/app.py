@@ -75,6 +75,7 @@ async def open_app(
             clock=clock,
             offer_for=timedelta(hours=settings.training_offer_hours),
             reminders=settings.reminder_leads,
+            boroughs=content.boroughs,
         )
         flow = TrainingFlow(
             training, content.copy, retention=timedelta(days=settings.training_retention_days), roles=content.roles
@@ -191,7 +192,7 @@ async def run_bot(settings: Settings) -> None:
             senders["telegram"] = telegram
         if whatsapp:
             senders["whatsapp"] = whatsapp
-        notifier = Notifier(app.db, app.engine, senders, app.training.clock)
+        notifier = Notifier(app.db, app.engine, senders, app.training.clock, calendars=app.training.calendar_document)
         dispatcher = alerts_dispatcher(
             app, {name: s for name, s in (("telegram", telegram), ("whatsapp", whatsapp)) if s}
         )

@@ -167,7 +167,8 @@ async def _chat(settings: Settings, user: str) -> int:
         print("(Getting ready: the first start, and the first after the content changes, takes a minute.)\n")
         await asyncio.to_thread(lambda: app.engine.answerer.judgement)
         sender = ConsoleSender(app.content.copy, sys.stdout, settings.calendar_dir, engine=app.engine, user=user)
-        notifier = Notifier(app.db, app.engine, {"console": sender}, app.training.clock, only_user=user)
+        notifier = Notifier(app.db, app.engine, {"console": sender}, app.training.clock, only_user=user,
+                            calendars=app.training.calendar_document)  # fmt: skip
         scheduler = asyncio.create_task(_console_schedule(app, notifier))
         drafts = asyncio.create_task(purge_drafts(app))
         # Alerts for console users (signed up in this chat) while no platform is configured.

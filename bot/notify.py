@@ -1,4 +1,5 @@
-"""Send the messages the bot owes people (calls for help, seat offers, reminders, cancellations).
+"""Send the messages the bot owes people (calls for help, seat offers, reminders, sessions moved
+or cancelled).
 
 They are queued in the database by whoever causes them (the chat, the CLI, the scheduler) and sent
 here, by `safetybot run`, through each channel's `send_proactive`. Each is claimed with a lease,
@@ -6,7 +7,9 @@ so of several processes on one database exactly one sends it, and a crashed send
 back. A message is marked sent once the platform took it. A temporary failure (the platform down,
 the network gone) is tried again with exponential backoff and jitter, for days if need be; only a
 permanent reason ends it unsent (STOP, blocked, an invalid recipient, refused for good, no
-template outside WhatsApp's 24 hours), and that reason is kept.
+template outside WhatsApp's 24 hours), and that reason is kept. A notice that names a booking
+(`calendar` in its body) goes with the booking's calendar entry as it is when sent (a file, or a
+link on WhatsApp), so it is never out of date.
 
 A leader's call for help is queued for every coordinator on every channel and goes first; while any
 copy is still undelivered `safetybot run` logs a WARNING, and an ERROR if no coordinator at all can
@@ -15,14 +18,15 @@ be reached.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.dialog import Engine
-from bot.messages import Delivery, Reply, notice_reply
+from bot.messages import Delivery, Document, Reply, notice_reply
 from bot.store import NEED_HELP_KEY, Database, Notification, is_call_for_help
 
 logger = logging.getLogger(__name__)
@@ -66,6 +70,7 @@ class Notifier:
         only_user: str | None = None,
         lease: timedelta = LEASE,
         jitter: Callable[[], float] = random.random,
+        calendars: Callable[[int], Awaitable[Document | None]] | None = None,
     ) -> None:
         self.db = db
         self.engine = engine
@@ -74,6 +79,7 @@ class Notifier:
         self.only_user = only_user  # the console reaches only the person at the keyboard
         self.lease = lease
         self.jitter = jitter
+        self.calendars = calendars  # a notice naming a booking (`calendar`) carries its entry, built now
         self._warned_at: datetime | None = None
 
     async def send_pending(self) -> int:
@@ -93,7 +99,7 @@ class Notifier:
             # queued for someone who has stopped being a coordinator since
             await self.db.finish_notification(note.id, "not a coordinator", self.clock())
             return 0
-        reply = notice_reply(note.body)
+        reply = await self._reply(note)
         try:
             delivery = await self.senders[note.channel].send_proactive(note.user_id, reply, about=note.key)
         except Exception:
@@ -117,6 +123,14 @@ class Notifier:
         if is_call_for_help(note.key):
             await self._check_reached(note)
         return 0
+
+    async def _reply(self, note: Notification) -> Reply:
+        """The notice as sent: with the booking's calendar entry as it is now, if it names one."""
+        reply = notice_reply(note.body)
+        booking = note.body.get("calendar")
+        if isinstance(booking, int) and self.calendars is not None:
+            reply = dataclasses.replace(reply, document=await self.calendars(booking))
+        return reply
 
     async def _check_reached(self, note: Notification) -> None:
         """After one copy of a call for help failed for good: say so loudly if no coordinator at

@@ -97,6 +97,8 @@ class TrainingSession:
     taken: int = 0  # seats held by confirmed, offered and attended registrations
     waiting: int = 0  # registrations on the waiting list
     attended: int = 0  # registrations checked in
+    sequence: int = 0  # its calendar entries' SEQUENCE: raised each time it moves or is cancelled
+    moved_at: datetime | None = None  # when its time, venue or address last changed
 
     @property
     def seats_left(self) -> int:
@@ -604,7 +606,7 @@ class Database:
         " s.description, s.topics, s.status,"
         " coalesce(sum(CASE WHEN r.status IN ('confirmed', 'offered', 'attended') THEN r.seats END), 0),"
         " count(CASE WHEN r.status = 'waiting' THEN 1 END),"
-        " count(CASE WHEN r.status = 'attended' THEN 1 END)"
+        " count(CASE WHEN r.status = 'attended' THEN 1 END), s.sequence, s.moved_at"
     )
 
     @staticmethod
@@ -613,6 +615,7 @@ class Database:
             int(row[0]), row[1], row[2], row[3], row[4], row[5],
             datetime.fromisoformat(row[6]), datetime.fromisoformat(row[7]), int(row[8]), row[9],
             tuple(t for t in row[10].split(";") if t), row[11], int(row[12]), int(row[13]), int(row[14]),
+            int(row[15]), datetime.fromisoformat(row[16]) if row[16] else None,
         )  # fmt: skip
 
     async def add_session(self, fields: dict[str, Any], now: datetime) -> int:
@@ -633,8 +636,36 @@ class Database:
                 ids.append(int(cursor.lastrowid or 0))
         return ids
 
-    async def update_session(self, session_id: int, fields: dict[str, Any], now: datetime) -> None:
-        """Change some fields of a session (capacity never below the seats already taken)."""
+    async def add_new_sessions(self, sessions: Sequence[dict[str, Any]], now: datetime) -> tuple[list[int], list[int]]:
+        """Store the sessions not already there, in one transaction (all or none); return the ids
+        added and the ids of those already there. The same session is the same title and venue
+        (ignoring case) starting at the same time, whatever its status."""
+        added, there = [], []
+        async with self.transaction() as conn:
+            for fields in sessions:
+                async with conn.execute(
+                    "SELECT id FROM training_sessions WHERE lower(title) = lower(?) AND lower(venue) = lower(?)"
+                    " AND starts_at = ? ORDER BY id LIMIT 1",
+                    (fields["title"], fields["venue"], fields["starts_at"].astimezone(UTC).isoformat()),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None:
+                    there.append(int(row[0]))
+                    continue
+                cursor = await conn.execute(
+                    "INSERT INTO training_sessions (title, provider, venue, address, borough, starts_at,"
+                    " ends_at, capacity, description, topics, status, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)",
+                    (*_session_values(fields), now.isoformat(), now.isoformat()),
+                )
+                added.append(int(cursor.lastrowid or 0))
+        return added, there
+
+    async def update_session(
+        self, session_id: int, fields: dict[str, Any], now: datetime, *, moved: bool = False
+    ) -> None:
+        """Change some fields of a session (capacity never below the seats already taken);
+        `moved`: its time or place changed, so its calendar entries get a higher SEQUENCE."""
         columns = {k: v for k, v in zip(SESSION_FIELDS, _session_values(fields), strict=True) if k in fields}
         async with self.transaction() as conn:
             if "capacity" in columns:
@@ -646,10 +677,12 @@ class Database:
                     taken = int((await cursor.fetchone() or [0])[0])
                 if int(columns["capacity"]) < taken:
                     raise StoreError(f"capacity {columns['capacity']} is below the {taken} seats already taken")
-            assignments = ", ".join(f"{name} = ?" for name in columns)
+            assignments = "".join(f"{name} = ?, " for name in columns)
+            if moved:
+                assignments += "sequence = sequence + 1, moved_at = ?, "
             await conn.execute(
-                f"UPDATE training_sessions SET {assignments}, updated_at = ? WHERE id = ?",
-                (*columns.values(), now.isoformat(), session_id),
+                f"UPDATE training_sessions SET {assignments}updated_at = ? WHERE id = ?",
+                (*columns.values(), *([now.isoformat()] if moved else []), now.isoformat(), session_id),
             )
 
     async def session(self, session_id: int) -> TrainingSession | None:
@@ -679,16 +712,18 @@ class Database:
         return [self._session(row) for row in rows]
 
     async def cancel_session(self, session_id: int, now: datetime) -> list[Registration]:
-        """Cancel a session and everyone's place in it; return the registrations to tell."""
+        """Cancel a session and everyone's place in it; return the registrations to tell (those
+        checked in too: their attendance stays on record)."""
         async with self.transaction() as conn:
             async with conn.execute(
                 f"SELECT {_REGISTRATION_COLUMNS} FROM registrations WHERE session_id = ?"
-                " AND status IN ('confirmed', 'waiting', 'offered') ORDER BY id",
+                " AND status IN ('confirmed', 'waiting', 'offered', 'attended') ORDER BY id",
                 (session_id,),
             ) as cursor:
                 affected = [_registration(row) for row in await cursor.fetchall()]
             await conn.execute(
-                "UPDATE training_sessions SET status = 'cancelled', updated_at = ? WHERE id = ?",
+                "UPDATE training_sessions SET status = 'cancelled', sequence = sequence + 1, updated_at = ?"
+                " WHERE id = ?",
                 (now.isoformat(), session_id),
             )
             await conn.execute(
@@ -773,6 +808,14 @@ class Database:
             (channel, user_id),
         )
         return [_registration(row) for row in rows]
+
+    async def waiting_position(self, registration: Registration) -> int:
+        """Where a waiting registration is on its session's waiting list: 1 is next."""
+        row = await self._fetchone(
+            "SELECT count(*) FROM registrations WHERE session_id = ? AND status = 'waiting' AND id <= ?",
+            (registration.session_id, registration.id),
+        )
+        return int(row[0]) if row else 0
 
     async def attendees(self, session_id: int) -> list[Registration]:
         """Everyone registered for a session, in the order they registered."""
@@ -969,6 +1012,18 @@ class Database:
                 await conn.execute(
                     "DELETE FROM held_messages WHERE substr(about, 1, ?) = ?", (len(key_prefix), key_prefix)
                 )
+            return int(cursor.rowcount)
+
+    async def withdraw_notifications(self, keys: Iterable[str]) -> int:
+        """Withdraw these queued notifications (by exact key) if they have not gone yet."""
+        wanted = list(keys)
+        if not wanted:
+            return 0
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                f"DELETE FROM notifications WHERE status = 'pending' AND key IN ({', '.join('?' * len(wanted))})",
+                wanted,
+            )
             return int(cursor.rowcount)
 
     async def drop_choices(self, choice_ids: Iterable[str], label: str = "-") -> int:

@@ -8,7 +8,8 @@ see and cancel registrations, take an offered seat; and, for coordinators, manag
     trn-myreg|trn-cancel|trn-cancel-yes|trn-accept|trn-decline REG   one of my registrations
     trn-admin|trn-admin-edit|trn-admin-cancel|trn-admin-cancel-yes   ID   coordinators only
     trn-admin-new        -                  coordinators only: a new session
-    trn-checkin          REG                coordinators only: mark attended
+    trn-checkin          REG                coordinators only: mark attended (on the session's day)
+    trn-uncheckin        REG                coordinators only: undo a check-in (back to booked)
 
     state (typed text)   trn_name trn_org trn_role trn_seats trn_access; trn_new trn_edit
 
@@ -37,7 +38,6 @@ from bot.training import (
     Person,
     Training,
     TrainingError,
-    calendar,
     validate_session,
     when,
 )
@@ -91,6 +91,7 @@ class TrainingFlow:
             "trn-admin-cancel-yes": self._coordinator(self._on_admin_cancel_yes),
             "trn-new-skip": self._coordinator(self._on_new_skip, audited=False),
             "trn-checkin": self._coordinator(self._on_checkin),
+            "trn-uncheckin": self._coordinator(self._on_uncheckin),
         }
         texts: dict[str, Handler] = {
             "trn_name": self._on_name,
@@ -117,7 +118,8 @@ class TrainingFlow:
         db = self.training.db
         for registration in await db.registrations_of(channel, user_id):
             await self.training.cancel_registration(registration.id)
-        await db.drop_choices(f"trn-checkin:{number}" for number in await db.registration_ids_of(channel, user_id))
+        mine = await db.registration_ids_of(channel, user_id)
+        await db.drop_choices(f"{prefix}:{number}" for number in mine for prefix in ("trn-checkin", "trn-uncheckin"))
 
     # --- helpers ------------------------------------------------------------------------------
     def _main(self) -> Choice:
@@ -139,7 +141,10 @@ class TrainingFlow:
         return when(session, self.training.tz)
 
     def _label(self, session: TrainingSession) -> str:
-        label = f"{dates.day(session.starts_at, self.training.tz)}: {session.title}"
+        return self._marked(session, f"{dates.day(session.starts_at, self.training.tz)}: {session.title}")
+
+    def _marked(self, session: TrainingSession, label: str) -> str:
+        """A session's label, with "(cancelled)" or "(full, waiting list)" if it is."""
         if session.status == "cancelled":
             return f"{label} ({self.copy['training_cancelled_mark']})"
         return label if session.seats_left else f"{label} ({self.copy['training_full_mark']})"
@@ -168,10 +173,7 @@ class TrainingFlow:
         return registration
 
     def _document(self, session: TrainingSession, registration: Registration) -> Document:
-        content = calendar(session, registration, self.training.tz, self.training.clock())
-        # one file per booking: in the console, the next person's booking must not overwrite it
-        filename = f"training-{session.id}-{registration.id}.ics"
-        return Document(filename, content, "text/calendar", registration.calendar_token)
+        return self.training.document(session, registration)
 
     # --- finding a session --------------------------------------------------------------------
     async def _on_menu(self, turn: Turn, _item: str) -> Step:
@@ -352,16 +354,17 @@ class TrainingFlow:
         except TrainingError as exc:
             return Step(self._say("training_failed", reason=escape_markdown(str(exc))))
         session = await self.training.get(registration.session_id)
-        return Step(self._registered(session, registration, new))
+        return Step(await self._registered(session, registration, new))
 
-    def _registered(self, session: TrainingSession, registration: Registration, new: bool) -> Reply:
+    async def _registered(self, session: TrainingSession, registration: Registration, new: bool) -> Reply:
         title, moment = escape_markdown(session.title), self._when(session)
         mine = Choice("trn:my", self.copy["training_my"])
         if not new:
             status = self.copy[f"training_status_{registration.status}"]
             return self._say("training_already_registered", mine, title=title, status=status)
         if registration.status == "waiting":
-            return self._say("training_waiting", mine, title=title)
+            position = await self.training.waiting_position(registration)
+            return self._say("training_waiting", mine, title=title, position=position)
         seats = self.copy.count("seats_count", registration.seats)
         reply = self._say("training_confirmed", mine, title=title, when=moment, seats=seats)
         return Reply(reply.text, reply.choices, document=self._document(session, registration))
@@ -428,7 +431,7 @@ class TrainingFlow:
         session = await self.training.get(registration.session_id)
         accepted = await self.training.db.registration(registration.id)
         assert accepted is not None
-        return Step(self._registered(session, accepted, True))
+        return Step(await self._registered(session, accepted, True))
 
     async def _on_decline(self, turn: Turn, value: str) -> Step:
         registration = await self._own(turn, value)
@@ -440,9 +443,31 @@ class TrainingFlow:
     # --- coordinators -----------------------------------------------------------------------------
     async def _on_manage(self, turn: Turn, _value: str) -> Step:
         sessions = await self.training.db.sessions(after=turn.now - timedelta(days=7))
-        choices = [Choice(f"trn-admin:{s.id}", f"{s.id}: {self._label(s)}") for s in sessions[:20]]
+        choices = [Choice(f"trn-admin:{s.id}", self._manage_label(s)) for s in sessions[:20]]
         choices.insert(0, Choice("trn-admin-new:new", self.copy["training_new_session"]))
         return Step(Reply(self.copy["training_manage_intro"], (*choices, self._back(), self._main())))
+
+    def _manage_label(self, session: TrainingSession) -> str:
+        """A session in the coordinators' list: "#3 · Sat 5 Dec 2026 · Keeping our mosque safe",
+        its id marked so that it can't be read as the option's number."""
+        day = dates.day(session.starts_at, self.training.tz)
+        return self._marked(session, self.copy.format("training_manage_label", id=session.id, day=day,
+                                                      title=session.title))  # fmt: skip
+
+    def _people_lines(self, active: Sequence[Registration]) -> list[str]:
+        """One line per registration: "- Bob Ahmed (Masjid an-Noor), 2 seats: booked", or "number
+        2 on the waiting list"."""
+        lines, waiting = [], 0
+        for r in active:
+            waiting += r.status == "waiting"
+            lines.append(self.copy.format(
+                "training_admin_person",
+                name=escape_markdown(r.name),
+                organisation=escape_markdown(r.organisation),
+                seats=self.copy.count("seats_count", r.seats),
+                status=self.copy.format(f"training_admin_status_{r.status}", position=waiting),
+            ))  # fmt: skip
+        return lines
 
     async def _on_admin(self, turn: Turn, value: str) -> Step:
         session = await self._session(value)
@@ -450,11 +475,7 @@ class TrainingFlow:
             return Step(self._say("training_no_such_session"))
         people = await self.training.db.attendees(session.id)
         active = [r for r in people if r.status != "cancelled"]
-        lines = [
-            f"- {escape_markdown(r.name)} ({escape_markdown(r.organisation)}), {r.seats}: "
-            f"{self.copy['training_status_' + r.status]}"
-            for r in active
-        ]
+        lines = self._people_lines(active)
         text = self.copy.format(
             "training_admin_session",
             id=session.id,
@@ -465,10 +486,19 @@ class TrainingFlow:
             waiting=session.waiting,
             attended=session.attended,
         )
+        if session.status == "cancelled":
+            text += "\n\n" + self.copy["training_is_cancelled"]
         if lines:
             text += "\n\n" + "\n".join(lines)
-        choices = [Choice(f"trn-checkin:{r.id}", self.copy.format("training_checkin", name=r.name[:40]))
-                   for r in active if r.status == "confirmed"][:10]  # fmt: skip
+        choices = []
+        if session.status == "scheduled" and self.training.is_the_day(session):
+            choices += [Choice(f"trn-checkin:{r.id}", self.copy.format("training_checkin", name=r.name[:40]))
+                        for r in active if r.status == "confirmed"][:10]  # fmt: skip
+            choices += [Choice(f"trn-uncheckin:{r.id}", self.copy.format("training_uncheckin", name=r.name[:40]))
+                        for r in active if r.status == "attended"][:10]  # fmt: skip
+        elif session.status == "scheduled" and any(r.status == "confirmed" for r in active):
+            day = dates.day(session.starts_at, self.training.tz)
+            text += "\n\n" + self.copy.format("training_checkin_on_the_day", day=day)
         if session.status == "scheduled":
             choices += [
                 Choice(f"trn-admin-edit:{session.id}", self.copy["training_edit"]),
@@ -543,10 +573,14 @@ class TrainingFlow:
     async def _on_edit_text(self, turn: Turn, text: str) -> Step:
         session_id = int(turn.form.get("session", 0))
         try:
-            await self.training.edit(session_id, parse_fields(text))
+            _session, told = await self.training.edit(session_id, parse_fields(text))
         except TrainingError as exc:
             return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))), "trn_edit", turn.form)
-        return await self._on_admin(turn, str(session_id))
+        page = await self._on_admin(turn, str(session_id))
+        if not told:
+            return page
+        said = self.copy.format("training_edit_told", count=told)
+        return Step(Reply(f"{said}\n\n{page.reply.text}", page.reply.choices), page.state, page.form)
 
     async def _on_admin_cancel(self, _turn: Turn, value: str) -> Step:
         session = await self._session(value)
@@ -561,14 +595,22 @@ class TrainingFlow:
             told = await self.training.cancel(number(value) or 0)
         except TrainingError as exc:
             return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))))
-        return Step(self._say("training_session_cancelled_done", count=told))
+        return Step(self._say("training_session_cancelled_done", Choice("trn:manage", self.copy["back"]), count=told))
 
     async def _on_checkin(self, turn: Turn, value: str) -> Step:
+        return await self._check_in(turn, value, undo=False)
+
+    async def _on_uncheckin(self, turn: Turn, value: str) -> Step:
+        return await self._check_in(turn, value, undo=True)
+
+    async def _check_in(self, turn: Turn, value: str, *, undo: bool) -> Step:
+        """Check someone in, or undo it; on any other day than the session's, say why not."""
         registration = await self.training.db.registration(wanted) if (wanted := number(value)) is not None else None
         if registration is None:
             return Step(self._say("training_no_such_registration"))
         try:
-            await self.training.check_in(registration.id)
+            await self.training.check_in(registration.id, undo=undo)
         except TrainingError as exc:
-            return Step(self._say("training_form_problem", problem=escape_markdown(str(exc))))
+            back = Choice(f"trn-admin:{registration.session_id}", self.copy["back"])
+            return Step(self._say("training_checkin_refused", back, problem=escape_markdown(str(exc))))
         return await self._on_admin(turn, str(registration.session_id))

@@ -91,7 +91,10 @@ def make_engine(content: Content, answerer: Answerer, db: Database, clock: FakeC
 
 @pytest.fixture
 def training(db: Database, content: Content, clock: FakeClock) -> Training:
-    return Training(db, content.copy, ZoneInfo("Europe/London"), clock=clock, offer_for=timedelta(hours=24))
+    return Training(
+        db, content.copy, ZoneInfo("Europe/London"), clock=clock, offer_for=timedelta(hours=24),
+        boroughs=content.boroughs,
+    )  # fmt: skip
 
 
 COORDINATORS = frozenset({("console", "coord")})

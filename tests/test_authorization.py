@@ -101,6 +101,7 @@ ACTIONS = [
     Action("cancel a session", "_on_admin_cancel", choice="trn-admin-cancel:{session}", logs=None),
     Action("confirm cancelling", "_on_admin_cancel_yes", choice="trn-admin-cancel-yes:{session}", changes=True),
     Action("check someone in", "_on_checkin", choice="trn-checkin:{registration}", changes=True),
+    Action("undo a check-in", "_on_uncheckin", choice="trn-uncheckin:{registration}"),  # nobody checked in yet
     Action("type a new session", "_on_new_text", text=NEW_SESSION, state="trn_new", changes=True),
     Action(
         "skip a new session's provider",
@@ -160,7 +161,7 @@ CHOICES = [a for a in ACTIONS if not a.typed]
 NUMBER_ANSWERS = frozenset({"trn_new"})  # the flows' `numeric` states among these
 OPEN = frozenset({"alr-review", "alr-status"})  # buttons on messages sent first: accepted unoffered
 # Every choice id only coordinators are shown (the "Manage sessions" entry and the alerts home's three).
-COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-checkin|trn-new-skip|alr:(compose|pending|recent)|alr-("
+COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-(un)?checkin|trn-new-skip|alr:(compose|pending|recent)|alr-("
                              r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status))")  # fmt: skip
 
 
@@ -181,8 +182,9 @@ class World:
 async def world(
     engine: Engine, db: Database, clock: FakeClock, training: Training, alert_store: AlertStore, composer: Composer
 ) -> World:
-    """A session with someone booked, a leader waiting for checks, an approved leader, a sent alert."""
-    session = await training.add(SESSION)
+    """A session today (so people can be checked in) with someone booked, a leader waiting for
+    checks, an approved leader, a sent alert."""
+    session = await training.add({**SESSION, "starts": "2026-11-26T18:00", "ends": "2026-11-26T20:00"})
     booked, _ = await training.register(session, Person("telegram", "9", "Yusuf Ali", "Masjid", "Chair", 1))
     waiting, _ = await alert_store.save_subscriber(
         "telegram", "101", kind="leader", status="pending", name="Ruth", place="St Mary's", boroughs=["Newham"],
@@ -328,6 +330,7 @@ async def test_a_coordinator_gets_through_and_is_audited(world: World, action: A
 LINKS = (
     "/start training", "/start alerts", "/start manage", "/start compose", "/start pending",
     "/start trn-admin-{session}", "/start trn-admin-cancel-yes-{session}", "/start trn-checkin-{registration}",
+    "/start trn-uncheckin-{registration}",
     "/start alr-approve-{subscriber}", "/start alr-send-go", "/start alr-status-{alert}",
     "/start register-{session}", "REGISTER {session}", "/start check-{reference}", "CHECK {reference}",
     "/alerts", "/subscribe", "/menu",

@@ -114,10 +114,10 @@ texts = st.one_of(st.sampled_from(PHRASES), st.sampled_from(PHRASES), st.text(ma
 PREFIXES = [
     "menu", "cat", "faq", "forget", "trn", "trn-reg", "trn-role", "trn-seats", "trn-access", "trn-consent",
     "trn-confirm", "trn-myreg", "trn-cancel", "trn-cancel-yes", "trn-accept", "trn-decline", "trn-admin",
-    "trn-admin-new", "trn-admin-edit", "trn-admin-cancel", "trn-admin-cancel-yes", "trn-checkin", "alr", "alr-role",
-    "alr-all", "alr-ok", "alr-review", "alr-approve", "alr-reject", "alr-kind", "alr-aud", "alr-areas", "alr-tpl",
-    "alr-send", "alr-later", "alr-status", "alr-ack", "alr-help", "rep", "rep-safe", "rep-ans", "rep-write",
-    "rep-skip", "rep-end", "nope",
+    "trn-admin-new", "trn-admin-edit", "trn-admin-cancel", "trn-admin-cancel-yes", "trn-checkin", "trn-uncheckin",
+    "alr", "alr-role", "alr-all", "alr-ok", "alr-review", "alr-approve", "alr-reject", "alr-kind", "alr-aud",
+    "alr-areas", "alr-tpl", "alr-send", "alr-later", "alr-status", "alr-ack", "alr-help", "rep", "rep-safe",
+    "rep-ans", "rep-write", "rep-skip", "rep-end", "nope",
 ]  # fmt: skip
 VALUE_WORDS = ["", "x", "yes", "no", "all", "main", "list", "my", "manage", "go", "new", "kind=online", "safe=yes",
                "what", "training", "privacy", "mydata", "nonexistent", "1.5", " 1"]  # fmt: skip

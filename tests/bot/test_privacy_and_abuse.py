@@ -37,7 +37,7 @@ async def say(engine: Engine, text: str | None = None, *, choice: str | None = N
 async def live_a_full_life(engine: Engine, training: Training, alert_store: AlertStore, composer: Composer) -> None:
     """One person does everything the bot stores something for, on WhatsApp."""
     session = await training.add({"title": "Protective security basics", "venue": "Hall", "address": "1 High St",
-                                  "borough": "Harrow", "starts": "2026-12-05T10:00", "ends": "2026-12-05T13:00",
+                                  "borough": "Harrow", "starts": "2026-11-26T18:00", "ends": "2026-11-26T20:00",
                                   "capacity": 10})  # fmt: skip
     await training.register(session, Person("whatsapp", NUMBER, NAME, ORGANISATION, "Trustee", 1, "step-free access"))
     await say(engine, "/alerts")
@@ -62,7 +62,7 @@ async def live_a_full_life(engine: Engine, training: Training, alert_store: Aler
     await say(engine, f"Salaam, {NAME} here, I do the tea rota at {PLACE}. My daughter is getting married in June and "
                       "we would love to hire the hall for about two hundred guests, who do I ask about the kitchen, "
                       "the price and the coaches")  # fmt: skip
-    # A coordinator looks at the session: its check-in button names them.
+    # A coordinator looks at the session on its day: its check-in button names them.
     await engine.handle(make_incoming("/menu", channel="console", user_id="coord"))
     for choice in ("menu:training", "trn:manage", f"trn-admin:{session}"):
         await engine.handle(make_incoming(choice=choice, channel="console", user_id="coord"))

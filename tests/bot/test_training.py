@@ -4,7 +4,7 @@ offers, reminders once each, calendar entries."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,3 +212,122 @@ async def test_the_calendar_entry_round_trips(training: Training, clock: FakeClo
     assert event["summary"] == "Keeping our mosque safe" and "244 Acklam Road" in event["location"]
     assert await training.calendar_file(registration.calendar_token) is not None
     assert await training.calendar_file("not-the-token-at-all") is None
+
+
+async def test_a_session_that_moves_gets_its_reminders_for_the_new_time_only(
+    training: Training, db: Database, clock: FakeClock
+) -> None:
+    session_id = await training.add(session_fields())  # Sat 5 Dec, 10:00
+    await training.register(session_id, person(1))
+    clock.now = datetime(2026, 12, 4, 10, 30, tzinfo=UTC)  # under 24 hours before
+    await training.run_due()
+    assert [row[1] for row in (await db.scan())["notifications"]] == ["reminder:24h:1"]
+    [sent] = await db.claim_notifications(["telegram"], clock(), timedelta(minutes=5))
+    await db.finish_notification(sent.id, "sent", clock())  # the reminder for the old time went
+    clock.advance(minutes=10)
+    session, told = await training.edit(session_id, {"starts": "2026-12-12T10:00", "ends": "2026-12-12T13:00"})
+    assert told == 1 and session.sequence == 1
+    await training.run_due()  # the old time's 2-hour reminder is never due; the new time's not yet
+    assert [row[1] for row in (await db.scan())["notifications"]] == ["reminder:24h:1", f"moved:{session_id}:1:1"]
+    clock.now = datetime(2026, 12, 11, 10, 30, tzinfo=UTC)
+    await training.run_due()
+    keys = [row[1] for row in (await db.scan())["notifications"]]
+    assert keys[-1] == "reminder:24h:1:v1"  # for the new time, once
+    await training.run_due()
+    assert [row[1] for row in (await db.scan())["notifications"]] == keys
+
+
+async def test_a_move_withdraws_unsent_reminders_and_none_follows_it_at_once(
+    training: Training, db: Database, clock: FakeClock
+) -> None:
+    session_id = await training.add(session_fields())
+    await training.register(session_id, person(1))
+    clock.now = datetime(2026, 12, 4, 10, 30, tzinfo=UTC)
+    await training.run_due()  # queued, not yet sent, with the old venue
+    await training.edit(session_id, {"venue": "Ilford Hall", "address": "1 High Road, Ilford"})
+    assert [row[1] for row in (await db.scan())["notifications"]] == [f"moved:{session_id}:1:1"]
+    await training.run_due()  # the notice of the change did this reminder's work
+    assert len((await db.scan())["notifications"]) == 1
+    clock.now = datetime(2026, 12, 5, 8, 30, tzinfo=UTC)
+    await training.run_due()
+    [*_, last] = (await db.scan())["notifications"]
+    assert last[1] == "reminder:2h:1:v1" and "Ilford Hall" in last[4]
+
+
+async def test_changes_nobody_needs_to_know_tell_nobody(training: Training, db: Database) -> None:
+    session_id = await training.add(session_fields())
+    await training.register(session_id, person(1))
+    _, told = await training.edit(session_id, {"description": "Bring a notebook", "capacity": 40})
+    same, told_again = await training.edit(session_id, {"starts": "2026-12-05T10:00", "venue": "Al Manaar"})
+    assert told == told_again == 0 and same.sequence == 0
+    assert await queued(db) == []
+
+
+async def test_moved_notices_carry_the_booking_and_the_calendar_keeps_its_uid(
+    training: Training, db: Database, clock: FakeClock
+) -> None:
+    session_id = await training.add(session_fields(capacity=1))
+    booked, _ = await training.register(session_id, person(1))
+    waiting, _ = await training.register(session_id, person(2))
+    before = Calendar.from_ical(calendar(await training.get(session_id), booked, LONDON, clock()))
+    await training.edit(session_id, {"address": "246 Acklam Road, London W10 5YG"})
+    notes = await db.pending_notifications(["telegram"])
+    assert [(n.user_id, n.body.get("calendar")) for n in notes] == [("1001", booked.id), ("1002", None)]
+    document = await training.calendar_document(booked.id)
+    assert document is not None and document.token == booked.calendar_token
+    [old], [new] = before.walk("VEVENT"), Calendar.from_ical(document.content).walk("VEVENT")
+    assert new["uid"] == old["uid"] and (old["sequence"], new["sequence"]) == (0, 1)
+    assert "246 Acklam Road" in new["location"]
+    await training.cancel(session_id)
+    cancelled = await training.calendar_file(booked.calendar_token)
+    assert cancelled is not None
+    [event] = Calendar.from_ical(cancelled).walk("VEVENT")
+    assert event["status"] == "CANCELLED" and event["sequence"] == 2
+    assert waiting.status == "waiting"
+
+
+async def test_someone_checked_in_is_told_when_the_session_is_cancelled(
+    training: Training, db: Database, clock: FakeClock
+) -> None:
+    session_id = await training.add(session_fields())
+    here, _ = await training.register(session_id, person(1))
+    await training.register(session_id, person(2))
+    clock.now = datetime(2026, 12, 5, 9, 45, tzinfo=UTC)
+    await training.check_in(here.id)
+    assert await training.to_tell(session_id) == 2
+    assert await training.cancel(session_id) == 2
+    assert [(kind, user) for kind, _, user in await queued(db)] == [("cancelled", "1001"), ("cancelled", "1002")]
+    assert (await db.registration(here.id)).status == "attended"  # type: ignore[union-attr]  # still on record
+
+
+@pytest.mark.parametrize(
+    ("moment", "allowed"),
+    [
+        (datetime(2026, 12, 4, 23, 59, tzinfo=UTC), False),
+        (datetime(2026, 12, 5, 0, 0, tzinfo=UTC), True),  # midnight in London: the day has begun
+        (datetime(2026, 12, 5, 18, 0, tzinfo=UTC), True),  # after the session, the same day
+        (datetime(2026, 12, 6, 0, 0, tzinfo=UTC), False),
+    ],
+)
+async def test_check_in_is_on_the_sessions_local_day_only(
+    training: Training, clock: FakeClock, moment: datetime, allowed: bool
+) -> None:
+    session_id = await training.add(session_fields())
+    booked, _ = await training.register(session_id, person(1))
+    clock.now = moment
+    if allowed:
+        assert (await training.check_in(booked.id)).status == "attended"
+        assert (await training.check_in(booked.id, undo=True)).status == "confirmed"
+    else:
+        with pytest.raises(TrainingError, match=r"only on the day of the session \(Sat 5 Dec 2026\)"):
+            await training.check_in(booked.id)
+
+
+async def test_boroughs_are_the_known_ones(training: Training, db: Database) -> None:
+    with pytest.raises(TrainingError, match="'Newhm' is not a London borough; did you mean Newham"):
+        await training.add(session_fields(borough="Newhm"))
+    with pytest.raises(TrainingError, match=r"'Atlantis' is not a London borough \(the list is in content"):
+        await training.add(session_fields(borough="Atlantis"))
+    assert await db.sessions() == []
+    session = await training.get(await training.add(session_fields(borough="  tower   hamlets ")))
+    assert session.borough == "Tower Hamlets"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +12,20 @@ from icalendar import Calendar
 
 from bot.channels.console import format_reply
 from bot.dialog import Engine
-from bot.messages import Choice, Reply
+from bot.messages import Choice, Delivery, Reply
+from bot.notify import Notifier
 from bot.render import Style, render
 from bot.store import Database
 from bot.training import Person, Training
-from tests.conftest import SESSION, make_incoming
-
-
-def plain(text: str) -> str:
-    return render(text, Style.PLAIN)
+from tests.conftest import SESSION, FakeClock, make_incoming
 
 
 def ids(reply: Reply) -> list[str]:
     return [c.id for c in reply.choices]
+
+
+def plain(reply: Reply) -> str:
+    return render(reply.text, Style.PLAIN)
 
 
 async def say(engine: Engine, text: str | None = None, user: str = "amina", **kw: Any) -> Reply:
@@ -77,7 +79,11 @@ async def test_a_full_session_offers_the_waiting_list(engine: Engine, training: 
     details = await say(engine, "/start register-" + str(session_id))  # a shared deep link
     assert "This session is full" in details.text and ids(details)[0] == f"trn-reg:{session_id}"
     reply = await book(engine, session_id)
-    assert "you're on the waiting list" in reply.text and reply.document is None
+    assert "you're on the waiting list: you're number 1 on it" in render(reply.text, Style.PLAIN)
+    assert reply.document is None
+    await training.register(session_id, Person("telegram", "2", "Someone else", "Church", "Chair", 1))
+    later = await book(engine, session_id, user="bilal")
+    assert "you're number 3 on it" in later.text
 
 
 async def test_booking_twice_says_so(engine: Engine, training: Training) -> None:
@@ -167,7 +173,7 @@ async def test_members_cannot_reach_coordinator_actions(
 
 
 async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
-    engine: Engine, training: Training, db: Database
+    engine: Engine, training: Training, db: Database, clock: FakeClock
 ) -> None:
     await say(engine, "/menu", "coord")
     sessions = await say(engine, None, "coord", choice="menu:training")
@@ -184,15 +190,115 @@ async def test_a_coordinator_adds_edits_checks_in_and_cancels_in_chat(
     await say(engine, "capacity: 10", "coord")
     assert (await training.get(session.id)).capacity == 10
     registration, _ = await training.register(session.id, Person("telegram", "9", "Yusuf", "Masjid", "Chair", 2))
+    await training.register(session.id, Person("telegram", "8", "Bob Ahmed", "Masjid an-Noor", "Chair", 1))
+    manage = await say(engine, None, "coord", choice="trn:manage")
+    assert f"#{session.id} · Sat 5 Dec 2026 · Keeping our mosque safe" in [c.label for c in manage.choices]
+    view = await say(engine, None, "coord", choice=f"trn-admin:{session.id}")
+    assert "• Yusuf (Masjid), 2 seats: booked" in plain(view)
+    assert "• Bob Ahmed (Masjid an-Noor), 1 seat: booked" in plain(view)  # "1 seat", "2 seats"
+    assert "Check-in opens on the day of the session (Sat 5 Dec 2026)" in view.text
+    assert not [c for c in ids(view) if c.startswith("trn-checkin")]  # weeks early: no check-in buttons
+    clock.now = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)  # the morning of the session
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
     await say(engine, None, "coord", choice="trn:manage")
     view = await say(engine, None, "coord", choice=f"trn-admin:{session.id}")
-    assert "Yusuf (Masjid), 2: booked" in view.text
+    assert f"trn-checkin:{registration.id}" in ids(view)
+    checked = await say(engine, None, "coord", choice=f"trn-checkin:{registration.id}")
+    assert (await training.get(session.id)).attended == 1 and "Yusuf (Masjid), 2 seats: checked in" in plain(checked)
+    undone = await say(engine, None, "coord", choice=f"trn-uncheckin:{registration.id}")  # tapped by mistake
+    assert (await training.get(session.id)).attended == 0 and "Yusuf (Masjid), 2 seats: booked" in plain(undone)
     await say(engine, None, "coord", choice=f"trn-checkin:{registration.id}")
-    assert (await training.get(session.id)).attended == 1
     await say(engine, None, "coord", choice=f"trn-admin-cancel:{session.id}")
     done = await say(engine, None, "coord", choice=f"trn-admin-cancel-yes:{session.id}")
-    assert done.text.startswith("Cancelled.")
+    assert done.text.startswith("Cancelled. 2 people will be told.")  # the one checked in too
     assert (await training.get(session.id)).status == "cancelled"
+    told = [note.user_id for note in await db.pending_notifications(["telegram"])]
+    assert told == ["9", "8"]
+    await say(engine, None, "coord", choice="trn:manage")
+    page = await say(engine, None, "coord", choice=f"trn-admin:{session.id}")
+    assert "**This session has been cancelled.**" in page.text
+
+
+async def test_check_in_is_refused_on_another_day(engine: Engine, training: Training, clock: FakeClock) -> None:
+    session_id = await training.add(SESSION)
+    registration, _ = await training.register(session_id, Person("telegram", "9", "Yusuf", "Masjid", "Chair", 1))
+    clock.now = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    page = await say(engine, None, "coord", choice=f"trn-admin:{session_id}")
+    assert f"trn-checkin:{registration.id}" in ids(page)
+    clock.now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)  # the page left open overnight, tapped the next day
+    refused = await say(engine, None, "coord", choice=f"trn-checkin:{registration.id}")
+    assert plain(refused) == (
+        "Not checked in: check-in is only on the day of the session (Sat 5 Dec 2026); today is Sun 6 Dec 2026."
+    )
+    assert f"trn-admin:{session_id}" in ids(refused)
+    assert (await training.db.registration(registration.id)).status == "confirmed"  # type: ignore[union-attr]
+
+
+async def test_moving_a_session_in_chat_tells_people_and_updates_their_calendar(
+    engine: Engine, training: Training, db: Database
+) -> None:
+    session_id = await training.add({**SESSION, "capacity": 1})
+    confirmed = await book(engine, session_id)
+    assert confirmed.document is not None
+    [original] = Calendar.from_ical(confirmed.document.content).walk("VEVENT")
+    await training.register(session_id, Person("telegram", "9", "Yusuf", "Masjid", "Chair", 1))  # waiting
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    await say(engine, None, "coord", choice=f"trn-admin:{session_id}")
+    await say(engine, None, "coord", choice=f"trn-admin-edit:{session_id}")
+    saved = await say(engine, "starts: 2026-12-12 10:00\nends: 2026-12-12 13:00\nvenue: Ilford Hall", "coord")
+    assert saved.text.startswith("Saved. 2 people booked or waiting will be told what changed.")
+    outboxes = {"console": Outbox(), "telegram": Outbox()}
+    notifier = Notifier(db, engine, outboxes, training.clock, calendars=training.calendar_document)
+    assert await notifier.send_pending() == 2
+    [(_, booked)] = outboxes["console"].sent
+    text = render(booked.text, Style.PLAIN)
+    assert "Keeping our mosque safe has changed." in text
+    assert "When: now Sat 12 Dec 2026, 10:00–13:00 (was Sat 5 Dec 2026, 10:00–13:00)" in text
+    assert "Where: now Ilford Hall, 244 Acklam Road, London W10 5YG (was Al Manaar, 244 Acklam Road" in text
+    assert "Your booking stands (1 seat)" in text and booked.document is not None
+    [updated] = Calendar.from_ical(booked.document.content).walk("VEVENT")
+    assert updated["uid"] == original["uid"] and updated["sequence"] > original.get("sequence", 0)
+    assert updated.decoded("dtstart").day == 12 and "Ilford Hall" in updated["location"]
+    [(_, waiting)] = outboxes["telegram"].sent
+    assert "you're on the waiting list" in waiting.text and waiting.document is None
+    await say(engine, None, "coord", choice=f"trn-admin-edit:{session_id}")
+    quiet = await say(engine, "description: Bring a notebook", "coord")  # nothing people need to know
+    assert not quiet.text.startswith("Saved.") and await notifier.send_pending() == 0
+
+
+async def test_a_typo_in_a_borough_is_caught_with_a_suggestion(engine: Engine, training: Training) -> None:
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    await say(engine, None, "coord", choice="trn-admin-new:new")
+    form = "\n".join(f"{k}: {v}" for k, v in {**SESSION, "borough": "Newhm"}.items())
+    problem = await say(engine, form, "coord")
+    assert "borough: 'Newhm' is not a London borough; did you mean Newham?" in render(problem.text, Style.PLAIN)
+    assert await training.upcoming() == []
+    created = await say(engine, form.replace("Newhm", "newham"), "coord")
+    [session] = await training.upcoming()
+    assert session.borough == "Newham" and created.text.startswith(f"**Session {session.id}")
+    await say(engine, None, "coord", choice=f"trn-admin-edit:{session.id}")
+    problem = await say(engine, "borough: Tower Hamlet", "coord")
+    assert "did you mean Tower Hamlets?" in render(problem.text, Style.PLAIN)
+    assert (await training.get(session.id)).borough == "Newham"
+
+
+class Outbox:
+    """A channel that records what the notifier sends first."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
+        self.sent.append((user_id, reply))
+        return Delivery.SENT
 
 
 async def test_forget_frees_booked_seats_for_those_waiting(engine: Engine, training: Training, db: Database) -> None:
@@ -270,7 +376,7 @@ async def test_a_coordinator_adds_a_session_step_by_step(engine: Engine, trainin
     await say(engine, None, "coord", choice="menu:training")
     await say(engine, None, "coord", choice="trn:manage")
     first = await say(engine, None, "coord", choice="trn-admin-new:new")
-    assert plain(first.text).startswith("Adding a session.") and "1 of 9. What is the session called?" in first.text
+    assert plain(first).startswith("Adding a session.") and "1 of 9. What is the session called?" in first.text
     assert first.typed and first.choices == ()
     answers = [
         ("Keeping our gurdwara safe", "2 of 9. Where is it held?"),
@@ -285,12 +391,12 @@ async def test_a_coordinator_adds_a_session_step_by_step(engine: Engine, trainin
     ]
     for typed, asked in answers:
         reply = await say(engine, typed, "coord")
-        assert asked in plain(reply.text), (typed, reply.text)
+        assert asked in plain(reply), (typed, reply.text)
     assert [c.label for c in reply.choices] == ["Skip"]
     assert "9 of 9." in (await say(engine, "skip", "coord")).text
     page = await say(engine, "Run by the community safety team, for stewards and sevadars.", "coord")
     [session] = await training.upcoming()
-    assert f"Session {session.id}: Keeping our gurdwara safe" in plain(page.text)
+    assert f"Session {session.id}: Keeping our gurdwara safe" in plain(page)
     assert (session.venue, session.borough, session.capacity, session.provider) == (
         "Guru Nanak Gurdwara",
         "Ealing",
@@ -298,7 +404,7 @@ async def test_a_coordinator_adds_a_session_step_by_step(engine: Engine, trainin
         "",
     )
     assert session.description.startswith("Run by the community safety team")
-    assert "Sat 12 Dec 2026, 10:00–12:30" in plain(page.text)
+    assert "Sat 12 Dec 2026, 10:00–12:30" in plain(page)
 
 
 async def test_pasting_every_field_at_once_still_adds_a_session(engine: Engine, training: Training) -> None:
@@ -309,4 +415,4 @@ async def test_pasting_every_field_at_once_still_adds_a_session(engine: Engine, 
     fields = "\n".join(f"{k}: {v}" for k, v in SESSION.items() if k != "description")
     page = await say(engine, fields, "coord")
     [session] = await training.upcoming()
-    assert f"Session {session.id}: {SESSION['title']}" in plain(page.text)
+    assert f"Session {session.id}: {SESSION['title']}" in plain(page)

@@ -94,3 +94,23 @@ async def test_a_reminder_queued_before_a_restart_is_sent_once_after_it(
     assert await Notifier(db, engine, {"telegram": telegram}, training.clock).send_pending() == 0
     reminders = [p for p in telegram_api.sent(111) if p["text"].startswith("<b>Reminder:</b>")]
     assert len(reminders) == 1
+
+
+async def test_a_moved_session_reaches_whatsapp_with_the_link_to_the_updated_entry(
+    whatsapp: WhatsApp, training: Training, engine: Engine, db: Database
+) -> None:
+    session_id = await training.add(SESSION)
+    for text in (f"REGISTER {session_id}", "1", "Amina", "Masjid", "Trustee", "1", "1", "1"):
+        await whatsapp.say(text)
+    booked = next(m for m in await whatsapp.say("1") if "/calendar/" in m)
+    link = booked[booked.index("http") :].split()[0]
+    await training.edit(session_id, {"venue": "Ilford Hall", "address": "1 High Road, Ilford IG1 1AA"})
+    assert await Notifier(db, engine, {"whatsapp": whatsapp.channel}, training.clock,
+                          calendars=training.calendar_document).send_pending() == 1  # fmt: skip
+    [moved] = [m["Body"] for m in whatsapp.api.messages if "has changed" in m.get("Body", "")]
+    assert "Where: now *Ilford Hall, 1 High Road, Ilford IG1 1AA* (was Al Manaar" in moved
+    assert f"Add it to your calendar: {link}" in moved  # the same link, which now serves the new entry
+    token = link.split("/calendar/")[1].removesuffix(".ics")
+    async with serving(create_web_app(calendar=training.calendar_file)) as base, httpx.AsyncClient() as client:
+        [event] = Calendar.from_ical((await client.get(f"{base}/calendar/{token}.ics")).content).walk("VEVENT")
+    assert event["sequence"] == 1 and "Ilford Hall" in event["location"]
