@@ -38,7 +38,6 @@ from bot.training import (
     Person,
     Training,
     TrainingError,
-    validate_session,
     when,
 )
 
@@ -526,14 +525,17 @@ class TrainingFlow:
     async def _on_new_text(self, turn: Turn, text: str) -> Step:
         field, fields = str(turn.form.get("field") or ""), dict(turn.form.get("fields") or {})
         pasted = parse_fields(text)
-        if pasted and set(pasted) <= set(REQUIRED + OPTIONAL) and set(pasted) != {field}:
+        as_fields = bool(pasted) and set(pasted) <= set(REQUIRED + OPTIONAL)
+        if field not in NEW_STEPS and not as_fields:  # after fields pasted at once went wrong: ask one by one
+            return self._ask_new(NEW_STEPS[0], {}, intro=self.copy["training_new_intro"])
+        if as_fields and set(pasted) != {field}:
             # Fields as `field: value` lines (all at once, as before): taken, then what is missing asked
             merged = {**fields, **pasted}
             missing = [f for f in NEW_STEPS if f in REQUIRED and not merged.get(f)]
             if not missing or field not in NEW_STEPS:
                 return await self._add_new(turn, merged, pasted_all=True)
             try:
-                validate_session(merged, self.training.tz, turn.now, partial=True)
+                self.training.check(merged, partial=True)
             except TrainingError as exc:
                 return self._ask_new(field, fields, problem=str(exc))
             return self._ask_new(missing[0], merged)
@@ -541,7 +543,7 @@ class TrainingFlow:
         if field == "ends" and _TIME_ONLY.fullmatch(value) and fields.get("starts"):  # "13:00": the same day
             value = f"{fields['starts'].replace('T', ' ').split(' ')[0]} {value}"
         try:
-            validate_session({**fields, field: value}, self.training.tz, turn.now, partial=True)
+            self.training.check({**fields, field: value}, partial=True)  # the borough against boroughs.yaml too
         except TrainingError as exc:
             return self._ask_new(field, fields, problem=str(exc))
         return await self._next_new(turn, {**fields, field: value}, field)

@@ -416,3 +416,20 @@ async def test_pasting_every_field_at_once_still_adds_a_session(engine: Engine, 
     page = await say(engine, fields, "coord")
     [session] = await training.upcoming()
     assert f"Session {session.id}: {SESSION['title']}" in plain(page)
+
+
+@pytest.mark.parametrize("typed", ["Keeping our church safe", "Note: bring ID", "title: x\nvenue: y"])
+async def test_a_new_session_after_a_pasted_one_went_wrong_never_fails(
+    engine: Engine, training: Training, typed: str
+) -> None:
+    """Found by the property tests: after fields pasted at once were refused, typing on crashed."""
+    await say(engine, "/menu", "coord")
+    await say(engine, None, "coord", choice="menu:training")
+    await say(engine, None, "coord", choice="trn:manage")
+    await say(engine, None, "coord", choice="trn-admin-new:new")
+    pasted = {**SESSION, "starts": "2020-01-01T10:00", "ends": "2020-01-01T12:00"}  # every field, one wrong
+    refused = await say(engine, "\n".join(f"{k}: {v}" for k, v in pasted.items()), "coord")
+    assert "didn't work: starts:" in refused.text
+    reply = await say(engine, typed, "coord")
+    assert not reply.text.startswith("Sorry, something went wrong"), reply.text
+    assert "1 of 9" in reply.text or "didn't work" in reply.text
