@@ -26,7 +26,7 @@ from bot.cli import main
 from bot.config import Settings, default_content_dir, default_model_cache_dir
 from bot.content import Content, load_content
 from bot.dialog import Engine
-from bot.messages import Incoming
+from bot.messages import Delivery, Incoming, Reply
 from bot.store import Database
 from bot.training import Training
 from bot.training_flow import TrainingFlow
@@ -189,6 +189,17 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TWILIO_"))}
     env.update(DATABASE_PATH=str(tmp_path / "cli.db"), CONTENT_DIR=str(CONTENT_DIR), PYTHONIOENCODING="utf-8")
     return env
+
+
+class Outbox:
+    """A channel that records what the notifier asks it to send first, and takes it all."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+
+    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
+        self.sent.append((user_id, reply))
+        return Delivery.SENT
 
 
 @dataclass

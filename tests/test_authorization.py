@@ -31,13 +31,13 @@ from bot.alerts_flow import AlertsFlow
 from bot.channels.telegram import TelegramChannel
 from bot.content import Content
 from bot.dialog import Engine
-from bot.messages import Choice, Delivery, Incoming, Reply
+from bot.messages import Choice, Incoming, Reply
 from bot.notify import Notifier
 from bot.store import Database
 from bot.training import Person, Training
 from bot.training_flow import TrainingFlow
 from tests.bot.channels.conftest import NUMBER, Said, TelegramDriver, WhatsApp, _whatsapp, telegram_settings
-from tests.conftest import ALERT_CHANNELS, SESSION, FakeClock, Ran
+from tests.conftest import ALERT_CHANNELS, SESSION, FakeClock, Outbox, Ran
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fakes.twilio_api import FakeTwilioApi
 
@@ -617,17 +617,6 @@ async def test_a_removed_coordinator_mid_alert_who_reports_danger_gets_the_999_a
     await world.db.save_dialog(channel, USER[channel], "alr_text", {"choices": [], "form": AREAS}, world.clock())
     reply = await send(world, channel, "a man with a knife is at the gate")
     assert reply.emergency and "999" in reply.text  # as a member typing it anywhere gets
-
-
-class Outbox:
-    """A channel that records what it is asked to send first."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Reply]] = []
-
-    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
-        self.sent.append((user_id, reply))
-        return Delivery.SENT
 
 
 async def test_a_coordinator_removed_before_a_request_notice_goes_out_does_not_get_it(world: World) -> None:

@@ -17,12 +17,11 @@ from bot.channels.console import ConsoleSender
 from bot.content import Content
 from bot.dialog import Engine
 from bot.messages import Choice, Reply
-from bot.messages import Delivery as Sent
 from bot.notify import Notifier
 from bot.render import Style, render
 from bot.store import Database, Notification
 from bot.training import Training
-from tests.conftest import ALERT_CHANNELS, SESSION, FakeClock, make_incoming
+from tests.conftest import ALERT_CHANNELS, SESSION, FakeClock, Outbox, make_incoming
 
 COORD = "coord"
 NOT_ALLOWED = "Only coordinators can do that."
@@ -694,17 +693,6 @@ async def test_a_coordinator_can_type_an_urgent_alert_about_a_weapon(
     assert not preview.emergency and "alr-send:go" in ids(preview)
 
 
-class Console:
-    """A channel that takes every message the bot sends first."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Reply]] = []
-
-    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Sent:
-        self.sent.append((user_id, reply))
-        return Sent.SENT
-
-
 async def test_a_request_arriving_mid_compose_keeps_the_alert(
     engine: Engine, alert_store: AlertStore, db: Database, clock: FakeClock
 ) -> None:
@@ -712,7 +700,7 @@ async def test_a_request_arriving_mid_compose_keeps_the_alert(
     await compose(engine, "urgent", "leaders", "Newham")
     await press(engine, "alr-tpl:urgent", COORD)
     await sign_up_leader(engine)  # the coordinator is told at once
-    console = Console()
+    console = Outbox()
     assert await Notifier(db, engine, {"console": console}, clock).send_pending() == 1
     assert [user for user, _ in console.sent] == [COORD]
     await press(engine, "alr-send:go", COORD)

@@ -12,12 +12,12 @@ from icalendar import Calendar
 
 from bot.channels.console import format_reply
 from bot.dialog import Engine
-from bot.messages import Choice, Delivery, Reply
+from bot.messages import Choice, Reply
 from bot.notify import Notifier
 from bot.render import Style, render
 from bot.store import Database
 from bot.training import Person, Training
-from tests.conftest import SESSION, FakeClock, make_incoming
+from tests.conftest import SESSION, FakeClock, Outbox, make_incoming
 
 
 def ids(reply: Reply) -> list[str]:
@@ -288,17 +288,6 @@ async def test_a_typo_in_a_borough_is_caught_with_a_suggestion(engine: Engine, t
     problem = await say(engine, "borough: Tower Hamlet", "coord")
     assert "did you mean Tower Hamlets?" in render(problem.text, Style.PLAIN)
     assert (await training.get(session.id)).borough == "Newham"
-
-
-class Outbox:
-    """A channel that records what the notifier sends first."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Reply]] = []
-
-    async def send_proactive(self, user_id: str, reply: Reply, *, about: str | None = None) -> Delivery:
-        self.sent.append((user_id, reply))
-        return Delivery.SENT
 
 
 async def test_forget_frees_booked_seats_for_those_waiting(engine: Engine, training: Training, db: Database) -> None:
