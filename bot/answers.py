@@ -109,14 +109,18 @@ class Answerer:
             plainly = bool(other) and ranked[0][1] >= self.thresholds["crisis_ratio"] * crisis_chance
             if assessment.emergency or not plainly:
                 return Answer(Kind.CRISIS, faq[CRISIS_ENTRY], other, assessment, truncated)
+        declined = dict(reading.intents).get(NONE_LABEL, 0.0)
         if assessment.emergency:
-            # The guidance the question is closest to, else the net rule's, else when to call 999.
-            closest = top[0] if top is not None and top[1] >= self.thresholds["suggest"] else None
+            # The guidance the message is about, as confidently as an answer would be (more likely
+            # than not a question no entry answers: "someone collapsed" is no entry's), else the
+            # net rule's, else when to call 999.
+            about = top is not None and top[1] >= self.thresholds["answer"]
+            about = about and top is not None and top[1] >= self.thresholds["out_of_scope_ratio"] * declined
+            closest = top[0] if about and top is not None else None
             guidance = closest or faq.get(assessment.guidance or "") or faq.get(EMERGENCY_ENTRY)
             return Answer(Kind.EMERGENCY, guidance, (), assessment, truncated)
         if not assessment.readable:
             return Answer(Kind.UNREADABLE, None, (), assessment, truncated)
-        declined = dict(reading.intents).get(NONE_LABEL, 0.0)
         # No words, no question ("9", "!!!"): only danger (above) could be read in it.
         if not ranked or not any(c.isalpha() for c in asked):
             return Answer(Kind.FALLBACK, None, (), assessment, truncated)

@@ -145,3 +145,19 @@ def test_a_step_that_adds_advice_is_kept() -> None:
     body = "Intro.\n\n1. Can't speak? Press **55** when asked.\n2. Head for a busy shop, tell staff, then press 55."
     body += "\n3. Wait."
     assert without_repeats(body, above) == "Intro.\n\n1. Head for a busy shop, tell staff, then press 55.\n2. Wait."
+
+
+@pytest.mark.parametrize(
+    ("message", "guidance"),
+    [
+        ("my uncle fainted by the shoe racks and won't wake up", "emergency-999"),  # was "suspicious-item"
+        ("there's a man with a knife at the gate", "run-hide-tell"),
+    ],
+)
+def test_under_the_999_advice_only_guidance_the_message_is_about(
+    answerer: Answerer, message: str, guidance: str
+) -> None:
+    """An emergency no entry is about (more likely out of scope than the best entry) gets When to
+    call 999, not the nearest page however weak: "someone collapsed" is no page's question."""
+    answer = answerer.answer(message)
+    assert answer.kind is Kind.EMERGENCY and answer.entry is not None and answer.entry.id == guidance
