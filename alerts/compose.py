@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -38,6 +38,15 @@ class Preview:
         counts: dict[str, int] = {}
         for subscriber in self.recipients:
             counts[subscriber.channel] = counts.get(subscriber.channel, 0) + 1
+        return counts
+
+    @property
+    def by_language(self) -> dict[str, int]:
+        """How many recipients chose each language ("en" for English and for those who chose none)."""
+        counts: dict[str, int] = {}
+        for subscriber in self.recipients:
+            code = subscriber.language or "en"
+            counts[code] = counts.get(code, 0) + 1
         return counts
 
 
@@ -86,6 +95,20 @@ class Composer:
         self.boroughs = tuple(boroughs)
         self.rng = rng or random.SystemRandom()
 
+    def check_translations(self, translations: Mapping[str, str]) -> dict[str, str]:
+        """An alert's texts in other languages (code → text), each checked as the English is."""
+        checked = {}
+        for code, text in translations.items():
+            body = text.strip()
+            if not re.fullmatch(r"[a-z]{2}", code) or code == "en":
+                raise AlertError(f"translation: {code!r} is not a language code such as bn or ar")
+            if not body:
+                raise AlertError(f"translation {code}: it has no text")
+            if len(_ESCAPED.sub(r"\1", body)) > MAX_TEXT:
+                raise AlertError(f"translation {code}: keep an alert under {MAX_TEXT} characters")
+            checked[code] = body
+        return checked
+
     def check(self, kind: str, audience: str, text: str) -> tuple[Kind, Audience, str]:
         try:
             kind_ = Kind(kind)
@@ -123,9 +146,12 @@ class Composer:
         send_at: datetime | None = None,
         report_to: tuple[str, str] | None = None,
         reference: str | None = None,
+        translations: Mapping[str, str] | None = None,
     ) -> Alert:
-        """Queue an alert for everyone it reaches, now or at `send_at`; audit it."""
+        """Queue an alert for everyone it reaches, now or at `send_at`; audit it. `translations`:
+        its text in other languages (code → text), for the recipients who chose them."""
         kind_, audience_, body = self.check(kind, audience, text)
+        translated = self.check_translations(translations or {})
         now = self.clock()
         when = send_at or now
         if when < now - timedelta(minutes=1):
@@ -149,9 +175,11 @@ class Composer:
             "send_at": when,
             "report_channel": report_to[0] if report_to else None,
             "report_user": report_to[1] if report_to else None,
+            "translations": translated,
         }
         alert = await self.store.create_alert(fields, deliveries, now)
         details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience, "areas": list(areas),
-                   "recipients": preview.by_channel, "send_at": when.isoformat(), "text": body}  # fmt: skip
+                   "recipients": preview.by_channel, "send_at": when.isoformat(), "text": body,
+                   **({"translations": translated} if translated else {})}  # fmt: skip
         await self.store.audit(created_by, "alert sent", details, now)
         return alert

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +39,7 @@ class Subscriber:
     boroughs: tuple[str, ...]  # ("all",) for everywhere
     quiet_start: str = "22:00"
     quiet_end: str = "07:00"
+    language: str | None = None  # the language they chose (where known: an alert's recipients)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Alert:
     report_channel: str | None = None
     report_user: str | None = None
     report_message: str | None = None  # the live progress message, where the channel can edit one
+    translations: Mapping[str, str] = field(default_factory=dict)  # the text in other languages, by code
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class AlertMessage:
 
     text: str
     choices: tuple[tuple[str, str], ...] = ()
+    language: str | None = None  # the language it is worded in, if not English
 
 
 class Result(StrEnum):
@@ -94,6 +98,7 @@ class Delivery:
     channel: str
     user_id: str
     attempts: int
+    language: str | None = None  # the language the recipient chose (None: not chosen, English)
 
 
 @dataclass(slots=True)

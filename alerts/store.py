@@ -8,6 +8,7 @@ claims expire and go back to pending, so nobody is skipped. On PostgreSQL the cl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -32,7 +33,7 @@ class Db(Protocol):
 _SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, quiet_start, quiet_end"
 _ALERT = (
     "id, reference, kind, audience, areas, text, created_by, created_at, send_at, total, report_channel, report_user,"
-    " report_message"
+    " report_message, translations"
 )
 
 
@@ -45,6 +46,7 @@ def _alert(row: Sequence[Any]) -> Alert:
     return Alert(
         int(row[0]), row[1], row[2], row[3], tuple(a for a in str(row[4]).split(";") if a), row[5], row[6],
         datetime.fromisoformat(row[7]), datetime.fromisoformat(row[8]), int(row[9]), row[10], row[11], row[12],
+        json.loads(row[13] or "{}"),
     )  # fmt: skip
 
 
@@ -141,7 +143,7 @@ class AlertStore:
             ("leader", "community") if audience == "all" else ("leader",) if audience == "leaders" else ("community",)
         )
         rows = await self.db.query(
-            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))} FROM subscribers s"
+            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language FROM subscribers s"
             " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
             f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
             f" AND s.channel IN ({', '.join('?' * len(channels))})"
@@ -151,7 +153,7 @@ class AlertStore:
         wanted = set(areas)
         found = []
         for row in rows:
-            subscriber = _subscriber(row)
+            subscriber = dataclasses.replace(_subscriber(row), language=row[-1])
             if "all" in wanted or "all" in subscriber.boroughs or wanted & set(subscriber.boroughs):
                 found.append(subscriber)
         return found
@@ -164,11 +166,12 @@ class AlertStore:
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO alerts (reference, kind, audience, areas, text, created_by, created_at, send_at, total,"
-                " report_channel, report_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " report_channel, report_user, translations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     fields["reference"], fields["kind"], fields["audience"], ";".join(fields["areas"]),
                     fields["text"], fields["created_by"], now.isoformat(), fields["send_at"].isoformat(),
                     len(deliveries), fields.get("report_channel"), fields.get("report_user"),
+                    json.dumps(dict(fields.get("translations") or {}), ensure_ascii=False, sort_keys=True),
                 ),
             )  # fmt: skip
             alert_id = int(cursor.lastrowid or 0)
@@ -210,8 +213,9 @@ class AlertStore:
         only = " AND d.user_id = ?" if user_id is not None else ""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts FROM alert_deliveries d"
+                "SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts, c.language FROM alert_deliveries d"
                 " JOIN alerts a ON a.id = d.alert_id"
+                " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
                 f" WHERE d.channel = ? AND d.status = 'pending' AND d.not_before <= ? AND a.send_at <= ?{only}"
                 " ORDER BY d.alert_id, d.id LIMIT ?",
                 (channel, now.isoformat(), now.isoformat(), *((user_id,) if user_id is not None else ()), limit),
@@ -224,7 +228,7 @@ class AlertStore:
                     f" WHERE id IN ({marks})",
                     ((now + lease).isoformat(), *(row[0] for row in rows)),
                 )
-        return [Delivery(int(r[0]), int(r[1]), r[2], r[3], int(r[4]) + 1) for r in rows]
+        return [Delivery(int(r[0]), int(r[1]), r[2], r[3], int(r[4]) + 1, r[5]) for r in rows]
 
     async def extend_lease(self, delivery_ids: Sequence[int], until: datetime) -> None:
         """Keep claims that are still being sent (a slow batch, a long flood-control wait)."""

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from alerts import Alert, AlertError, Progress, Subscriber, parse_areas
-from bot import dates
+from bot import dates, languages
 from bot.alerts_flow import MAX_REASON
 from bot.app import App
 from bot.phone import e164
@@ -74,6 +74,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     body = send.add_mutually_exclusive_group(required=True)
     body.add_argument("--text", help="the alert's text (Markdown: **bold**, lists, links)")
     body.add_argument("--template", help="a template in content/alerts/ (its file name without .yaml)")
+    send.add_argument(
+        "--translation",
+        action="append",
+        default=[],
+        metavar="CODE=TEXT",
+        help="the alert in another language, for those who chose it (e.g. bn=…); repeat for each language."
+        " A template brings its own translations that may be shown (TRANSLATION_MIN_STATUS)",
+    )
     send.add_argument("--at", help="send later: local time in TIMEZONE, e.g. 2026-12-05T18:30")
     send.add_argument("--yes", action="store_true", help="send without asking")
     send.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -373,10 +381,21 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         if template.kind != args.kind:
             raise CommandError(f"template: {args.template!r} is a {template.kind} template, not {args.kind}")
         body = template.text
+        translations = flow.template_translations(template)
     else:
-        body = args.text
+        body, translations = args.text, {}
+    for given in args.translation:
+        code, equals, translated = given.partition("=")
+        if not equals or not translated.strip():
+            raise CommandError(f"translation: give CODE=TEXT, e.g. bn=…, not {given!r}")
+        translations[code.strip().lower()] = translated
     text = flow.fill(body, areas, when or app.training.clock())
     composer.check(args.kind, args.audience, text)
+    translations = flow.fill_translations(translations, areas, when or app.training.clock())
+    for code, translated in composer.check_translations(translations).items():
+        problems = flow.translation_problems(text, code, translated)
+        if problems:
+            raise CommandError(f"translation {code}: {'; '.join(problems)}")
     channels = app.settings.alert_channels
     left_out = await _left_out(app, args.audience, areas, channels)
     if left_out:
@@ -388,9 +407,18 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         at = flow.local_time(when) if when else "now"
         total = len(preview.recipients)
         print(render(flow.message_text(text, "A-????", args.kind), Style.PLAIN), file=sys.stderr)
+        for code, translated in sorted(translations.items()):
+            with app.content.copy.speaking(code):
+                shown = render(flow.message_text(translated, "A-????", args.kind), Style.PLAIN)
+            print(f"\n--- {languages.language(code).english}:\n{shown}", file=sys.stderr)
         print(f"\n{args.kind} alert for {args.audience} in {';'.join(areas)}, {at}: {total}"
               f" recipient{'' if total == 1 else 's'} ({counts}). The reference is given when it is sent.",
               file=sys.stderr)  # fmt: skip
+        by_language = ", ".join(
+            f"{languages.language(code).english} {n}{' (translated)' if code in translations else ''}"
+            for code, n in sorted(preview.by_language.items())
+        )
+        print(f"By language: {by_language or 'nobody'}; the others get the English.", file=sys.stderr)
         print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
         answer = await asyncio.to_thread(stdin.readline)
         if answer.strip().lower() not in ("y", "yes"):
@@ -398,7 +426,7 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             return 1
     alert = await composer.send(
         kind=args.kind, audience=args.audience, areas=areas, text=text, created_by=cli_actor(), channels=channels,
-        send_at=when,
+        send_at=when, translations=translations,
     )  # fmt: skip
     if args.json:
         print(

@@ -29,14 +29,15 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
-from bot import dates
-from bot.content import AlertTemplate, Copy, place_key
+from bot import dates, languages
+from bot.content import AlertTemplate, Copy, place_key, shown_template
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Reply, notice_body
-from bot.render import escape_markdown
+from bot.render import escape_markdown, in_language
 from bot.store import NEED_HELP_KEY, Database
 from bot.text import clean, number
 from bot.training import ROLES, TrainingError, parse_local
+from bot.translations import differences
 
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
@@ -74,6 +75,7 @@ class AlertsFlow:
         clock: Callable[[], datetime],
         roles: Sequence[str] = (),
         places: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+        numbers: Mapping[str, str] | None = None,
     ) -> None:
         self.roles = tuple(roles) or ROLES  # content/copy.yaml's `roles`
         self.places = places or {}  # content/places.yaml: "whitechapel" → ("Whitechapel", ("Tower Hamlets",))
@@ -84,6 +86,7 @@ class AlertsFlow:
         self.templates = templates
         self.channels = channels
         self.clock = clock
+        self.numbers = numbers or {}  # content/numbers.yaml: a translation must give the English's numbers
 
     def flow(self) -> Flow:
         coordinator = self._coordinator
@@ -104,6 +107,8 @@ class AlertsFlow:
             "alr-tpl": coordinator(self._on_template, audited=False),
             "alr-send": coordinator(self._on_send, audited=False),
             "alr-later": coordinator(self._on_later, audited=False),
+            "alr-tr": coordinator(self._on_add_translation, audited=False),
+            "alr-tr-lang": coordinator(self._on_translation_language, audited=False),
             "alr-status": coordinator(self._on_status, audited=False),
             "alr-ack": self._on_ack,
             "alr-help": self._on_need_help,
@@ -117,6 +122,7 @@ class AlertsFlow:
             "alr_compose_areas": coordinator(self._on_compose_areas_text, typed=True, audited=False),
             "alr_text": coordinator(self._on_text, typed=True, audited=False),
             "alr_at": coordinator(self._on_at_text, typed=True, audited=False),
+            "alr_tr_text": coordinator(self._on_translation_text, typed=True, audited=False),
             "alr_reject_reason": coordinator(self._on_reject_reason, typed=True, audited=False),
         }
         return Flow(
@@ -127,7 +133,7 @@ class AlertsFlow:
             commands={"alerts": self._home, "subscribe": self._subscribe, "unsubscribe": self._unsubscribe},
             # Buttons on messages the bot sent first; each checks who may press it.
             open_choices=frozenset({"alr-ack", "alr-help", "alr-review", "alr-status", "alr-ask"}),
-            untriaged=frozenset({"alr_text"}),  # a coordinator's alert text may well describe danger
+            untriaged=frozenset({"alr_text", "alr_tr_text"}),  # a coordinator's alert may well describe danger
             forget=self._forget,
             privacy=self.copy["privacy_alerts"],
         )
@@ -230,13 +236,14 @@ class AlertsFlow:
     async def tell_decision(self, subscriber: Subscriber, status: str, reason: str = "") -> None:
         """Tell a faith leader their request was approved or rejected (sent by the running bot):
         a rejection with the coordinator's reason, if they gave one, and a way to ask the team."""
-        text = self.copy[f"alerts_you_are_{status}"]
-        choices: tuple[Choice, ...] = ()
-        if status == "rejected":
-            if reason:
-                text += "\n\n" + self.copy.format("alerts_rejected_reason", reason=escape_markdown(reason))
-            choices = (Choice(f"alr-ask:{subscriber.id}", self.copy["alerts_ask_team"]),)
-        body = notice_body(Reply(text, choices))
+        with self.copy.speaking(await self.db.language_of(subscriber.channel, subscriber.user_id)) as voice:
+            text = self.copy[f"alerts_you_are_{status}"]
+            choices: tuple[Choice, ...] = ()
+            if status == "rejected":
+                if reason:
+                    text += "\n\n" + self.copy.format("alerts_rejected_reason", reason=escape_markdown(reason))
+                choices = (Choice(f"alr-ask:{subscriber.id}", self.copy["alerts_ask_team"]),)
+            body = notice_body(in_language(Reply(text, choices), voice, self.copy))
         key = f"leader-{status}:{subscriber.id}:{self.clock().isoformat()}"
         await self.db.notify(key, subscriber.channel, subscriber.user_id, body, self.clock())
 
@@ -536,7 +543,8 @@ class AlertsFlow:
         template = self.templates.get(value)
         if template is None or "areas" not in turn.form:
             return await self._compose(turn, value)
-        return await self._preview(turn, {**turn.form, "text": template.text})
+        translations = self.template_translations(template)
+        return await self._preview(turn, {**turn.form, "text": template.text, "translations": translations})
 
     async def _on_text(self, turn: Turn, text: str) -> Step:
         body = clean(text).strip()
@@ -565,14 +573,22 @@ class AlertsFlow:
             return Step(nobody, "alr_compose", {k: v for k, v in form.items() if k in ("kind", "audience")})
         body = self.fill(form["text"], areas, when)
         text = self.message_text(body, "A-????", form["kind"])
+        translations: dict[str, str] = form.get("translations") or {}
+        for code, translated in sorted(translations.items()):
+            with self.copy.speaking(code):
+                shown = self.message_text(self.fill(translated, areas, when), "A-????", form["kind"])
+            text += f"\n\n---\n\n**{languages.language(code).name}**\n\n{shown}"
         at = self.local_time(when) if form.get("at") else self.copy["alerts_now"]
         summary = self.copy.format("alerts_preview", total=len(preview.recipients), channels=per_channel, at=at,
                                    kind=self.copy[f"alerts_kind_{form['kind']}"],
                                    audience=self.copy[f"alerts_audience_{form['audience']}"],
                                    areas=escape_markdown(self._areas_label(areas)))  # fmt: skip
+        by_language = self.languages_line(preview.by_language, translations)
+        summary += "\n\n" + self.copy.format("alerts_preview_languages", languages=by_language)
         choices = (
             Choice("alr-send:go", self.copy["alerts_send"]),
             Choice("alr-later:at", self.copy["alerts_send_later"]),
+            Choice("alr-tr:add", self.copy["alerts_add_translation"]),
             Choice("alr:home", self.copy["alerts_discard"]),
         )
         return Step(
@@ -580,6 +596,82 @@ class AlertsFlow:
             "alr_preview",
             {**form, "text": form["text"]},
         )
+
+    # --- coordinators: the alert in other languages -----------------------------------------------
+    def languages_line(self, counts: Mapping[str, int], translations: Mapping[str, str]) -> str:
+        """ "English 9 · বাংলা 3 ✓ · العربية 1": recipients per language chosen, ✓ where the alert
+        has its translation (the others get the English)."""
+        parts = []
+        for code, count in sorted(counts.items(), key=lambda item: (item[0] != languages.ENGLISH, -item[1], item[0])):
+            mark = " ✓" if code in translations else ""
+            parts.append(f"{languages.language(code).name} {count}{mark}")
+        return " · ".join(parts) or "-"
+
+    def template_translations(self, template: AlertTemplate) -> dict[str, str]:
+        """A template's translations that may be shown (TRANSLATION_MIN_STATUS), by language."""
+        found = {}
+        for code in self.copy.translations:
+            with self.copy.speaking(code):
+                shown = shown_template(template)
+            if shown is not template:
+                found[code] = shown.text
+        return found
+
+    def fill_translations(
+        self, translations: Mapping[str, str], areas: Sequence[str], when: datetime
+    ) -> dict[str, str]:
+        """Each translation's {areas} and {date} filled in, the date in its own language."""
+        filled = {}
+        for code, text in translations.items():
+            with self.copy.speaking(code):
+                filled[code] = self.fill(text, areas, when)
+        return filled
+
+    def translation_problems(self, english: str, code: str, text: str) -> list[str]:
+        """Why a translation of an alert can't go: a language the bot doesn't speak, or phone
+        numbers, links or placeholders that are not the English's."""
+        if languages.supported(code) in (None, languages.ENGLISH):
+            known = ", ".join(lang.code for lang in languages.LANGUAGES if lang.code != languages.ENGLISH)
+            return [f"{code!r} is not a language the bot speaks ({known})"]
+        return differences(english, text, self.numbers)
+
+    async def _on_add_translation(self, turn: Turn, _value: str) -> Step:
+        if "text" not in turn.form:
+            return await self._compose(turn, "")
+        done: Mapping[str, str] = turn.form.get("translations") or {}
+        choices = tuple(
+            Choice(f"alr-tr-lang:{lang.code}", lang.name + (" ✓" if lang.code in done else ""))
+            for lang in languages.LANGUAGES
+            if lang.code != languages.ENGLISH
+        )
+        return Step(self._say("alerts_ask_translation_language", *choices), "alr_preview", turn.form)
+
+    async def _on_translation_language(self, turn: Turn, value: str) -> Step:
+        code = languages.supported(value)
+        if "text" not in turn.form or code in (None, languages.ENGLISH):
+            return await self._compose(turn, "")
+        name = languages.language(code).name
+        form = {**turn.form, "translating": code}
+        return Step(self._say("alerts_ask_translation", language=name), "alr_tr_text", form)
+
+    async def _on_translation_text(self, turn: Turn, text: str) -> Step:
+        form = turn.form
+        code = str(form.get("translating") or "")
+        if "text" not in form or not code:
+            return await self._compose(turn, "")
+        body = escape_markdown(clean(text).strip())
+        try:
+            self.composer.check_translations({code: body})
+            areas = form.get("areas") or ()
+            english, filled = self.fill(form["text"], areas, turn.now), self.fill(body, areas, turn.now)
+            problems = self.translation_problems(english, code, filled)
+        except AlertError as exc:
+            problems = [str(exc)]
+        if problems:
+            return Step(self._say("alerts_compose_problem", problem="; ".join(problems)), "alr_tr_text", form)
+        translations = {**(form.get("translations") or {}), code: body}
+        kept = {k: v for k, v in form.items() if k != "translating"}
+        return await self._preview(turn, {**kept, "translations": translations})
 
     def local_time(self, when: datetime) -> str:
         return dates.friendly(when, self.composer.tz)
@@ -609,6 +701,7 @@ class AlertsFlow:
                 text=self.fill(form["text"], form["areas"], when or turn.now),
                 created_by=actor(incoming.channel, incoming.user_id), channels=self.channels(), send_at=when,
                 report_to=(incoming.channel, incoming.user_id),
+                translations=self.fill_translations(form.get("translations") or {}, form["areas"], when or turn.now),
             )  # fmt: skip
         except AlertError as exc:
             return Step(self._say("alerts_compose_problem", problem=str(exc)))
@@ -715,9 +808,15 @@ class AlertsFlow:
 
     def message_for(self, alert: Alert, delivery: Delivery) -> AlertMessage:
         """What one recipient gets: the text, its reference, and the answers (the dispatcher calls this)."""
-        choices = ((f"alr-ack:{delivery.id}", self.copy["alerts_received"]),
-                   (f"alr-help:{delivery.id}", self.copy["alerts_need_help"]))  # fmt: skip
-        return AlertMessage(self.message_text(alert.text, alert.reference, alert.kind), choices)
+        with self.copy.speaking(delivery.language) as voice:  # in the language the recipient chose
+            choices = ((f"alr-ack:{delivery.id}", self.copy["alerts_received"]),
+                       (f"alr-help:{delivery.id}", self.copy["alerts_need_help"]))  # fmt: skip
+            body = alert.translations.get(voice.language.code) if not voice.english else None
+            if body is None and not voice.english:
+                voice.notes.add(languages.FALLBACK_NOTE)  # the coordinators wrote it in English only
+            text = self.message_text(body or alert.text, alert.reference, alert.kind)
+            worded = in_language(Reply(text), voice, self.copy)
+        return AlertMessage(worded.text, choices, worded.language)
 
     async def finished(self, alert: Alert, progress: Progress) -> None:
         """The final report, to whoever sent the alert from the chat."""

@@ -15,7 +15,8 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from bot.content import CRISIS_ENTRY, NONE_LABEL, Content, FaqEntry
+from bot import languages
+from bot.content import CRISIS_ENTRY, NONE_LABEL, Content, FaqEntry, shown_entry
 from bot.faq import content_vocabulary
 from bot.judgement import DEFAULT_THRESHOLDS, Judgement, judgement_for
 from bot.messages import Choice, Reply
@@ -53,8 +54,8 @@ class Answer:
 
 
 def faq_choice(entry: FaqEntry) -> Choice:
-    """The option that opens an FAQ entry."""
-    return Choice(f"faq:{entry.id}", entry.title)
+    """The option that opens an FAQ entry (its title as the person reads it)."""
+    return Choice(f"faq:{entry.id}", shown_entry(entry).title)
 
 
 class Answerer:
@@ -174,22 +175,41 @@ class Answerer:
             return Reply(f"{note}{copy['declined']}\n\n{copy['failsafe']}", self.main_menu_choices())
         return Reply(f"{note}{copy['fallback']}\n\n{copy['failsafe']}", self.main_menu_choices())
 
+    def danger_lead(self) -> str:
+        """The 999 advice, in the language being written in and then in English (someone may hand
+        the phone to a neighbour); shown in any translation made from the current English, even a
+        draft: its numbers are checked, and the English is there too."""
+        copy = self.content.copy
+        voice = languages.current()
+        english = copy.english("emergency_lead")
+        if voice is None or voice.english:
+            return english
+        theirs = copy.always("emergency_lead")
+        return english if theirs == english else f"{theirs}\n\n{copy.always('in_english')}\n\n{english}"
+
     def emergency_reply(self, guidance: FaqEntry | None) -> Reply:
         """The 999 advice first, then the guidance for this kind of danger."""
         copy = self.content.copy
+        lead = self.danger_lead()
         if guidance is None:
-            return Reply(copy["emergency_lead"], (Choice(MAIN_MENU, copy["main_menu"]),), emergency=True)
-        entry = self.entry_reply(guidance, without=copy["emergency_lead"])
-        text = f"{copy['emergency_lead']}\n\n{copy['emergency_more']}\n\n{entry.text}"
+            return Reply(lead, (Choice(MAIN_MENU, copy["main_menu"]),), emergency=True)
+        entry = self.entry_reply(guidance, without=lead)
+        text = f"{lead}\n\n{copy['emergency_more']}\n\n{entry.text}"
         return Reply(text, entry.choices, emergency=True, answer=guidance.id)
 
     def crisis_reply(self, entry: FaqEntry | None, emergency: bool = True, also: tuple[FaqEntry, ...] = ()) -> Reply:
         """For someone in crisis: the crisis entry, which leads with 999 for a life at risk now
-        (content check makes sure), then the crisis lines; `also`: entries offered first."""
+        (content check makes sure), then the crisis lines; `also`: entries offered first. In
+        another language, as the 999 advice is: its translation whatever its status, then the
+        short English crisis lines."""
         copy = self.content.copy
         if entry is None:
-            return Reply(copy["crisis_lead"], (Choice(MAIN_MENU, copy["main_menu"]),), emergency=emergency)
-        shown = self.entry_reply(entry)
+            return Reply(copy.always("crisis_lead"), (Choice(MAIN_MENU, copy["main_menu"]),), emergency=emergency)
+        translated = shown_entry(entry, always=True)
+        shown = self.entry_reply(translated)
+        if translated is not entry:
+            english = f"{copy.always('in_english')}\n\n{copy.english('crisis_lead')}"
+            shown = dataclasses.replace(shown, text=f"{shown.text}\n\n{english}")
         offered = tuple(faq_choice(e) for e in also)
         choices = offered + tuple(c for c in shown.choices if c not in offered)
         suggestions = tuple(e.id for e in also)
@@ -199,6 +219,7 @@ class Answerer:
         """An FAQ answer with its sources, and related topics as choices; `without`: advice
         already given above it (the 999 lead), whose steps it doesn't repeat."""
         copy = self.content.copy
+        entry = shown_entry(entry)
         sources = "\n".join(f"- [{site_name(url)}]({url})" for url in entry.sources)
         body = without_repeats(entry.body, without) if without else entry.body
         text = f"**{entry.title}**\n\n{body}\n\n{copy['sources']}\n\n{sources}"
@@ -208,10 +229,15 @@ class Answerer:
     def main_menu_choices(self) -> tuple[Choice, ...]:
         """The main menu's options."""
         copy = self.content.copy
-        return tuple(
+        items = tuple(
             Choice(f"menu:{key}", copy[f"menu_{key.replace('-', '_')}"])
             for key in ("help-now", "report", "topics", "training", "alerts", "privacy")
         )
+        # Last, so the numbers people know stay theirs; with the English word too, so someone
+        # shown a language they can't read finds the way back.
+        label = copy["menu_language"]
+        english = copy.english("menu_language")
+        return (*items, Choice("menu:language", f"🌐 {label}" if label == english else f"🌐 {label} · {english}"))
 
 
 _ITEM = re.compile(r"^(\s*)(\d+)[.)]\s|^\s*[-*]\s")

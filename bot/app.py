@@ -18,7 +18,7 @@ import uvicorn
 
 from alerts import Alert, AlertStore, Composer, Dispatcher, Progress
 from bot.alerts_flow import AlertsFlow
-from bot.answers import Answerer, faq_choice
+from bot.answers import Answerer
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialog import Engine
@@ -63,7 +63,7 @@ async def open_app(
 ) -> AsyncIterator[App]:
     """Load content, open the database and build the engine; close the database on exit.
     `limit_floods=False`: no per-person message limit (the local console, batch answers)."""
-    content = load_content(settings.content_dir)
+    content = load_content(settings.content_dir).with_min_status(settings.translation_min_status)
     db = await Database.open(database if database is not None else settings.database_path)
     try:
         clock = clock or _utcnow
@@ -92,6 +92,7 @@ async def open_app(
             clock=clock,
             roles=content.roles,
             places=content.places,
+            numbers=content.numbers,
         )
         answerer = Answerer(content, settings.model_cache_dir)
         flows = [flow.flow(), alerts_flow.flow()]
@@ -124,7 +125,7 @@ def report_flow(content: Content, answerer: Answerer, expiry: timedelta) -> Repo
         expiry=expiry,
         emergency=lambda: answerer.emergency_reply(content.faq.get("emergency-999")),
         danger=lambda text: answerer.triage.assess(text, answering=True).now,
-        evidence=faq_choice(evidence) if evidence else None,
+        evidence=evidence,
     )
 
 

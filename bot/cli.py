@@ -21,6 +21,7 @@ from bot.channels import ChannelError
 from bot.channels.console import ConsoleSender, format_reply, run_console
 from bot.config import Settings
 from bot.content import ContentError, inspect_content
+from bot.languages import ENGLISH, LANGUAGES
 from bot.logs import configure_logging
 from bot.messages import Incoming
 from bot.notify import Notifier
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="read one message per line on stdin, print one JSON object per line",
+    )
+    ask.add_argument(
+        "--lang",
+        choices=[lang.code for lang in LANGUAGES],
+        metavar="CODE",
+        help=f"answer as someone who chose this language ({', '.join(lang.code for lang in LANGUAGES)})",
     )
 
     content = commands.add_parser("content", help="check the curated content")
@@ -125,7 +132,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if command == "run":
         return await _run_bot(settings)
     if command == "ask":
-        return await _ask(settings, args.question, args.json, sys.stdin, sys.stdout)
+        return await _ask(settings, args.question, args.json, sys.stdin, sys.stdout, args.lang)
     if command == "sessions":
         async with open_app(settings) as app:
             return await sessions_cli.run(args, app)
@@ -205,13 +212,17 @@ async def _run_bot(settings: Settings) -> int:
     return 0
 
 
-async def _ask(settings: Settings, question: str | None, as_json: bool, stdin: TextIO, stdout: TextIO) -> int:
+async def _ask(
+    settings: Settings, question: str | None, as_json: bool, stdin: TextIO, stdout: TextIO, lang: str | None = None
+) -> int:
     if not as_json and question is None:
         print("safetybot ask: give a question, or --json to read questions from stdin", file=sys.stderr)
         return 2
     # A private in-memory database: asking never touches the bot's real data.
     async with open_app(settings, database=":memory:", record_gaps=False, limit_floods=False) as app:
         if not as_json:
+            if lang is not None:
+                await app.db.set_language("ask", "ask", lang)
             reply = await app.engine.handle(Incoming("ask", "ask", question))
             stdout.write(format_reply(reply, app.content.copy) + "\n")
             return 0
@@ -223,6 +234,8 @@ async def _ask(settings: Settings, question: str | None, as_json: bool, stdin: T
             number += 1
             text = line[:-1] if line.endswith("\n") else line
             # Each line is its own conversation, so one question can't pick another's menu.
+            if lang is not None:
+                await app.db.set_language("ask", f"line-{number}", lang)
             reply = await app.engine.handle(Incoming("ask", f"line-{number}", text))
             record = {
                 "text": text,
@@ -230,6 +243,7 @@ async def _ask(settings: Settings, question: str | None, as_json: bool, stdin: T
                 "answer": reply.answer,
                 "suggestions": list(reply.suggestions),
                 "reply": render(reply.text, Style.PLAIN),
+                "language": lang or ENGLISH,
             }
             stdout.write(json.dumps(record) + "\n")
             stdout.flush()

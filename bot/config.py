@@ -6,11 +6,13 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import languages
 from bot.phone import e164
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = "https://api.twilio.com"
     whatsapp_rate_limit: float = Field(default=80.0, gt=0)
     whatsapp_template_sid: str | None = None
+    # The approved template in each language, e.g. "en:HX…,bn:HX…": someone who chose a language
+    # gets its template outside the 24-hour window (else WHATSAPP_TEMPLATE_SID, or the English one).
+    whatsapp_template_sids: str = ""
 
     public_base_url: str | None = None
     http_host: str = "127.0.0.1"
@@ -75,6 +80,9 @@ class Settings(BaseSettings):
     training_reminder_hours: str = "24,2"
     training_retention_days: int = Field(default=30, ge=1)
     calendar_dir: Path = Path("./calendars")
+    # Which translations (content/translations/) people are shown: `approved` ones (the default),
+    # also `reviewed` ones, or even `draft`s (each then says it is not yet checked). Below it, English.
+    translation_min_status: Literal["draft", "reviewed", "approved"] = "approved"
 
     # How long the alerts dispatcher holds a claimed delivery: if the process dies, that batch is
     # sent again after this (the at-least-once window; see alerts/dispatch.py).
@@ -99,6 +107,27 @@ class Settings(BaseSettings):
                     f"COORDINATORS entry {item!r} should look like channel:user_id, e.g. telegram:123456,console:amina"
                 )
         return value
+
+    @field_validator("whatsapp_template_sids")
+    @classmethod
+    def _template_list(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            code, sep, sid = item.partition(":")
+            if item and (not sep or languages.supported(code.strip()) != code.strip().lower() or not sid.strip()):
+                known = ", ".join(lang.code for lang in languages.LANGUAGES)
+                raise ValueError(f"WHATSAPP_TEMPLATE_SIDS entry {item!r} should look like bn:HX… (languages: {known})")
+        return value
+
+    @property
+    def template_sids(self) -> dict[str, str]:
+        """The WhatsApp template for each language (WHATSAPP_TEMPLATE_SIDS), "en" being
+        WHATSAPP_TEMPLATE_SID unless given there too."""
+        sids = {"en": self.whatsapp_template_sid} if self.whatsapp_template_sid else {}
+        for item in (part.strip() for part in self.whatsapp_template_sids.split(",")):
+            code, _, sid = item.partition(":")
+            if item:
+                sids[code.strip().lower()] = sid.strip()
+        return sids
 
     @field_validator("telegram_webhook_secret")
     @classmethod

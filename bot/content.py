@@ -8,8 +8,10 @@ Loading validates as it goes and collects every problem with its file and line, 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,6 +19,9 @@ from typing import Any
 
 import yaml
 from babel import Locale
+
+from bot import languages
+from bot.languages import Translation
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +145,12 @@ def reflow(text: str) -> str:
 
 
 class Copy:
-    """The bot's own words (menus, prompts, errors), looked up by key.
+    """The bot's own words (menus, prompts, errors), looked up by key, in the language being
+    written in (`languages.speaking`): its translation where one may be shown, else English.
 
     A text that depends on a number has one form per CLDR plural category (`one`, `other`, and
     for some languages `zero`, `two`, `few`, `many`); `format(key, count=n)` picks the form Babel
-    gives for n in the copy's locale ("1 seat", "2 seats")."""
+    gives for n in the language of the text ("1 seat", "2 seats")."""
 
     def __init__(self, strings: Mapping[str, str | Mapping[str, str]], locale: str = "en_GB") -> None:
         self._strings: dict[str, str | dict[str, str]] = {
@@ -152,25 +158,78 @@ class Copy:
             for key, value in strings.items()
         }
         self._locale = Locale.parse(locale)
+        self.translations: Mapping[str, Translation] = {}
+        self.min_status = languages.DEFAULT_MIN_STATUS
+
+    def using(self, translations: Mapping[str, Translation], min_status: str) -> Copy:
+        """The same words with these translations, shown from this status up."""
+        bound = Copy.__new__(Copy)
+        bound._strings, bound._locale = self._strings, self._locale
+        bound.translations, bound.min_status = translations, min_status
+        return bound
+
+    def speaking(self, code: str | None) -> AbstractContextManager[languages.Voice]:
+        """Word everything inside in this language (see `languages.speaking`)."""
+        return languages.speaking(code, self.translations, self.min_status)
+
+    def _lookup(self, key: str, *, always: bool = False) -> tuple[str | dict[str, str], Locale]:
+        english = self._strings[key]
+        voice = languages.current()
+        if voice is not None and not voice.english:
+            found = voice.translation.texts.get(key) if voice.translation is not None else None
+            value = voice.shown(found, always=always)
+            if value is not None:
+                return value, _locale(voice.language.locale)
+        return english, self._locale
 
     def __getitem__(self, key: str) -> str:
+        value, _ = self._lookup(key)
+        if not isinstance(value, str):
+            raise KeyError(f"{key} has plural forms: use format({key!r}, count=…)")
+        return value
+
+    def english(self, key: str) -> str:
+        """A text in English, whoever is being written to (the 999 advice also in English)."""
         value = self._strings[key]
         if not isinstance(value, str):
             raise KeyError(f"{key} has plural forms: use format({key!r}, count=…)")
         return value
 
+    def always(self, key: str) -> str:
+        """A text in the language being written in whatever its translation's status, if it has
+        one made from the current English (the 999 advice: its numbers are checked, and the
+        English is shown with it)."""
+        value, _ = self._lookup(key, always=True)
+        return value if isinstance(value, str) else self[key]
+
     def format(self, key: str, **values: object) -> str:
         """Fill the named placeholders of one string (the plural form for `count`, if it has forms)."""
-        value = self._strings[key]
+        value, locale = self._lookup(key)
         if not isinstance(value, str):
             count = values["count"]
             assert isinstance(count, int | float)
-            value = value.get(self._locale.plural_form(count)) or value["other"]
+            value = value.get(locale.plural_form(count)) or value["other"]
         return value.format(**values)
 
     def count(self, key: str, count: int) -> str:
         """A counted phrase: `count("seats", 2)` is "2 seats"."""
         return self.format(key, count=count)
+
+    def keys(self) -> Iterator[str]:
+        return iter(self._strings)
+
+    def source(self, key: str) -> str | dict[str, str]:
+        """A text's English as loaded (plural texts: their forms)."""
+        return self._strings[key]
+
+
+_LOCALES: dict[str, Locale] = {}
+
+
+def _locale(code: str) -> Locale:
+    if code not in _LOCALES:
+        _LOCALES[code] = Locale.parse(code)
+    return _LOCALES[code]
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +345,64 @@ class Content:
     # Places and postcode districts people type ("Whitechapel", "E1"), by `place_key`: the
     # place as written in places.yaml and the borough(s) it is in.
     places: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    translations: Mapping[str, Translation] = field(default_factory=dict)  # by language code
+    translation_min_status: str = languages.DEFAULT_MIN_STATUS  # TRANSLATION_MIN_STATUS
+
+    def speaking(self, code: str | None) -> AbstractContextManager[languages.Voice]:
+        """Word everything inside in this language, with this content's translations."""
+        return self.copy.speaking(code)
+
+    def with_min_status(self, status: str) -> Content:
+        """This content showing translations from `status` up (TRANSLATION_MIN_STATUS)."""
+        return dataclasses.replace(self, copy=self.copy.using(self.translations, status), translation_min_status=status)
+
+
+def shown_entry(entry: FaqEntry, *, always: bool = False) -> FaqEntry:
+    """An FAQ entry as the person being written to reads it: its translation (title and body)
+    where one may be shown (`always`: any status, for the crisis reply), else the English."""
+    voice = languages.current()
+    if voice is None or voice.english:
+        return entry
+    found = voice.translation.faq.get(entry.id) if voice.translation is not None else None
+    value = voice.shown(found, always=always)
+    return value if isinstance(value, FaqEntry) else entry
+
+
+def shown_label(category: Category) -> str:
+    """A topic's label in the language being written in (copy.yaml's `topics:` in a translation)."""
+    voice = languages.current()
+    if voice is None or voice.english:
+        return category.label
+    value = voice.shown(voice.translation.texts.get(f"topic:{category.id}") if voice.translation is not None else None)
+    return value if isinstance(value, str) else category.label
+
+
+def shown_report(guide: ReportGuide) -> ReportGuide:
+    """The guided report in the language being written in (where its translation may be shown)."""
+    voice = languages.current()
+    if voice is None or voice.english:
+        return guide
+    value = voice.shown(voice.translation.report if voice.translation is not None else None)
+    return value if isinstance(value, ReportGuide) else guide
+
+
+def shown_template(template: AlertTemplate) -> AlertTemplate:
+    """An alert template in the language being written in (where its translation may be shown)."""
+    voice = languages.current()
+    if voice is None or voice.english:
+        return template
+    found = voice.translation.alerts.get(template.name) if voice.translation is not None else None
+    value = voice.shown(found)
+    return value if isinstance(value, AlertTemplate) else template
+
+
+def shown_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    """The roles to choose from, as the person reads them (the English is what is stored)."""
+    voice = languages.current()
+    if voice is None or voice.english:
+        return roles
+    value = voice.shown(voice.translation.texts.get("roles") if voice.translation is not None else None)
+    return value if isinstance(value, tuple) and len(value) == len(roles) else roles
 
 
 # Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.
@@ -379,6 +496,10 @@ COPY_KEYS = (
     "alerts_now",
     "alerts_past",
     "alerts_preview",
+    "alerts_preview_languages",
+    "alerts_add_translation",
+    "alerts_ask_translation_language",
+    "alerts_ask_translation",
     "alerts_send",
     "alerts_send_later",
     "alerts_discard",
@@ -559,6 +680,15 @@ COPY_KEYS = (
     "privacy_alerts",
     "privacy_report",
     "command_report",
+    "command_language",
+    "menu_language",
+    "language_prompt",
+    "language_chosen",
+    "language_offer",
+    "translation_draft_note",
+    "translation_fallback_note",
+    "in_english",
+    "mydata_language",
     "report_offer",
     "report_private",
     "private_only",
@@ -679,10 +809,36 @@ def load_content(directory: Path, today: date | None = None) -> Content:
 
 
 def inspect_content(directory: Path, today: date | None = None) -> tuple[Content | None, list[Problem]]:
-    """Read every content file and return the content (None if unusable) and every problem."""
+    """Read every content file and return the content (None if unusable) and every problem.
+
+    What was read is kept for the life of the process, by the directory and the size and
+    modification time of every file in it: commands run again in one process (the tests, a
+    long-lived shell) don't read the same files twice, and a changed file is always read."""
     from bot.content_check import Inspector
 
-    return Inspector(directory, today or date.today()).run()
+    day = today or date.today()
+    key = (str(directory.resolve()), day, _fingerprint(directory))
+    if key not in _READ:
+        if len(_READ) >= 16:
+            _READ.clear()
+        _READ[key] = Inspector(directory, day).run()
+    content, problems = _READ[key]
+    return content, list(problems)
+
+
+_READ: dict[tuple[str, date, tuple[tuple[str, int, int], ...]], tuple[Content | None, list[Problem]]] = {}
+
+
+def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under `directory` with its size and modification time (nanoseconds)."""
+    if not directory.is_dir():
+        return ()
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            found.append((str(path.relative_to(directory)), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
 
 
 # libyaml's parser where PyYAML was built with it (its wheels are): the same documents, ten times
@@ -695,9 +851,13 @@ class YamlDoc:
 
     def __init__(self, path: Path, text: str, first_line: int = 1) -> None:
         self.path = path
-        self.data: Any = yaml.load(text, Loader=_SAFE_LOADER)
         self._lines: dict[tuple[object, ...], int] = {}
-        node = yaml.compose(text, Loader=_SAFE_LOADER)
+        loader = _SAFE_LOADER(text)  # parsed once: the data is built from the nodes that give the lines
+        try:
+            node = loader.get_single_node()
+            self.data: Any = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
         if node is not None:
             self._walk(node, (), first_line)
 

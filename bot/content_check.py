@@ -36,6 +36,8 @@ from bot.content import (
     place_key,
     split_front_matter,
 )
+from bot.languages import DEFAULT_MIN_STATUS
+from bot.translations import TranslationsInspector
 
 REVIEW_PERIOD = timedelta(days=365)
 ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -67,6 +69,7 @@ class Inspector:
         self.directory = directory
         self.today = today
         self.problems: list[Problem] = []
+        self.copy_strings: dict[str, str | dict[str, str]] = {}  # copy.yaml as written (before reflowing)
 
     def error(self, path: Path, line: int, message: str) -> None:
         self.problems.append(Problem(path, line, message))
@@ -92,6 +95,9 @@ class Inspector:
         examples = self._examples(faq)
         judgement = self._judgement()
         roles = self._roles()
+        translations = TranslationsInspector(
+            self, self.copy_strings, roles, categories, faq, report, templates, numbers
+        ).run()
         crisis = faq.get(CRISIS_ENTRY)
         if crisis is not None and "999" not in crisis.body[:CRISIS_999_WITHIN]:
             # It is the whole reply to someone whose life may be at risk: 999 must come first.
@@ -104,7 +110,7 @@ class Inspector:
             numbers,
             lexicon,
             triage,
-            copy,
+            copy.using(translations, DEFAULT_MIN_STATUS),
             decline,
             boroughs,
             templates,
@@ -114,6 +120,7 @@ class Inspector:
             judgement,
             roles,
             places,
+            translations,
         )
         return content, self.problems
 
@@ -715,6 +722,7 @@ class Inspector:
                 for line, digits, raw in phone_numbers(text, first):
                     if digits not in numbers:
                         self.error(doc.path, line, f"phone number {raw!r} in `{key}` is not in numbers.yaml")
+        self.copy_strings = strings
         return Copy(strings) if all(strings.get(k) for k in COPY_KEYS) else None
 
 

@@ -36,12 +36,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import languages
 from bot.answers import MAIN_MENU, MAX_MESSAGE_CHARS, Answer, Answerer, Kind, faq_choice
-from bot.content import Content
+from bot.content import Content, shown_label
+from bot.languages import ENGLISH, LANGUAGES
 from bot.messages import Choice, Incoming, Reply
 from bot.my_data import MyData
 from bot.ratelimit import FloodGuard, Verdict
-from bot.render import LETTERS
+from bot.render import LETTERS, in_language
 from bot.store import Database
 from bot.text import clean, gap_text, number, words
 
@@ -202,6 +204,7 @@ class Flow:
 
 COMMANDS = (
     "start", "help", "menu", "report", "alerts", "subscribe", "unsubscribe", "cancel", "privacy", "mydata", "forget",
+    "language",
 )  # fmt: skip
 _LINK_WORD = re.compile(r"^\s*([a-z]+)\s+(\S+)\s*$", re.IGNORECASE)  # "REGISTER 12" on WhatsApp
 # A message that is just one of these words acts like the command (as on SMS and WhatsApp);
@@ -265,12 +268,12 @@ class Engine:
         self._locks: dict[tuple[str, str], list[Any]] = {}
         own = Flow(
             choices={"menu": self._on_menu, "cat": self._on_category, "faq": self._on_faq, "forget": self._on_forget,
-                     "stop": self._on_stop_choice},
+                     "stop": self._on_stop_choice, "lang": self._on_language},
             menu={"main": self._menu_main, "none": self._menu_none, "help-now": self._menu_help_now,
                   "report": self._menu_report, "topics": self._menu_topics, "privacy": self._menu_privacy,
-                  "mydata": self._my_data, "forget": self._ask_forget},
+                  "mydata": self._my_data, "forget": self._ask_forget, "language": self._language_menu},
             links={"topic": self._link_topic},
-            commands={"report": self._menu_report, "mydata": self._my_data},
+            commands={"report": self._menu_report, "mydata": self._my_data, "language": self._language_menu},
         )  # fmt: skip
         self._choices: dict[str, Handler] = {}
         self._texts: dict[str, Handler] = {}
@@ -322,7 +325,9 @@ class Engine:
         slot[1] += 1
         try:
             async with slot[0]:
-                return await self._handle(incoming)
+                code = await self.db.language_of(incoming.channel, incoming.user_id)
+                with self.content.speaking(code) as voice:
+                    return self.in_language(await self._handle(incoming), voice)
         except Exception:
             logger.exception("failed to handle a %s message", incoming.channel)
             return Reply(self.copy["error"], (Choice(MAIN_MENU, self.copy["main_menu"]),))
@@ -418,7 +423,8 @@ class Engine:
         if choice is None and text:
             # Someone writing down what happened types the exact words: "hello there" or "stop" in
             # them are words, not commands (/commands and "cancel" still work).
-            command = self._command(text, words_too=state not in self._triaged)
+            # A name typed into a form ("Dil") is a name, not the word for "language".
+            command = self._command(text, words_too=state not in self._triaged, languages_too=state not in self._texts)
             if command == ("stop", "") and state not in (IDLE, CONFIRM_FORGET) and (offered or state in self._texts):
                 # In the middle of something, "stop" may mean stop this, not every message
                 return Step(self._ask_stop(), state, turn.form)
@@ -473,7 +479,7 @@ class Engine:
         reply = dataclasses.replace(step.reply, text=text, choices=place.offered, typed=place.typed)
         return Step(reply, place.state, turn.form)
 
-    def _command(self, text: str, *, words_too: bool = True) -> tuple[str, str] | None:
+    def _command(self, text: str, *, words_too: bool = True, languages_too: bool = True) -> tuple[str, str] | None:
         """The (command, payload) a message is, if any: "/start topic-x", "help", a greeting
         (`words_too`: also a keyword, a link word or a greeting; else only /commands and cancel)."""
         match = _COMMAND.match(text)
@@ -489,6 +495,10 @@ class Engine:
         link = _LINK_WORD.match(text)
         if link and link.group(1).lower() in self._links:
             return link.group(1).lower(), link.group(2)
+        if languages_too and languages.asks_for_menu(text):  # "language", "ভাষা", "زبان"… alone
+            return "language", ""
+        if languages_too and (code := languages.named(text)) is not None:  # "বাংলা", "Polski" alone: that one
+            return "language", code
         if self.answerer.normaliser.is_thanks(text):  # before greetings: "thanks" is both
             return "thanks", ""
         if self.answerer.normaliser.is_greeting(text):
@@ -555,7 +565,19 @@ class Engine:
                 intro = f"{self.copy['opted_in']}\n\n{intro}"
             if turn.coordinator:
                 intro += "\n\n" + self.copy["coordinator_hello"]
-            return Step(self.main_menu(intro))
+            step = Step(self.main_menu(intro))
+            voice = languages.current()
+            if voice is not None and not voice.chosen:
+                # At first contact: the languages, each in its own name, then the choice of one
+                # (Telegram's language_code offers that language first, with one tap).
+                others = " · ".join(lang.name for lang in LANGUAGES if lang.code != ENGLISH)
+                reply = step.reply
+                reply = dataclasses.replace(reply, text=f"{reply.text}\n\n🌐 {others}: /language")
+                hinted = languages.supported(incoming.language_hint) or languages.detect(incoming.text or "")
+                if hinted is not None and hinted != ENGLISH:
+                    reply = self._offer_language(reply, hinted, first=True)
+                step = Step(reply)
+            return step
         if command == "help":
             if payload == "typed":
                 return Step(self.answerer.emergency_reply(self.content.faq["bot-help"]))
@@ -571,6 +593,47 @@ class Engine:
         if command == "forget":
             return await self._ask_forget(turn, "")
         return Step(self.main_menu(self.copy["unknown_command"]))
+
+    # --- languages ----------------------------------------------------------------------------
+    async def _language_menu(self, turn: Turn, value: str = "") -> Step:
+        """The languages, each in its own name and script; "/language bn" or "বাংলা" picks one."""
+        if value:
+            return await self._on_language(turn, value)
+        text = self.copy["language_prompt"]
+        english = self.copy.english("language_prompt")
+        if text != english:
+            text += "\n\n" + english
+        return Step(Reply(text, tuple(Choice(f"lang:{lang.code}", lang.name) for lang in LANGUAGES)))
+
+    async def _on_language(self, turn: Turn, code: str) -> Step:
+        """Someone chose a language: remember it, and carry on in it."""
+        incoming = turn.incoming
+        code = languages.supported(code) or ""
+        if not code:
+            return await self._language_menu(turn)
+        await self.db.set_language(incoming.channel, incoming.user_id, code)
+        logger.info("a %s user chose a language: %s", incoming.channel, code)
+        with self.content.speaking(code) as voice:
+            return Step(self.in_language(self.main_menu(self.copy["language_chosen"]), voice))
+
+    def _offer_language(self, reply: Reply, code: str, *, first: bool = False) -> Reply:
+        """Offer a language with one tap, in that language (never switching to it unasked): after
+        the reply (`first`: before it, at first contact). A reply leading with the 999 advice
+        also gives that advice in the language, right under the English."""
+        name = languages.language(code).name
+        with self.content.speaking(code):
+            offer = self.copy.always("language_offer")
+            lead = self.copy.always("emergency_lead")
+        choice = Choice(f"lang:{code}", name)
+        text = reply.text
+        english = self.copy.english("emergency_lead")
+        if reply.emergency and text.startswith(english) and lead != english:
+            text = f"{english}\n\n{lead}{text[len(english) :]}"
+        text = f"🌐 {offer}\n\n{text}" if first else f"{text}\n\n🌐 {offer}"
+        return dataclasses.replace(reply, text=text, choices=(choice, *reply.choices))
+
+    def in_language(self, reply: Reply, voice: languages.Voice) -> Reply:
+        return in_language(reply, voice, self.copy)
 
     async def _ask_forget(self, _turn: Turn, _value: str) -> Step:
         reply = Reply(
@@ -634,7 +697,7 @@ class Engine:
         return Step(self.answerer.entry_reply(self.content.faq["report-hate-crime"]))
 
     async def _menu_topics(self, _turn: Turn, _item: str) -> Step:
-        choices = (*(Choice(f"cat:{c.id}", c.label) for c in self.content.categories), self.main_menu_choice())
+        choices = (*(Choice(f"cat:{c.id}", shown_label(c)) for c in self.content.categories), self.main_menu_choice())
         return Step(Reply(self.copy["topics_prompt"], choices))
 
     async def _menu_privacy(self, turn: Turn, _item: str) -> Step:
@@ -658,7 +721,7 @@ class Engine:
                     Choice("menu:topics", self.copy["back"]),
                     self.main_menu_choice(),
                 )
-                return Step(Reply(self.copy.format("category_prompt", label=category.label), choices))
+                return Step(Reply(self.copy.format("category_prompt", label=shown_label(category)), choices))
         return Step(self.main_menu(self.copy["expired_menu"]))
 
     async def _on_faq(self, _turn: Turn, entry_id: str) -> Step:
@@ -690,7 +753,12 @@ class Engine:
             await self.db.record_unanswered(
                 gap_text(text), answer.kind.value, [e.id for e in answer.suggestions], self.clock()
             )
-        return Step(self._offering(self.answerer.reply(answer)))
+        reply = self._offering(self.answerer.reply(answer))
+        voice = languages.current()
+        detected = languages.detect(text) if voice is not None and not voice.chosen else None
+        if detected is not None and detected != ENGLISH:
+            reply = self._offer_language(reply, detected)
+        return Step(reply)
 
     def _intent(self, answer: Answer, text: str) -> Intent | None:
         """The flow a typed message asks to start, if any."""

@@ -27,6 +27,7 @@ class Incoming:
     display_name: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     private: bool = True  # False: said in a group, where everyone in it sees the reply
+    language_hint: str | None = None  # the app's language (Telegram's language_code): offered first
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +82,19 @@ class Reply:
     # (A, B…) where there are no buttons, so they can't be taken for the numbered options of
     # whatever the person is in the middle of.
     lettered: bool = False
+    language: str | None = None  # the language it is worded in, if not English (sets its direction)
 
 
 def notice_body(reply: Reply) -> dict[str, Any]:
     """A reply as a queued notification stores it (JSON): its text and choices."""
-    return {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+    body: dict[str, Any] = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices]}
+    if reply.language is not None:
+        body["language"] = reply.language
+    return body
 
 
 def notice_reply(body: dict[str, Any]) -> Reply:
     """The reply a queued notification's body holds (sent first by the bot: its choices lettered)."""
     choices = tuple(Choice(i, label) for i, label in body.get("choices", []))
-    return Reply(str(body.get("text", "")), choices, lettered=True)
+    language = body.get("language")
+    return Reply(str(body.get("text", "")), choices, lettered=True, language=str(language) if language else None)

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import dates
+from bot import dates, languages
 from bot.content import Copy
 from bot.messages import Document
 from bot.render import Style, escape_markdown, render_blocks
@@ -191,6 +191,8 @@ class MyData:
             parts.append(copy.format("mydata_blocked", when=self.when(row["blocked_at"])))
         if row["window_closed_at"]:
             parts.append(copy.format("mydata_window_closed", when=self.when(row["window_closed_at"])))
+        if row.get("language"):
+            parts.append(copy.format("mydata_language", language=languages.language(row["language"]).name))
         return f"{self._heading('contact_heading')} {'; '.join(parts)}."
 
     def _bookings(self, rows: Rows) -> str:

@@ -7,6 +7,7 @@ split never falls inside a tag.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from bot.content import Copy
+from bot.languages import LRI, PDI, Voice, bidi, isolate_ltr, language, rtl_lines
 from bot.messages import Reply
 
 _PARSER = MarkdownIt("commonmark", {"html": False}).disable(["image", "heading", "lheading"])
@@ -46,8 +48,9 @@ _MARKS: dict[Style, dict[str, str]] = {
 }
 
 
-def _inline(children: Iterable[Token], style: Style) -> str:
-    escape = _ESCAPE[style]
+def _inline(children: Iterable[Token], style: Style, rtl: bool = False) -> str:
+    plain_escape = _ESCAPE[style]
+    escape = (lambda text: plain_escape(isolate_ltr(text))) if rtl else plain_escape
     marks = _MARKS[style]
     out: list[str] = []
     link_href: list[str] = []
@@ -72,17 +75,20 @@ def _inline(children: Iterable[Token], style: Style) -> str:
             if style is Style.TELEGRAM_HTML:
                 out.append("</a>")
             elif label.strip("*_ ") != href and href.removeprefix("mailto:") != label.strip("*_ "):
-                out.append(f" ({href})")
+                out.append(f" ({LRI}{href}{PDI})" if rtl else f" ({href})")
     return "".join(out)
 
 
-def render_blocks(markdown: str, style: Style) -> list[str]:
-    """Render Markdown as a list of display blocks: paragraphs, and each list as one block."""
-    return list(_render_blocks(markdown, style))
+def render_blocks(markdown: str, style: Style, rtl: bool = False) -> list[str]:
+    """Render Markdown as a list of display blocks: paragraphs, and each list as one block.
+    `rtl`: for a right-to-left language, each line starts right to left and numbers and links
+    inside stay left to right (see `languages.isolate_ltr`)."""
+    blocks = _render_blocks(markdown, style, rtl)
+    return [rtl_lines(block) for block in blocks] if rtl else list(blocks)
 
 
 @lru_cache(maxsize=2048)  # the same answers are rendered again and again
-def _render_blocks(markdown: str, style: Style) -> tuple[str, ...]:
+def _render_blocks(markdown: str, style: Style, rtl: bool = False) -> tuple[str, ...]:
     blocks: list[str] = []
     lists: list[list[int]] = []  # one counter per open list; -1 marks a bullet list
     items: list[str] = []  # lines of the outermost open list
@@ -102,7 +108,7 @@ def _render_blocks(markdown: str, style: Style) -> tuple[str, ...]:
             prefix = f"{indent}• " if counter[0] < 0 else f"{indent}{counter[0]}. "
             counter[0] += 0 if counter[0] < 0 else 1
         elif tok.type == "inline":
-            text = prefix + _inline(tok.children or [], style)
+            text = prefix + _inline(tok.children or [], style, rtl)
             prefix = ""
             (items if lists else blocks).append(text)
         elif tok.type in ("fence", "code_block"):
@@ -110,9 +116,9 @@ def _render_blocks(markdown: str, style: Style) -> tuple[str, ...]:
     return tuple(blocks)
 
 
-def render(markdown: str, style: Style) -> str:
+def render(markdown: str, style: Style, rtl: bool = False) -> str:
     """Render Markdown as one string, blocks separated by a blank line."""
-    return "\n\n".join(render_blocks(markdown, style))
+    return "\n\n".join(render_blocks(markdown, style, rtl))
 
 
 def split_message(blocks: list[str], limit: int) -> list[str]:
@@ -184,6 +190,31 @@ def choices_prompt(reply: Reply, copy: Copy) -> str:
     else:
         key = "choose_number_typed" if reply.typed else "choose_number"
     return copy.format(key, count=len(keys), first=keys[0], last=keys[-1]) if keys else ""
+
+
+def in_language(reply: Reply, voice: Voice, copy: Copy) -> Reply:
+    """A reply worded in a language other than English, marked with it (so channels set the
+    text's direction, and word how to pick a choice in it) and ending with the notes its
+    translation needs: that part of it is still English, or that a draft is shown."""
+    if voice.english or reply.language is not None:
+        return reply
+    notes = [voice.note_text(key) or copy.english(key) for key in sorted(voice.notes)]
+    text = "\n\n".join([reply.text, *notes]) if reply.text and not reply.silent else reply.text
+    return dataclasses.replace(reply, text=text, language=voice.language.code)
+
+
+def is_rtl(reply: Reply) -> bool:
+    """Whether a reply is worded in a right-to-left language."""
+    return language(reply.language).rtl
+
+
+def choices_text(reply: Reply, copy: Copy) -> str:
+    """A reply's choices numbered (or lettered), then how to pick one, in the reply's language
+    (for channels without buttons)."""
+    with copy.speaking(reply.language):
+        prompt = choices_prompt(reply, copy)
+    text = numbered_choices([c.label for c in reply.choices], prompt, choice_keys(reply))
+    return bidi(text, is_rtl(reply))
 
 
 def numbered_choices(labels: list[str], prompt: str, keys: list[str] | None = None) -> str:

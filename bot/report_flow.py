@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from bot.answers import MAIN_MENU, site_name
-from bot.content import Copy, ReportGuide, ReportQuestion, applies
+from bot.answers import MAIN_MENU, faq_choice, site_name
+from bot.content import Copy, FaqEntry, ReportGuide, ReportQuestion, applies, shown_report
 from bot.dialog import Expiry, Flow, Handler, Intent, Step, Turn
 from bot.messages import Choice, Reply
 from bot.render import escape_markdown
@@ -63,9 +63,9 @@ class ReportFlow:
         expiry: timedelta,
         emergency: Callable[[], Reply],
         danger: Callable[[str], bool],
-        evidence: Choice | None = None,
+        evidence: FaqEntry | None = None,
     ) -> None:
-        self.guide = guide
+        self._guide = guide  # in English; `guide` is as the person being answered reads it
         self.copy = copy
         self.expiry = expiry
         self.minutes = max(1, int(expiry.total_seconds() // 60))
@@ -73,9 +73,24 @@ class ReportFlow:
         # Does an answer say someone is in danger now? They have said they are safe and are
         # describing what happened, so it takes words saying it is happening now ("still here").
         self.danger = danger
-        self.evidence = evidence  # the FAQ answer about keeping evidence, offered after the summary
-        self.questions = {q.id: q for q in guide.questions}
-        self.notes = {q.id: q for q in guide.writeup}
+        self._evidence = evidence  # the FAQ answer about keeping evidence, offered after the summary
+
+    @property
+    def guide(self) -> ReportGuide:
+        """The guide in the language being written in (its translation where one may be shown)."""
+        return shown_report(self._guide)
+
+    @property
+    def questions(self) -> dict[str, ReportQuestion]:
+        return {q.id: q for q in self.guide.questions}
+
+    @property
+    def notes(self) -> dict[str, ReportQuestion]:
+        return {q.id: q for q in self.guide.writeup}
+
+    @property
+    def evidence(self) -> Choice | None:
+        return faq_choice(self._evidence) if self._evidence is not None else None
 
     def flow(self) -> Flow:
         choices: dict[str, Handler] = {

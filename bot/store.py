@@ -76,6 +76,7 @@ class Contact:
     window_closed_at: datetime | None = None
     opted_out_at: datetime | None = None
     blocked_at: datetime | None = None
+    language: str | None = None  # the language they chose, if they did
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,12 +417,39 @@ class Database:
     async def contact(self, channel: str, user_id: str) -> Contact:
         """What is known about reaching a user (all None if nothing)."""
         row = await self._fetchone(
-            "SELECT last_inbound_at, window_closed_at, opted_out_at, blocked_at FROM contacts"
+            "SELECT last_inbound_at, window_closed_at, opted_out_at, blocked_at, language FROM contacts"
             " WHERE channel = ? AND user_id = ?",
             (channel, user_id),
         )
-        values = [datetime.fromisoformat(v) if v else None for v in (row or (None,) * 4)]
-        return Contact(*values)
+        if row is None:
+            return Contact()
+        last, closed, opted_out, blocked = (datetime.fromisoformat(v) if v else None for v in tuple(row)[:4])
+        return Contact(last, closed, opted_out, blocked, row[4])
+
+    async def language_of(self, channel: str, user_id: str) -> str | None:
+        """The language a person chose (an ISO 639-1 code), or None if they haven't."""
+        row = await self._fetchone(
+            "SELECT language FROM contacts WHERE channel = ? AND user_id = ?", (channel, user_id)
+        )
+        return str(row[0]) if row is not None and row[0] else None
+
+    async def languages_of(self, people: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The languages many people chose (those who chose one), for wording messages to each."""
+        found: dict[tuple[str, str], str] = {}
+        for start in range(0, len(people), 400):  # a bounded number of SQL parameters per query
+            batch = people[start : start + 400]
+            where = " OR ".join("(channel = ? AND user_id = ?)" for _ in batch)
+            params = tuple(v for person in batch for v in person)
+            async with self._conn.execute(
+                f"SELECT channel, user_id, language FROM contacts WHERE language IS NOT NULL AND ({where})", params
+            ) as cursor:
+                for channel, user_id, code in await cursor.fetchall():
+                    found[(str(channel), str(user_id))] = str(code)
+        return found
+
+    async def set_language(self, channel: str, user_id: str, code: str | None) -> None:
+        """Remember the language a person chose (None: forget the choice)."""
+        await self._set_contact(channel, user_id, "language", code)
 
     async def record_inbound(self, channel: str, user_id: str, now: datetime) -> None:
         """A user wrote: their window opens and they no longer block the bot."""
@@ -961,7 +989,7 @@ class Database:
         who = f"{channel}:{user_id}"
         queries = {
             "dialog_state": "SELECT state, data, updated_at FROM dialog_state WHERE channel = ? AND user_id = ?",
-            "contacts": "SELECT last_inbound_at, window_closed_at, opted_out_at, blocked_at FROM contacts"
+            "contacts": "SELECT last_inbound_at, window_closed_at, opted_out_at, blocked_at, language FROM contacts"
             " WHERE channel = ? AND user_id = ?",
             "registrations": "SELECT s.title, s.venue, s.address, s.borough, s.starts_at, s.ends_at,"
             " s.status AS session_status, r.name, r.organisation, r.role, r.seats, r.accessibility, r.status,"

@@ -13,6 +13,7 @@ people's calendar apps update the event they have.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,7 @@ from rapidfuzz.distance import Levenshtein
 from bot import dates
 from bot.content import Copy
 from bot.messages import Choice, Document, Reply, notice_body
-from bot.render import escape_markdown
+from bot.render import escape_markdown, in_language
 from bot.store import Database, Registration, StoreError, TrainingSession
 
 logger = logging.getLogger(__name__)
@@ -297,9 +298,13 @@ class Training:
         if session.status == "cancelled":
             raise TrainingError(f"session {session_id} is already cancelled")
         affected = await self.db.cancel_session(session_id, self.clock())
-        text = self.copy.format("training_session_cancelled", title=session.title, when=when(session, self.tz))
+
+        def word() -> Reply:
+            text = self.copy.format("training_session_cancelled", title=session.title, when=when(session, self.tz))
+            return Reply(text)
+
         for registration in affected:
-            await self._tell(f"cancelled:{session_id}:{registration.id}", registration, Reply(text))
+            await self._tell(f"cancelled:{session_id}:{registration.id}", registration, word)
         return len(affected)
 
     async def to_tell(self, session_id: int) -> int:
@@ -380,44 +385,54 @@ class Training:
     async def _offer_free_seats(self, session_id: int) -> None:
         for registration in await self.db.promote(session_id, self.clock(), self.offer_for):
             session = await self.get(session_id)
-            assert registration.offered_until is not None
-            text = self.copy.format(
-                "training_offer",
-                title=session.title,
-                when=when(session, self.tz),
-                seats=self.copy.count("seats_count", registration.seats),
-                until=dates.friendly(registration.offered_until, self.tz),
-            )
-            choices = (
-                Choice(f"trn-accept:{registration.id}", self.copy["training_accept"]),
-                Choice(f"trn-decline:{registration.id}", self.copy["training_decline"]),
-            )
-            key = f"offer:{registration.id}:{registration.offered_until.isoformat()}"
-            await self._tell(key, registration, Reply(text, choices))
+            until = registration.offered_until
+            assert until is not None
+
+            def word(
+                session: TrainingSession = session, registration: Registration = registration, until: datetime = until
+            ) -> Reply:
+                text = self.copy.format(
+                    "training_offer",
+                    title=session.title,
+                    when=when(session, self.tz),
+                    seats=self.copy.count("seats_count", registration.seats),
+                    until=dates.friendly(until, self.tz),
+                )
+                choices = (
+                    Choice(f"trn-accept:{registration.id}", self.copy["training_accept"]),
+                    Choice(f"trn-decline:{registration.id}", self.copy["training_decline"]),
+                )
+                return Reply(text, choices)
+
+            await self._tell(f"offer:{registration.id}:{until.isoformat()}", registration, word)
 
     async def _tell_moved(self, before: TrainingSession, after: TrainingSession) -> int:
         """Tell everyone booked or waiting what changed, old and new; the booked get the updated
         calendar entry. Reminders queued with the old details and not yet sent are withdrawn."""
-        changes = []
-        if (before.starts_at, before.ends_at) != (after.starts_at, after.ends_at):
-            changes.append(self.copy.format("training_moved_when", old=when(before, self.tz), new=when(after, self.tz)))
-        if (before.venue, before.address) != (after.venue, after.address):
-            old, new = (escape_markdown(f"{s.venue}, {s.address}") for s in (before, after))
-            changes.append(self.copy.format("training_moved_where", old=old, new=new))
-        people = [r for r in await self.db.attendees(after.id) if r.status in TOLD]
-        for registration in people:
-            await self.db.withdraw_notifications(reminder_key(lead, registration, before) for lead in self.reminders)
-            booked = registration.status == "confirmed"
-            status = self.copy[f"training_status_{registration.status}"]
+
+        def word(registration: Registration) -> Reply:
+            changes = []
+            if (before.starts_at, before.ends_at) != (after.starts_at, after.ends_at):
+                old, new = when(before, self.tz), when(after, self.tz)
+                changes.append(self.copy.format("training_moved_when", old=old, new=new))
+            if (before.venue, before.address) != (after.venue, after.address):
+                old, new = (escape_markdown(f"{s.venue}, {s.address}") for s in (before, after))
+                changes.append(self.copy.format("training_moved_where", old=old, new=new))
             text = self.copy.format(
-                "training_session_moved" if booked else "training_session_moved_waiting",
+                "training_session_moved" if registration.status == "confirmed" else "training_session_moved_waiting",
                 title=escape_markdown(after.title),
                 changes="\n".join(changes),
                 seats=self.copy.count("seats_count", registration.seats),
-                status=status,
+                status=self.copy[f"training_status_{registration.status}"],
             )
+            return Reply(text)
+
+        people = [r for r in await self.db.attendees(after.id) if r.status in TOLD]
+        for registration in people:
+            await self.db.withdraw_notifications(reminder_key(lead, registration, before) for lead in self.reminders)
             key = f"moved:{after.id}:{registration.id}:{after.sequence}"
-            await self._tell(key, registration, Reply(text), with_calendar=booked)
+            booked = registration.status == "confirmed"
+            await self._tell(key, registration, functools.partial(word, registration), with_calendar=booked)
         return len(people)
 
     def document(self, session: TrainingSession, registration: Registration) -> Document:
@@ -453,8 +468,11 @@ class Training:
         for lapsed in await self.db.expired_offers(now):
             if await self.db.set_registration_status(lapsed.id, "cancelled", now, expect=("offered",)):
                 session = await self.get(lapsed.session_id)
-                text = self.copy.format("training_offer_lapsed", title=session.title)
-                await self._tell(f"offer-lapsed:{lapsed.id}", lapsed, Reply(text))
+
+                def lapsed_notice(title: str = session.title) -> Reply:
+                    return Reply(self.copy.format("training_offer_lapsed", title=title))
+
+                await self._tell(f"offer-lapsed:{lapsed.id}", lapsed, lapsed_notice)
                 await self._offer_free_seats(lapsed.session_id)
         for lead in self.reminders:
             shorter = [other for other in self.reminders if other < lead]
@@ -465,21 +483,29 @@ class Training:
                     continue  # it moved after this reminder's time: the notice of the change will do
                 if any(now >= session.starts_at - other for other in shorter):
                     continue  # a later reminder is due already: send that one instead
-                text = self.copy.format(
-                    "training_reminder",
-                    title=session.title,
-                    when=when(session, self.tz),
-                    venue=session.venue,
-                    address=session.address,
-                    seats=self.copy.count("seats_count", registration.seats),
-                )
-                await self._tell(reminder_key(lead, registration, session), registration, Reply(text))
 
-    async def _tell(self, key: str, registration: Registration, reply: Reply, *, with_calendar: bool = False) -> None:
-        """Queue a notice for the person; `with_calendar`: the notifier attaches their calendar
-        entry, built as the booking is when it goes."""
+                def reminder(session: TrainingSession = session, registration: Registration = registration) -> Reply:
+                    text = self.copy.format(
+                        "training_reminder",
+                        title=session.title,
+                        when=when(session, self.tz),
+                        venue=session.venue,
+                        address=session.address,
+                        seats=self.copy.count("seats_count", registration.seats),
+                    )
+                    return Reply(text)
+
+                await self._tell(reminder_key(lead, registration, session), registration, reminder)
+
+    async def _tell(
+        self, key: str, registration: Registration, word: Callable[[], Reply], *, with_calendar: bool = False
+    ) -> None:
+        """Queue a notice for the person, worded (`word`) in the language they chose;
+        `with_calendar`: the notifier attaches their calendar entry, built as the booking is when it goes."""
         if registration.channel in ("phone", "deleted"):
             return  # registered by a coordinator after a phone call: they tell the person
+        with self.copy.speaking(await self.db.language_of(registration.channel, registration.user_id)) as voice:
+            reply = in_language(word(), voice, self.copy)
         body = {**notice_body(reply), **({"calendar": registration.id} if with_calendar else {})}
         if await self.db.notify(key, registration.channel, registration.user_id, body, self.clock()):
             logger.info("training: queued %s", key.split(":", 1)[0])

@@ -136,6 +136,7 @@ def alerts_flow(
         clock=clock,
         roles=content.roles,
         places=content.places,
+        numbers=content.numbers,
     )
 
 

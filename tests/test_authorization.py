@@ -156,13 +156,31 @@ ACTIONS = [
     ),
     Action("type the alert", "_on_text", text="Extra patrols this weekend", state="alr_text", form=AREAS, logs=None),
     Action("type a time", "_on_at_text", text="2026-11-26 18:30", state="alr_at", form=READY, logs=None),
+    Action("add a translation", "_on_add_translation", choice="alr-tr:add", state="alr_preview", form=READY, logs=None),
+    Action(
+        "pick its language",
+        "_on_translation_language",
+        choice="alr-tr-lang:bn",
+        state="alr_preview",
+        form=READY,
+        logs=None,
+    ),
+    Action(
+        "type the translation",
+        "_on_translation_text",
+        text="আজ রাতে টহল",
+        state="alr_tr_text",
+        form={**READY, "translating": "bn"},
+        logs=None,
+    ),
 ]
 CHOICES = [a for a in ACTIONS if not a.typed]
 NUMBER_ANSWERS = frozenset({"trn_new"})  # the flows' `numeric` states among these
 OPEN = frozenset({"alr-review", "alr-status"})  # buttons on messages sent first: accepted unoffered
 # Every choice id only coordinators are shown (the "Manage sessions" entry and the alerts home's three).
 COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-(un)?checkin|trn-new-skip|alr:(compose|pending|recent)|alr-("
-                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status))")  # fmt: skip
+                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status|tr|tr-lang"
+                             r"))")  # fmt: skip
 
 
 # --- the world each test starts from ----------------------------------------------------------------------------

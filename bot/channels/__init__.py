@@ -16,4 +16,5 @@ class ChannelError(Exception):
 
 def as_reply(message: AlertMessage) -> Reply:
     """An alert as a reply: its text and its answers as (lettered) choices."""
-    return Reply(message.text, tuple(Choice(choice_id, label) for choice_id, label in message.choices), lettered=True)
+    choices = tuple(Choice(choice_id, label) for choice_id, label in message.choices)
+    return Reply(message.text, choices, lettered=True, language=message.language)

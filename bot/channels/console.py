@@ -12,8 +12,9 @@ from alerts import AlertMessage, Outcome, Result
 from bot.channels import as_reply
 from bot.content import Copy
 from bot.dialog import Engine
+from bot.languages import bidi
 from bot.messages import Delivery, Incoming, Reply
-from bot.render import Style, choice_keys, choices_prompt, numbered_choices, render
+from bot.render import Style, choices_text, is_rtl, render
 
 CHANNEL = "console"
 QUIT = {"/quit", "/exit", "quit", "exit"}
@@ -36,15 +37,15 @@ def format_reply(reply: Reply, copy: Copy, files: Path | None = None) -> str:
     """A reply as plain text with its choices numbered; a document is saved in `files`."""
     if reply.silent:
         return ""
-    text = render(reply.text, Style.PLAIN)
+    text = render(reply.text, Style.PLAIN, is_rtl(reply))
     if reply.document is not None and files is not None:
         path = save_file(files, reply.document.filename, reply.document.content)
         caption = reply.document.caption
-        saved = copy.format("file_saved", caption=caption, path=path) if caption else None
-        text += "\n\n" + (saved or copy.format("calendar_file", path=path))
+        with copy.speaking(reply.language):
+            saved = copy.format("file_saved", caption=caption, path=path) if caption else None
+            text += "\n\n" + bidi(saved or copy.format("calendar_file", path=path), is_rtl(reply))
     if reply.choices:
-        prompt = choices_prompt(reply, copy)
-        text += "\n\n" + numbered_choices([c.label for c in reply.choices], prompt, choice_keys(reply))
+        text += "\n\n" + choices_text(reply, copy)
     return text
 
 

@@ -50,9 +50,10 @@ from alerts import AlertMessage, Outcome, Result
 from bot.channels import ChannelError, as_reply
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
+from bot.languages import FALLBACK_NOTE
 from bot.messages import Choice, Delivery, Incoming, Reply, notice_body
 from bot.ratelimit import PriorityGate
-from bot.render import Style, render_blocks, split_message
+from bot.render import Style, is_rtl, render_blocks, split_message
 from bot.store import Database, is_call_for_help
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,11 @@ class TelegramChannel:
             await app.initialize()  # getMe: a wrong token fails here
             copy = self.engine.copy
             await app.bot.set_my_commands([BotCommand(name, copy[f"command_{name}"]) for name in COMMANDS])
+            for code in copy.translations:  # people whose Telegram is in a language see it in theirs
+                with copy.speaking(code) as voice:
+                    commands = [BotCommand(name, copy[f"command_{name}"]) for name in COMMANDS]
+                if FALLBACK_NOTE not in voice.notes:  # only a whole list may be shown in it
+                    await app.bot.set_my_commands(commands, language_code=code)
         except InvalidToken as exc:
             raise ChannelError("Telegram refused TELEGRAM_BOT_TOKEN: copy it again from @BotFather") from exc
         except NetworkError as exc:
@@ -251,7 +257,10 @@ class TelegramChannel:
         user_id = self._user_key(chat, message.from_user)
         await self._reachable(user_id)
         private = chat.type == ChatType.PRIVATE
-        incoming = Incoming(CHANNEL, user_id, text, None, message.from_user.first_name, message.date, private)
+        sender = message.from_user
+        incoming = Incoming(
+            CHANNEL, user_id, text, None, sender.first_name, message.date, private, language_hint=sender.language_code
+        )
         reply = await self.engine.handle(incoming)
         in_group = chat.type != ChatType.PRIVATE
         sent = await self.send(chat.id, reply, user_id=user_id, reply_to=message.message_id if in_group else None)
@@ -322,7 +331,7 @@ class TelegramChannel:
         """A reply as Telegram messages: HTML text split under the limit, buttons on the last."""
         if reply.silent:
             return []
-        parts = split_message(render_blocks(reply.text, Style.TELEGRAM_HTML), MAX_TEXT)
+        parts = split_message(render_blocks(reply.text, Style.TELEGRAM_HTML, is_rtl(reply)), MAX_TEXT)
         keyboard = self.keyboard(reply.choices)
         return [(part, keyboard if i == len(parts) - 1 else None) for i, part in enumerate(parts)]
 

@@ -41,10 +41,11 @@ from bot.channels import as_reply
 from bot.config import Settings
 from bot.content import Copy
 from bot.dialog import Engine
+from bot.languages import bidi
 from bot.messages import Delivery, Incoming, Reply
 from bot.phone import e164
 from bot.ratelimit import PriorityGate
-from bot.render import Style, choice_keys, choices_prompt, numbered_choices, render_blocks, split_message
+from bot.render import Style, choices_text, is_rtl, render_blocks, split_message
 from bot.store import Contact, Database, is_call_for_help
 from bot.web import BodyIncomplete, BodyTooLarge, read_body
 
@@ -130,7 +131,7 @@ class WhatsAppChannel:
         self.api_base_url = settings.twilio_api_base_url
         self.sender = "whatsapp:" + (e164(str(settings.twilio_whatsapp_from)) or str(settings.twilio_whatsapp_from))
         self.public_base_url = str(settings.public_base_url).rstrip("/")
-        self.template_sid = settings.whatsapp_template_sid
+        self.template_sids = settings.template_sids  # per language; "en" is the one for everyone else
         self.validator = RequestValidator(self.auth_token)
         self.limiter = AsyncLimiter(settings.whatsapp_rate_limit, 1)
         self.gate = PriorityGate()
@@ -302,16 +303,17 @@ class WhatsAppChannel:
         """A reply as WhatsApp messages: *bold*, _italic_, choices numbered, under 1,600 each."""
         if reply.silent:
             return []
-        blocks = render_blocks(reply.text, Style.WHATSAPP)
+        rtl = is_rtl(reply)
+        blocks = render_blocks(reply.text, Style.WHATSAPP, rtl)
         document = reply.document
         if document is not None and document.token:  # WhatsApp through Twilio can't send a file here: a link
             url = f"{self.public_base_url}/calendar/{document.token}.ics"
-            blocks.append(self.copy.format("calendar_link", url=url))
+            with self.copy.speaking(reply.language):
+                blocks.append(bidi(self.copy.format("calendar_link", url=url), rtl))
         elif document is not None and document.unlinked:  # nor put this one behind a link
-            blocks.extend(render_blocks(document.unlinked, Style.WHATSAPP))
+            blocks.extend(render_blocks(document.unlinked, Style.WHATSAPP, rtl))
         if reply.choices:
-            prompt = choices_prompt(reply, self.copy)
-            blocks.append(numbered_choices([c.label for c in reply.choices], prompt, choice_keys(reply)))
+            blocks.append(choices_text(reply, self.copy))
         return split_message(blocks, MAX_TEXT)
 
     # --- messages the bot sends first -----------------------------------------------------------
@@ -333,11 +335,11 @@ class WhatsAppChannel:
                     if exc.code != WINDOW_CLOSED:
                         raise
                     await self.db.mark_window_closed(CHANNEL, user_id, now)
-            if not self.template_sid:
+            if not self.template_sids:
                 logger.warning("whatsapp: outside the 24-hour window and no WHATSAPP_TEMPLATE_SID set")
                 return Delivery.NO_TEMPLATE
             try:
-                await self._create(user_id, "template", critical=critical, **self._template())
+                await self._create(user_id, "template", critical=critical, **self._template(contact.language))
             except SendUnconfirmed:
                 pass  # the template most likely went: the text is held as if it had
             for text in texts:  # held once the template went, so a failed try holds nothing twice
@@ -353,11 +355,14 @@ class WhatsAppChannel:
                 reason, Delivery.REFUSED
             )
 
-    def _template(self) -> dict[str, str]:
-        """The approved template ("You have a new message from the {{1}}…"), as message fields."""
-        assert self.template_sid is not None
-        return {"content_sid": self.template_sid,
-                "content_variables": json.dumps({"1": self.copy["template_sender"]})}  # fmt: skip
+    def _template(self, language: str | None = None) -> dict[str, str]:
+        """The approved template ("You have a new message from the {{1}}…") in the person's
+        language where one is set (WHATSAPP_TEMPLATE_SIDS), else the English, as message fields."""
+        code = language if language in self.template_sids else "en" if "en" in self.template_sids else None
+        sid = self.template_sids[code] if code else next(iter(self.template_sids.values()))
+        with self.copy.speaking(code):  # its variable in the template's language
+            sender = self.copy["template_sender"]
+        return {"content_sid": sid, "content_variables": json.dumps({"1": sender}, ensure_ascii=False)}
 
     async def _post(self, user_id: str, kind: str, fields: dict[str, str], *, bulk: bool = False) -> str:
         """One REST call, no retry (raises TwilioRestException or a network error); record the sid.
@@ -470,9 +475,9 @@ class WhatsAppChannel:
                     if reply.choices:  # "A" or "B" in their reply picks Received or Need help
                         await self.engine.remember_choices(CHANNEL, user_id, reply)
                     return Outcome(Result.SENT, message_id=sid)
-            if not self.template_sid:
+            if not self.template_sids:
                 return Outcome(Result.FAILED, "window closed, no template")
-            sid = await self._post(user_id, "template", self._template(), bulk=True)
+            sid = await self._post(user_id, "template", self._template(contact.language), bulk=True)
             for text in texts:  # delivered when they reply (VIEW)
                 await self.db.hold_message(CHANNEL, user_id, text, now)
             if reply.choices:  # once they have read it, "A" or "B" picks Received or Need help

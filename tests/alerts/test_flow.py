@@ -537,7 +537,7 @@ async def test_a_coordinator_sends_a_template_to_leaders_in_newham(
     body = alerts_flow.fill(content.alert_templates["reassurance"].text, ["Newham"], clock())
     assert "Reassurance for Newham" in body
     assert preview.text.endswith(alerts_flow.message_text(body, "A-????", "reassurance"))
-    assert ids(preview)[:3] == ["alr-send:go", "alr-later:at", "alr:home"]
+    assert ids(preview)[:4] == ["alr-send:go", "alr-later:at", "alr-tr:add", "alr:home"]
     assert await alert_store.alerts() == []  # nothing goes before "Send it"
 
     sent = await press(engine, "alr-send:go", COORD)

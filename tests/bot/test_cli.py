@@ -55,7 +55,7 @@ def test_ask_json_answers_every_line_in_order_even_bad_input(cli_env: dict[str, 
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["text"] for r in rows] == BAD_INPUT
     for row in rows:
-        assert set(row) == {"text", "emergency", "answer", "suggestions", "reply"}
+        assert set(row) == {"text", "emergency", "answer", "suggestions", "reply", "language"}
         assert row["reply"].strip()
     assert rows[-1]["emergency"] and "999" in rows[-1]["reply"][:100]
     # Junk leans neither way for a learned judgement, which errs towards 999: at most one is taken for danger.

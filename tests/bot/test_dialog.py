@@ -34,6 +34,7 @@ async def test_start_shows_the_welcome_and_main_menu(engine: Engine) -> None:
         "Training sessions",
         "Alerts",
         "Privacy",
+        "🌐 Language",
     ]
 
 

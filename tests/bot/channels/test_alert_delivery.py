@@ -171,7 +171,7 @@ async def test_without_a_template_a_closed_window_is_a_recorded_failure(
     whatsapp: WhatsApp, clock: FakeClock, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow
 ) -> None:
     clock.now = utcnow()
-    whatsapp.channel.template_sid = None
+    whatsapp.channel.template_sids = {}
     await leader(alert_store, "whatsapp", number(3), clock)
     alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="cli",
                                 channels=ALL)  # fmt: skip

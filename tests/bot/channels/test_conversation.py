@@ -13,6 +13,7 @@ MAIN_MENU = [
     "Training sessions",
     "Alerts",
     "Privacy",
+    "🌐 Language",
 ]
 
 

@@ -37,7 +37,9 @@ async def test_start_lists_commands_and_shows_the_menu_keyboard(
         "privacy",
         "mydata",
         "forget",
+        "language",
     ]
+    assert "language_code" not in commands.params  # the default list; a language's own only once approved
     telegram_api.push(private_message("/start"))
     reply = await telegram_api.called("sendMessage", to(111))
     assert reply.params["parse_mode"] == "HTML"
@@ -49,6 +51,7 @@ async def test_start_lists_commands_and_shows_the_menu_keyboard(
         "menu:training",
         "menu:alerts",
         "menu:privacy",
+        "menu:language",
     ]
 
 

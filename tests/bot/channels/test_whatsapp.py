@@ -246,7 +246,7 @@ async def test_failures_are_recorded_never_lost(whatsapp: WhatsApp, twilio_api: 
 
 
 async def test_no_template_configured_means_nothing_is_sent(whatsapp: WhatsApp, twilio_api: FakeTwilioApi) -> None:
-    whatsapp.channel.template_sid = None
+    whatsapp.channel.template_sids = {}
     assert await whatsapp.channel.send_proactive("+447700900999", Reply("Alert")) is Delivery.NO_TEMPLATE
     assert twilio_api.messages == []
 
