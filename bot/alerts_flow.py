@@ -227,9 +227,12 @@ class AlertsFlow:
         starts = [b for b in self.composer.boroughs if len(lowered) >= 4 and b.lower().startswith(lowered + " ")]
         return starts[0] if len(starts) == 1 else None
 
-    async def _notify_coordinators(self, key: str, reply: Reply) -> None:
-        body = notice_body(reply)
+    async def _notify_coordinators(self, key: str, word: Callable[[], Reply]) -> None:
+        """Queue a notice for every coordinator, worded (`word`) in the language each chose (not
+        in the language of whoever it is about)."""
         for channel, user_id, _since in await self.db.coordinators():
+            with self.copy.speaking(await self.db.language_of(channel, user_id)) as voice:
+                body = notice_body(in_language(word(), voice, self.copy))
             await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock(),
                                  coordinators_only=True)  # fmt: skip
 
@@ -398,7 +401,12 @@ class AlertsFlow:
         )
         if not leader:
             return Step(self._say("alerts_community_done", areas=escape_markdown(self._areas_label(form["areas"]))))
-        review = Reply(self._request(subscriber), (Choice(f"alr-review:{subscriber.id}", self.copy["alerts_review"]),))
+
+        def review() -> Reply:
+            return Reply(
+                self._request(subscriber), (Choice(f"alr-review:{subscriber.id}", self.copy["alerts_review"]),)
+            )
+
         # At most one notice a day per person: signing up again and again can't flood coordinators.
         who = f"{incoming.channel}:{incoming.user_id}"
         await self._notify_coordinators(f"{_REQUEST}:{who}:{turn.now.date().isoformat()}", review)
@@ -484,9 +492,12 @@ class AlertsFlow:
         incoming = turn.incoming
         if me is None or (me.channel, me.user_id) != (incoming.channel, incoming.user_id) or me.status != "rejected":
             return Step(self._say("alerts_no_such_request"))
-        text = self.copy.format("alerts_leader_asks", request=self._request(me), channel=me.channel,
-                                contact=escape_markdown(me.user_id))  # fmt: skip
-        review = Reply(text, (Choice(f"alr-review:{me.id}", self.copy["alerts_review"]),))
+
+        def review() -> Reply:
+            text = self.copy.format("alerts_leader_asks", request=self._request(me), channel=me.channel,
+                                    contact=escape_markdown(me.user_id))  # fmt: skip
+            return Reply(text, (Choice(f"alr-review:{me.id}", self.copy["alerts_review"]),))
+
         await self._notify_coordinators(f"{_REQUEST}:{me.channel}:{me.user_id}:asks", review)
         await self.store.audit(actor(incoming.channel, incoming.user_id), "asked about a rejection", {}, turn.now)
         return Step(self._say("alerts_team_asked"))
@@ -773,19 +784,23 @@ class AlertsFlow:
             return Step(self._say("alerts_no_such_alert"))
         alert, subscriber, delivery_id = found
         await self.store.acknowledge(delivery_id, "help", turn.now)
-        if subscriber is not None and (subscriber.name or subscriber.role or subscriber.place):
-            who = self._who(subscriber)
-        else:  # a community member gives no name: what their account shows, if anything
-            shown = turn.incoming.display_name or ""
-            who = escape_markdown(shown) if shown.strip() else self.copy["alerts_unnamed"]
-        if subscriber is not None and subscriber.kind == "community":
-            who += " " + self.copy["alerts_community_member"]
-        text = self.copy.format(
-            "alerts_help_request", reference=alert.reference, who=who,
-            areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
-            channel=turn.incoming.channel, contact=escape_markdown(turn.incoming.user_id),
-        )  # fmt: skip
-        await self._notify_coordinators(f"{NEED_HELP_KEY}{delivery_id}", Reply(text))
+        incoming = turn.incoming
+
+        def help_request() -> Reply:
+            if subscriber is not None and (subscriber.name or subscriber.role or subscriber.place):
+                who = self._who(subscriber)
+            else:  # a community member gives no name: what their account shows, if anything
+                shown = incoming.display_name or ""
+                who = escape_markdown(shown) if shown.strip() else self.copy["alerts_unnamed"]
+            if subscriber is not None and subscriber.kind == "community":
+                who += " " + self.copy["alerts_community_member"]
+            return Reply(self.copy.format(
+                "alerts_help_request", reference=alert.reference, who=who,
+                areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
+                channel=incoming.channel, contact=escape_markdown(incoming.user_id),
+            ))  # fmt: skip
+
+        await self._notify_coordinators(f"{NEED_HELP_KEY}{delivery_id}", help_request)
         await self.store.audit(
             actor(turn.incoming.channel, turn.incoming.user_id),
             "asked for help",
@@ -821,7 +836,8 @@ class AlertsFlow:
     async def finished(self, alert: Alert, progress: Progress) -> None:
         """The final report, to whoever sent the alert from the chat."""
         if alert.report_channel and alert.report_user:
-            body = notice_body(Reply(self.progress_text(alert, progress)))
+            with self.copy.speaking(await self.db.language_of(alert.report_channel, alert.report_user)) as voice:
+                body = notice_body(in_language(Reply(self.progress_text(alert, progress)), voice, self.copy))
             await self.db.notify(
                 f"alert-report:{alert.id}", alert.report_channel, alert.report_user, body, self.clock()
             )

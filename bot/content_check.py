@@ -280,16 +280,10 @@ class Inspector:
         except UnicodeDecodeError:
             self.error(path, 1, "not UTF-8 text")
             return None
-        parts = split_front_matter(text)
-        if parts is None:
-            self.error(path, 1, "expected YAML front matter between two `---` lines")
+        read = self.front_matter(path, text)
+        if read is None:
             return None
-        front, body, body_line = parts
-        try:
-            doc = YamlDoc(path, front, first_line=2)
-        except yaml.YAMLError as exc:
-            self.error(path, _yaml_line(exc) + 1, f"front matter is not valid YAML: {_first_line(exc)}")
-            return None
+        doc, body, body_line = read
         data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
         ok = True
         for key in REQUIRED:
@@ -351,6 +345,21 @@ class Inspector:
             path=path,
         )
         return entry, doc
+
+    def front_matter(self, path: Path, text: str) -> tuple[YamlDoc, str, int] | None:
+        """A Markdown file's front matter (parsed), body and the body's first line, or None
+        (and the problem recorded)."""
+        parts = split_front_matter(text)
+        if parts is None:
+            self.error(path, 1, "expected YAML front matter between two `---` lines")
+            return None
+        front, body, body_line = parts
+        try:
+            doc = YamlDoc(path, front, first_line=2)
+        except yaml.YAMLError as exc:
+            self.error(path, _yaml_line(exc) + 1, f"front matter is not valid YAML: {_first_line(exc)}")
+            return None
+        return doc, body, body_line
 
     def _strings(self, doc: YamlDoc, key: str) -> tuple[str, ...]:
         value = doc.data.get(key) if isinstance(doc.data, dict) else None

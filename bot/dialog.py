@@ -319,7 +319,7 @@ class Engine:
         if self.flood is not None:
             verdict = self.flood.check(key)
             if verdict is not Verdict.ANSWER:
-                return self._throttled(incoming, verdict)
+                return await self._throttled(incoming, verdict)
         # One message at a time per user, so two quick replies can't both act on the same menu.
         slot = self._locks.setdefault(key, [asyncio.Lock(), 0])
         slot[1] += 1
@@ -336,7 +336,7 @@ class Engine:
             if slot[1] == 0:
                 del self._locks[key]
 
-    def _throttled(self, incoming: Incoming, verdict: Verdict) -> Reply:
+    async def _throttled(self, incoming: Incoming, verdict: Verdict) -> Reply:
         """Someone over the message limit: one notice, then nothing; but danger now still gets
         the 999 advice (at most once a minute, so a flood of "knife" can't turn it into spam)."""
         text = clean(incoming.text or "")
@@ -346,7 +346,8 @@ class Engine:
                 if len(self._warned) > 10_000:
                     self._warned.clear()
                 self._warned[key] = now
-                return Reply(self.copy["emergency_lead"], emergency=True)
+                with self.content.speaking(await self.db.language_of(*key)) as voice:  # in their language too
+                    return self.in_language(Reply(self.answerer.danger_lead(), emergency=True), voice)
         if verdict is Verdict.NOTICE:
             logger.info("a %s user is over the message limit; told once, then ignored", incoming.channel)
             return Reply(self.copy["slow_down"])

@@ -28,7 +28,6 @@ from bot.content import (
     ReportGuide,
     YamlDoc,
     reflow,
-    split_front_matter,
 )
 from bot.languages import BY_CODE, ENGLISH, STATUSES, Translated, Translation, source_hash
 
@@ -164,6 +163,16 @@ class TranslationsInspector:
             self.error(path, line, f"{what}: {problem}")
         return not problems
 
+    def _open(self, path: Path, tally: _Tally) -> tuple[YamlDoc, dict[str, Any]] | None:
+        """A translation's YAML file and its top-level mapping; None if missing (listed) or broken."""
+        if not path.exists():
+            tally.missing.append(path.name)
+            return None
+        doc = self._doc(path)
+        if doc is None:
+            return None
+        return doc, _mapping(doc.data)
+
     def _doc(self, path: Path) -> YamlDoc | None:
         try:
             return YamlDoc(path, path.read_text(encoding="utf-8"))
@@ -176,13 +185,10 @@ class TranslationsInspector:
     def _copy(self, folder: Path, code: str, tally: _Tally) -> dict[str, Translated]:
         path = folder / "copy.yaml"
         out: dict[str, Translated] = {}
-        if not path.exists():
-            tally.missing.append("copy.yaml")
+        opened = self._open(path, tally)
+        if opened is None:
             return out
-        doc = self._doc(path)
-        if doc is None:
-            return out
-        data = doc.data if isinstance(doc.data, dict) else {}
+        doc, data = opened
         status, reviewer = self._trail(path, doc, data, code)
         hashes: dict[str, Any] = _mapping(data.get("source_sha256"))
         texts: dict[str, Any] = _mapping(data.get("texts"))
@@ -277,16 +283,10 @@ class TranslationsInspector:
         return out
 
     def _entry(self, path: Path, code: str, entry: FaqEntry) -> tuple[FaqEntry, str, str, bool] | None:
-        parts = split_front_matter(path.read_text(encoding="utf-8"))
-        if parts is None:
-            self.error(path, 1, "expected YAML front matter between two `---` lines")
+        read = self.inspector.front_matter(path, path.read_text(encoding="utf-8"))
+        if read is None:
             return None
-        front, body, body_line = parts
-        try:
-            doc = YamlDoc(path, front, first_line=2)
-        except yaml.YAMLError as exc:
-            self.error(path, 2, f"front matter is not valid YAML: {str(exc).splitlines()[0]}")
-            return None
+        doc, body, body_line = read
         meta = doc.data if isinstance(doc.data, dict) else {}
         status, reviewer = self._trail(path, doc, meta, code)
         if str(meta.get("id") or "") != entry.id:
@@ -302,15 +302,13 @@ class TranslationsInspector:
     # --- report.yaml --------------------------------------------------------------------------
     def _report(self, folder: Path, code: str, tally: _Tally) -> Translated | None:
         path = folder / "report.yaml"
-        if self.report is None:
+        english = self.report
+        if english is None:
             return None
-        if not path.exists():
-            tally.missing.append("report.yaml")
+        opened = self._open(path, tally)
+        if opened is None:
             return None
-        doc = self._doc(path)
-        if doc is None:
-            return None
-        data = doc.data if isinstance(doc.data, dict) else {}
+        doc, data = opened
         meta = _mapping(data.get("translation"))
         status, reviewer = self._trail(path, doc, meta, code, "translation")
         english_text = (self.inspector.directory / "report.yaml").read_text(encoding="utf-8")
@@ -325,7 +323,6 @@ class TranslationsInspector:
             (self.error if problem.error else self.warn)(problem.path, problem.line, problem.message)
         if guide is None:
             return None
-        english = self.report
         if _shape(guide) != _shape(english):
             self.error(path, 1, "questions, options, routes and `when`s must be those of the English report.yaml, "
                        "ids in the same order: translate only texts, labels, titles and tips")  # fmt: skip

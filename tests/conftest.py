@@ -79,21 +79,34 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def make_engine(content: Content, answerer: Answerer, db: Database, clock: FakeClock) -> Callable[..., Engine]:
+def shown(content: Content) -> Content:
+    """The content as the deployment under test shows it: with the default settings here; a test
+    module may override this fixture (e.g. to show draft translations) for all that follows."""
+    return content
+
+
+@pytest.fixture
+def shown_answerer(shown: Content, answerer: Answerer) -> Answerer:
+    """The answerer for `shown` (the same trained models)."""
+    return answerer if shown is answerer.content else Answerer(shown, judgement=answerer.judgement)
+
+
+@pytest.fixture
+def make_engine(shown: Content, shown_answerer: Answerer, db: Database, clock: FakeClock) -> Callable[..., Engine]:
     def build(**overrides: Any) -> Engine:
-        options: dict[str, Any] = {"answerer": answerer, "clock": clock}
+        options: dict[str, Any] = {"answerer": shown_answerer, "clock": clock}
         options.update(overrides)
-        engine_content = options.pop("content", content)
+        engine_content = options.pop("content", shown)
         return Engine(engine_content, options.pop("db", db), **options)
 
     return build
 
 
 @pytest.fixture
-def training(db: Database, content: Content, clock: FakeClock) -> Training:
+def training(db: Database, shown: Content, clock: FakeClock) -> Training:
     return Training(
-        db, content.copy, ZoneInfo("Europe/London"), clock=clock, offer_for=timedelta(hours=24),
-        boroughs=content.boroughs,
+        db, shown.copy, ZoneInfo("Europe/London"), clock=clock, offer_for=timedelta(hours=24),
+        boroughs=shown.boroughs,
     )  # fmt: skip
 
 
@@ -118,25 +131,25 @@ def alert_store(db: Database) -> AlertStore:
 
 
 @pytest.fixture
-def composer(alert_store: AlertStore, content: Content, clock: FakeClock) -> Composer:
-    return Composer(alert_store, ZoneInfo("Europe/London"), clock, content.boroughs, rng=random.Random(7))
+def composer(alert_store: AlertStore, shown: Content, clock: FakeClock) -> Composer:
+    return Composer(alert_store, ZoneInfo("Europe/London"), clock, shown.boroughs, rng=random.Random(7))
 
 
 @pytest.fixture
 def alerts_flow(
-    alert_store: AlertStore, composer: Composer, db: Database, content: Content, clock: FakeClock
+    alert_store: AlertStore, composer: Composer, db: Database, shown: Content, clock: FakeClock
 ) -> AlertsFlow:
     return AlertsFlow(
         alert_store,
         composer,
         db,
-        content.copy,
-        templates=content.alert_templates,
+        shown.copy,
+        templates=shown.alert_templates,
         channels=lambda: ALERT_CHANNELS,
         clock=clock,
-        roles=content.roles,
-        places=content.places,
-        numbers=content.numbers,
+        roles=shown.roles,
+        places=shown.places,
+        numbers=shown.numbers,
     )
 
 
@@ -147,14 +160,14 @@ REPORT_EXPIRY = timedelta(minutes=60)
 async def engine(
     make_engine: Callable[..., Engine],
     training: Training,
-    content: Content,
-    answerer: Answerer,
+    shown: Content,
+    shown_answerer: Answerer,
     alerts_flow: AlertsFlow,
 ) -> Engine:
     """The engine as the app builds it: with the training, alerts and report flows, "coord" a
     coordinator."""
-    flow = TrainingFlow(training, content.copy, retention=timedelta(days=30), roles=content.roles).flow()
-    reporting = report_flow(content, answerer, REPORT_EXPIRY).flow()
+    flow = TrainingFlow(training, shown.copy, retention=timedelta(days=30), roles=shown.roles).flow()
+    reporting = report_flow(shown, shown_answerer, REPORT_EXPIRY).flow()
     await training.db.bootstrap_coordinators(COORDINATORS, training.clock())
     return make_engine(flows=(flow, alerts_flow.flow(), reporting))
 

@@ -160,3 +160,21 @@ def test_template_sids_per_language_are_settings(tmp_path: Path) -> None:
 
 def test_delivery_knows_the_recipients_language() -> None:
     assert Delivery(1, 1, "console", "x", 1, "bn").language == "bn"
+
+
+async def test_coordinators_are_told_in_their_own_language_not_the_leaders(
+    engine: Engine, db: Database, content: Content
+) -> None:
+    from tests.alerts.test_flow import notifications, sign_up_leader
+
+    await db.set_language("console", "amina", "bn")  # the leader chose Bengali
+    await sign_up_leader(engine)
+    [told] = [n for n in await notifications(db) if n.user_id == COORD]
+    assert "language" not in told.body  # the coordinator chose nothing: English, no Bengali note
+    assert not any("\u0980" <= c <= "\u09ff" for c in told.body["text"])
+    await db.set_language("console", COORD, "ar")
+    await db.set_language("console", "rahim", "bn")
+    await sign_up_leader(engine, user="rahim", name="Rahim Uddin")
+    told_ar = [n for n in await notifications(db) if n.user_id == COORD and "rahim" in n.key]
+    assert told_ar and told_ar[0].body["language"] == "ar"
+    assert content.translations["ar"].texts["translation_fallback_note"].value in told_ar[0].body["text"]

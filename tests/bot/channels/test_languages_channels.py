@@ -6,19 +6,15 @@ booking a session, and an alert arriving in the language. The deployment shows d
 from __future__ import annotations
 
 import io
-import random
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from alerts import AlertStore, Composer, Sender
 from bot.alerts_flow import AlertsFlow
-from bot.answers import Answerer
-from bot.app import report_flow
 from bot.channels.console import ConsoleSender, format_reply
 from bot.channels.telegram import TelegramChannel
 from bot.content import Content
@@ -28,10 +24,9 @@ from bot.messages import Incoming, Reply
 from bot.render import Style, render
 from bot.store import Database
 from bot.training import Training
-from bot.training_flow import TrainingFlow
 from tests.bot.channels.conftest import NUMBER, WhatsApp, _whatsapp, plain, telegram_settings
 from tests.bot.channels.test_alert_delivery import dispatcher_for, run_until_done
-from tests.conftest import ALERT_CHANNELS, COORDINATORS, REPORT_EXPIRY, SESSION, FakeClock
+from tests.conftest import SESSION, FakeClock
 from tests.fakes.telegram_api import FakeBotApi, button_press, private_message
 from tests.fakes.twilio_api import FakeTwilioApi
 
@@ -44,7 +39,7 @@ def read(text: str) -> str:
     return MARKS.sub("", plain(text))
 
 
-def shown(markdown: str) -> str:
+def as_shown(markdown: str) -> str:
     """A text of the bot's as a channel shows it, for comparing."""
     return read(render(markdown, Style.PLAIN))
 
@@ -56,37 +51,9 @@ def drafts(content: Content) -> Content:
 
 
 @pytest.fixture
-def training(db: Database, drafts: Content, clock: FakeClock) -> Training:
-    return Training(db, drafts.copy, ZoneInfo("Europe/London"), clock=clock, offer_for=timedelta(hours=24),
-                    boroughs=drafts.boroughs)  # fmt: skip
-
-
-@pytest.fixture
-def composer(alert_store: AlertStore, drafts: Content, clock: FakeClock) -> Composer:
-    return Composer(alert_store, ZoneInfo("Europe/London"), clock, drafts.boroughs, rng=random.Random(7))
-
-
-@pytest.fixture
-def alerts_flow(
-    alert_store: AlertStore, composer: Composer, db: Database, drafts: Content, clock: FakeClock
-) -> AlertsFlow:
-    return AlertsFlow(alert_store, composer, db, drafts.copy, templates=drafts.alert_templates,
-                      channels=lambda: ALERT_CHANNELS, clock=clock, roles=drafts.roles,
-                      places=drafts.places)  # fmt: skip
-
-
-@pytest.fixture
-async def engine(
-    db: Database, drafts: Content, answerer: Answerer, training: Training, alerts_flow: AlertsFlow, clock: FakeClock
-) -> Engine:
-    answers = Answerer(drafts, judgement=answerer.judgement)
-    flows = (
-        TrainingFlow(training, drafts.copy, retention=timedelta(days=30), roles=drafts.roles).flow(),
-        alerts_flow.flow(),
-        report_flow(drafts, answers, REPORT_EXPIRY).flow(),
-    )
-    await db.bootstrap_coordinators(COORDINATORS, clock())
-    return Engine(drafts, db, answerer=answers, clock=clock, flows=flows)
+def shown(drafts: Content) -> Content:
+    """Every fixture here (the engine, its flows, the channels) shows the drafts."""
+    return drafts
 
 
 # --- one driver per channel, keeping the ids of the options offered -----------------------------
@@ -183,7 +150,7 @@ def words(drafts: Content, code: str, key: str) -> str:
     """A translated text as shown: its longest line of words between placeholders."""
     value = drafts.translations[code].texts[key].value
     assert isinstance(value, str)
-    runs = [shown(run).strip() for run in re.split(r"\{[a-z_]+\}|\n", value)]
+    runs = [as_shown(run).strip() for run in re.split(r"\{[a-z_]+\}|\n", value)]
     return max(runs, key=len)
 
 
@@ -210,7 +177,7 @@ async def test_a_whole_conversation_in_the_language(
     # Danger: the 999 advice in the language first, then in English.
     danger = await person.say("there is a man with a knife at the gate right now")
     theirs = drafts.translations[code].texts["emergency_lead"].value
-    assert danger.text.startswith(shown(theirs)[:40])
+    assert danger.text.startswith(as_shown(theirs)[:40])
     assert "If you or anyone else is in danger now, call 999" in danger.text
 
     # Reporting, step by step, in the language.
@@ -218,7 +185,7 @@ async def test_a_whole_conversation_in_the_language(
     safe = await person.say("/report")
     assert words(drafts, code, "report_start")[:30] in safe.text
     first = await person.pick(safe, "rep-safe:yes")
-    assert shown(guide.questions[0].text)[:30] in first.text
+    assert as_shown(guide.questions[0].text)[:30] in first.text
     assert first.options[0] == guide.questions[0].options[0].label
 
     # Booking a session, in the language.
