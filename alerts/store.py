@@ -37,6 +37,9 @@ _ALERT = (
 )
 
 
+PRIORITY = {"urgent": 0, "vigilance": 1, "reassurance": 2}  # claimed in this order (alert_deliveries.priority)
+
+
 def _subscriber(row: Sequence[Any]) -> Subscriber:
     boroughs = tuple(b for b in str(row[8]).split(";") if b)
     return Subscriber(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], boroughs, row[9], row[10])
@@ -175,10 +178,13 @@ class AlertStore:
                 ),
             )  # fmt: skip
             alert_id = int(cursor.lastrowid or 0)
+            priority, send_at = PRIORITY[fields["kind"]], fields["send_at"]
             for channel, user_id, not_before in deliveries:
+                due = max(not_before, send_at)  # never before the alert's time: `claim` relies on it
                 await conn.execute(
-                    "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before) VALUES (?, ?, ?, ?)",
-                    (alert_id, channel, user_id, not_before.isoformat()),
+                    "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before, priority)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (alert_id, channel, user_id, due.isoformat(), priority),
                 )
         alert = await self.alert(alert_id)
         assert alert is not None
@@ -208,17 +214,17 @@ class AlertStore:
     async def claim(
         self, channel: str, now: datetime, limit: int, lease: timedelta, *, user_id: str | None = None
     ) -> list[Delivery]:
-        """Take up to `limit` due deliveries for a channel (only `user_id`'s, if given), oldest alert
-        first, leased until now + lease."""
+        """Take up to `limit` due deliveries for a channel (only `user_id`'s, if given), urgent
+        first, then the longest due, leased until now + lease. A delivery is never due before its
+        alert's send time (`not_before` starts there), so the alerts table isn't read."""
         only = " AND d.user_id = ?" if user_id is not None else ""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts, c.language FROM alert_deliveries d"
-                " JOIN alerts a ON a.id = d.alert_id"
                 " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
-                f" WHERE d.channel = ? AND d.status = 'pending' AND d.not_before <= ? AND a.send_at <= ?{only}"
-                " ORDER BY d.alert_id, d.id LIMIT ?",
-                (channel, now.isoformat(), now.isoformat(), *((user_id,) if user_id is not None else ()), limit),
+                f" WHERE d.channel = ? AND d.status = 'pending' AND d.not_before <= ?{only}"
+                " ORDER BY d.priority, d.not_before, d.id LIMIT ?",
+                (channel, now.isoformat(), *((user_id,) if user_id is not None else ()), limit),
             )
             rows = list(await cursor.fetchall())
             if rows:

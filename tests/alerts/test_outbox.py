@@ -380,3 +380,22 @@ async def test_a_console_window_delivers_only_its_own_persons_alerts(
     carols_window = Dispatcher(alert_store, {"telegram": sender}, clock, message_for, only_user="carol")
     await carols_window.send_due("telegram")
     assert [user for user, _ in sender.sent] == ["bob", "carol"]
+
+
+async def test_urgent_deliveries_are_claimed_before_an_earlier_broadcast(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    for i in range(30):
+        await add(alert_store, clock, f"member-{i}", ("Newham",))
+    await add(alert_store, clock, "camden", ("Camden",))
+    calm = await composer.send(kind="reassurance", audience="leaders", areas=("Newham",), text="All calm",
+                               created_by="cli", channels=CHANNELS)  # fmt: skip
+    watch = await composer.send(kind="vigilance", audience="leaders", areas=("all",), text="Stay alert",
+                                created_by="cli", channels=CHANNELS)  # fmt: skip
+    urgent = await composer.send(kind="urgent", audience="leaders", areas=("Camden",), text="Doors shut",
+                                 created_by="cli", channels=CHANNELS)  # fmt: skip
+    claimed = await alert_store.claim("telegram", clock(), 40, timedelta(seconds=30))
+    order = [d.alert_id for d in claimed]
+    assert order[0] == urgent.id  # queued last, claimed first
+    assert order[1 : 1 + watch.total] == [watch.id] * watch.total  # then vigilance, then reassurance
+    assert order[1 + watch.total :] == [calm.id] * (len(order) - 1 - watch.total)

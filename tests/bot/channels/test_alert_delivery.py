@@ -268,3 +268,40 @@ async def app_notes(path: Path) -> list[str]:
         return [n.body["text"] for n in await db.pending_notifications(["telegram"])]
     finally:
         await db.close()
+
+
+async def test_an_urgent_alert_overtakes_a_running_broadcast(
+    fast_telegram: TelegramChannel, telegram_api: FakeBotApi, clock: FakeClock, alert_store: AlertStore,
+    composer: Composer, alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    clock.now = utcnow()
+    chats = list(range(5001, 5301))
+    for chat in chats:
+        await leader(alert_store, "telegram", str(chat), clock)
+    await alert_store.save_subscriber("telegram", "9999", kind="leader", status="approved", name="N", role="Imam",
+                                      place="Masjid", boroughs=("Camden",), now=clock())  # fmt: skip
+    calm = await composer.send(kind="reassurance", audience="leaders", areas=("Newham",), text="All calm",
+                               created_by="cli", channels=ALL)  # fmt: skip
+    task = asyncio.create_task(dispatcher_for(alert_store, alerts_flow, {"telegram": fast_telegram}).run())
+    try:
+        assert await eventually(lambda: _async(len(telegram_api.sent()) >= 20))  # the broadcast is under way
+        clock.now = utcnow()
+        urgent = await composer.send(kind="urgent", audience="leaders", areas=("Camden",), text="Doors shut",
+                                     created_by="cli", channels=ALL)  # fmt: skip
+        assert await eventually(lambda: _async(bool(telegram_api.sent(9999))), within=10)
+        position = next(i for i, sent in enumerate(telegram_api.sent()) if sent["chat_id"] == 9999)
+        assert position < len(chats) - 100, position  # well before the 300 of the broadcast are done
+        assert urgent.reference in telegram_api.sent(9999)[0]["text"]
+
+        async def finished() -> bool:
+            return (await alert_store.progress(calm)).done
+
+        assert await eventually(finished, within=20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert (await alert_store.progress(calm)).sent == len(chats) and len(telegram_api.sent()) == len(chats) + 1
+
+
+async def _async(value: bool) -> bool:
+    return value
