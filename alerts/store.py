@@ -236,6 +236,45 @@ class AlertStore:
                 )
         return [Delivery(int(r[0]), int(r[1]), r[2], r[3], int(r[4]) + 1, r[5]) for r in rows]
 
+    async def recipients_of(self, alert: Alert, status: str | None = None) -> list[dict[str, Any]]:
+        """Each recipient of an alert and what became of it, in the order they were queued:
+        channel, user id, name and place of worship (if they signed up with them), status,
+        reason, attempts, and when it was due, sent and acknowledged. `status`: only the
+        `failed`, the `pending` (queued or being sent) or the `unacknowledged` (reached, no answer)."""
+        only = {
+            None: "",
+            "failed": " AND d.status = 'failed'",
+            "pending": " AND d.status IN ('pending', 'sending')",
+            "unacknowledged": " AND d.status IN ('sent', 'delivered') AND d.acknowledged IS NULL",
+        }[status]
+        rows = await self.db.query(
+            "SELECT d.channel, d.user_id, s.name, s.place, d.status, d.reason, d.attempts, d.not_before, d.sent_at,"
+            " d.acknowledged, d.acknowledged_at FROM alert_deliveries d"
+            " LEFT JOIN subscribers s ON s.channel = d.channel AND s.user_id = d.user_id"
+            f" WHERE d.alert_id = ?{only} ORDER BY d.id",
+            (alert.id,),
+        )
+        names = ("channel", "user_id", "name", "place_of_worship", "status", "reason", "attempts", "due_at",
+                 "sent_at", "acknowledged", "acknowledged_at")  # fmt: skip
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def resend_failed(self, alert: Alert, reasons: Sequence[str], now: datetime) -> int:
+        """Queue again the failed deliveries whose reason starts with one of `reasons` (a cause
+        that can be fixed: no template yet, attempts used up), for people still reachable; how many."""
+        if not reasons:
+            return 0
+        like = " OR ".join("d.reason LIKE ?" for _ in reasons)
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE alert_deliveries SET status = 'pending', reason = NULL, attempts = 0, lease_until = NULL,"
+                " not_before = ? WHERE id IN (SELECT d.id FROM alert_deliveries d"
+                " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
+                f" WHERE d.alert_id = ? AND d.status = 'failed' AND ({like})"
+                " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL)",
+                (now.isoformat(), alert.id, *(f"{reason}%" for reason in reasons)),
+            )
+            return int(cursor.rowcount)
+
     async def extend_lease(self, delivery_ids: Sequence[int], until: datetime) -> None:
         """Keep claims that are still being sent (a slow batch, a long flood-control wait)."""
         if not delivery_ids:

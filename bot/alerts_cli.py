@@ -88,6 +88,20 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     status = actions.add_parser("status", help="how an alert is going: sent, delivered, failed, acknowledged")
     status.add_argument("reference", help="e.g. A-7K3Q")
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    recipients = actions.add_parser("recipients", help="who an alert went to, and what became of each (audited)")
+    recipients.add_argument("reference", help="e.g. A-7K3Q")
+    recipients.add_argument(
+        "--status", choices=("failed", "pending", "unacknowledged"), help="only these (default: everyone)"
+    )
+    shape = recipients.add_mutually_exclusive_group()
+    shape.add_argument("--csv", action="store_true", help="print CSV (a spreadsheet opens it)")
+    shape.add_argument("--json", action="store_true", help="print JSON: a list of objects, one per recipient")
+    resend = actions.add_parser("resend", help="send an alert again to those it failed to reach, once fixable")
+    resend.add_argument("reference", help="e.g. A-7K3Q")
+    resend.add_argument(
+        "--failed", action="store_true", required=True, help="those whose failure can be fixed (e.g. no template then)"
+    )
+    resend.add_argument("--json", action="store_true", help="print JSON instead of text")
     recent = actions.add_parser("list", help="recent alerts")
     recent.add_argument("--limit", type=int, default=20, help="show at most this many (default: 20)")
     recent.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -300,6 +314,19 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             if progress.by_channel:
                 print("By channel: " + ", ".join(f"{c} {n}" for c, n in sorted(progress.by_channel.items())))
         return 0
+    if args.action == "recipients":
+        return await _recipients(args, app)
+    if args.action == "resend":
+        alert = await _alert(app, args.reference)
+        count = await app.alerts.resend_failed(alert, RESENDABLE, app.training.clock())
+        await app.alerts.audit(cli_actor(), "alert resent", {"reference": alert.reference, "recipients": count},
+                               app.training.clock())  # fmt: skip
+        if args.json:
+            print(json.dumps({"reference": alert.reference, "queued": count}))
+        else:
+            print(f"{alert.reference}: queued again for {count} recipient{'' if count == 1 else 's'}"
+                  f"{'' if count else ' (none failed for a reason that can be fixed)'}.")  # fmt: skip
+        return 0
     if args.action == "list":
         recent = await app.alerts.alerts(args.limit)
         if args.json:
@@ -328,6 +355,45 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             print(f"{when}\t{who}\t{what}\t{audit_details(details, app.composer.tz)}")
         return 0
     return 2
+
+
+# Failures a coordinator can fix, then send again: a WhatsApp template added, a passing fault that
+# outlasted the retries. Not: blocked the bot, opted out, an invalid number or recipient.
+RESENDABLE = ("window closed", "gave up after", "refused")
+
+
+async def _alert(app: App, reference: str) -> Alert:
+    alert = await app.alerts.alert_by_reference(reference.strip())
+    if alert is None:
+        raise CommandError(f"no alert {reference!r} (see `safetybot alerts list`)")
+    return alert
+
+
+async def _recipients(args: argparse.Namespace, app: App) -> int:
+    """Each recipient of an alert with what became of it; listing them is audited (it names people)."""
+    alert = await _alert(app, args.reference)
+    rows = await app.alerts.recipients_of(alert, args.status)
+    details = {"reference": alert.reference, "status": args.status or "all", "recipients": len(rows)}
+    await app.alerts.audit(cli_actor(), "listed recipients", details, app.training.clock())
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    if args.csv:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["channel", "user_id"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        print(out.getvalue(), end="")
+        return 0
+    if not rows:
+        print(f"{alert.reference}: nobody{' ' + args.status if args.status else ''}.")
+        return 0
+    print("\t".join(("CHANNEL", "CONTACT", "NAME", "PLACE OF WORSHIP", "STATUS", "REASON", "SENT AT", "ANSWER")))
+    for row in rows:
+        sent = dates.friendly(datetime.fromisoformat(row["sent_at"]), app.composer.tz) if row["sent_at"] else "-"
+        print("\t".join((row["channel"], row["user_id"], row["name"] or "-", row["place_of_worship"] or "-",
+                         row["status"], row["reason"] or "-", sent, row["acknowledged"] or "-")))  # fmt: skip
+    return 0
 
 
 def audit_details(details: Mapping[str, Any], tz: ZoneInfo) -> str:

@@ -554,3 +554,59 @@ def test_leaders_list_shows_typed_formulas_as_text(cli: Cli, tmp_path: Path) -> 
     [line] = [row for row in cli(["leaders", "list"]).stdout.splitlines() if "HYPERLINK" in row]
     fields = line.split("\t")
     assert fields[3:6] == ['\'=HYPERLINK("http://evil.example")', "'@Imam", "'-Masjid"]
+
+
+async def _outcomes(path: Path) -> None:
+    """First recipient reached and answered, second failed for want of a WhatsApp template, third blocked the bot."""
+    db = await Database.open(path)
+    try:
+        store = AlertStore(db)
+        first, second, third = await store.claim("console", datetime.now(UTC) + timedelta(seconds=5), 10,
+                                                 timedelta(minutes=1))  # fmt: skip
+        now = datetime.now(UTC).isoformat()
+        await store.finish([(first.id, "sent", {"message_id": "m1", "sent_at": now}),
+                            (second.id, "failed", {"reason": "window closed, no template"}),
+                            (third.id, "failed", {"reason": "blocked the bot"})])  # fmt: skip
+        await store.acknowledge(first.id, "received", datetime.now(UTC))
+    finally:
+        await db.close()
+
+
+def test_recipients_lists_who_and_what_became_of_each_and_is_audited(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    import_console_leaders(cli, tmp_path)
+    reference = sent(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham;Hackney", "--text", "Go")
+    asyncio.run(_outcomes(Path(cli_env["DATABASE_PATH"])))
+    everyone = json.loads(cli(["alerts", "recipients", reference, "--json"]).stdout)
+    assert [r["status"] for r in everyone] == ["delivered", "failed", "failed"]  # the console delivers as it sends
+    assert {"channel", "user_id", "name", "place_of_worship", "status", "reason", "sent_at", "acknowledged",
+            "acknowledged_at"} <= set(everyone[0])  # fmt: skip
+    assert everyone[0]["acknowledged"] == "received" and everyone[0]["name"]
+    failed = json.loads(cli(["alerts", "recipients", reference, "--status", "failed", "--json"]).stdout)
+    assert [r["reason"] for r in failed] == ["window closed, no template", "blocked the bot"]
+    assert json.loads(cli(["alerts", "recipients", reference, "--status", "unacknowledged", "--json"]).stdout) == []
+    table = cli(["alerts", "recipients", reference, "--csv"]).stdout.splitlines()
+    assert table[0].startswith("channel,user_id,name") and len(table) == 4
+    text = cli(["alerts", "recipients", reference, "--status", "pending"]).stdout
+    assert "nobody pending" in text
+    listed = [e for e in audit(cli) if e["action"] == "listed recipients"]
+    assert len(listed) == 5 and listed[0]["details"]["reference"] == reference
+    assert cli(["alerts", "recipients", "A-ZZZZ"]).returncode == 1
+
+
+def test_resend_failed_queues_only_the_fixable_failures_again(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    import_console_leaders(cli, tmp_path)
+    reference = sent(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham;Hackney", "--text", "Go")
+    asyncio.run(_outcomes(Path(cli_env["DATABASE_PATH"])))
+    done = cli(["alerts", "resend", reference, "--failed", "--json"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"reference": reference, "queued": 1}  # not the one who blocked the bot
+    pending = json.loads(cli(["alerts", "recipients", reference, "--status", "pending", "--json"]).stdout)
+    assert [(r["status"], r["reason"], r["attempts"]) for r in pending] == [("pending", None, 0)]
+    assert status(cli, reference)["pending"] == 1
+    again = cli(["alerts", "resend", reference, "--failed"])
+    assert "queued again for 0 recipients" in again.stdout
+    assert [e for e in audit(cli) if e["action"] == "alert resent"]
