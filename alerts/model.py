@@ -60,6 +60,8 @@ class Alert:
     report_user: str | None = None
     report_message: str | None = None  # the live progress message, where the channel can edit one
     translations: Mapping[str, str] = field(default_factory=dict)  # the text in other languages, by code
+    cancelled_at: datetime | None = None  # withdrawn: what had not gone by then never goes
+    cancelled_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class Progress:
     sent: int = 0
     delivered: int = 0
     failed: int = 0
+    cancelled: int = 0  # not sent: the alert was withdrawn first
     acknowledged: int = 0
     need_help: int = 0
     failed_by_reason: dict[str, int] = field(default_factory=dict)

@@ -33,7 +33,7 @@ class Db(Protocol):
 _SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, quiet_start, quiet_end"
 _ALERT = (
     "id, reference, kind, audience, areas, text, created_by, created_at, send_at, total, report_channel, report_user,"
-    " report_message, translations"
+    " report_message, translations, cancelled_at, cancelled_by"
 )
 
 
@@ -49,7 +49,7 @@ def _alert(row: Sequence[Any]) -> Alert:
     return Alert(
         int(row[0]), row[1], row[2], row[3], tuple(a for a in str(row[4]).split(";") if a), row[5], row[6],
         datetime.fromisoformat(row[7]), datetime.fromisoformat(row[8]), int(row[9]), row[10], row[11], row[12],
-        json.loads(row[13] or "{}"),
+        json.loads(row[13] or "{}"), datetime.fromisoformat(row[14]) if row[14] else None, row[15],
     )  # fmt: skip
 
 
@@ -293,9 +293,10 @@ class AlertStore:
                 await conn.execute(
                     "UPDATE alert_deliveries SET status = ?, lease_until = NULL, reason = coalesce(?, reason),"
                     " message_id = coalesce(?, message_id), sent_at = coalesce(?, sent_at),"
-                    " not_before = coalesce(?, not_before) WHERE id = ?",
+                    " not_before = coalesce(?, not_before) WHERE id = ?"
+                    " AND NOT (status = 'cancelled' AND ? = 'pending')",  # withdrawn meanwhile: no retry
                     (status, values.get("reason"), values.get("message_id"), values.get("sent_at"),
-                     values.get("not_before"), delivery_id),
+                     values.get("not_before"), delivery_id, status),
                 )  # fmt: skip
 
     async def report_delivery(self, message_id: str, status: str, error: int | None = None) -> None:
@@ -349,6 +350,8 @@ class AlertStore:
                 progress.sent += count
             elif status == "delivered":
                 progress.delivered += count
+            elif status == "cancelled":
+                progress.cancelled += count
             else:
                 progress.failed += count
                 key = reason or "unknown"
@@ -358,6 +361,23 @@ class AlertStore:
                 if acknowledged == "help":
                     progress.need_help += count
         return progress
+
+    async def cancel(self, alert: Alert, who: str, now: datetime) -> int:
+        """Withdraw an alert: its deliveries not yet sent (queued, or claimed and not yet recorded)
+        are cancelled and never go; return how many. A second withdrawal changes nothing."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE alerts SET cancelled_at = ?, cancelled_by = ? WHERE id = ? AND cancelled_at IS NULL",
+                (now.isoformat(), who, alert.id),
+            )
+            if not cursor.rowcount:
+                return 0
+            cursor = await conn.execute(
+                "UPDATE alert_deliveries SET status = 'cancelled', lease_until = NULL"
+                " WHERE alert_id = ? AND status IN ('pending', 'sending')",
+                (alert.id,),
+            )
+            return int(cursor.rowcount)
 
     async def alerts(self, limit: int = 20) -> list[Alert]:
         rows = await self.db.query(f"SELECT {_ALERT} FROM alerts ORDER BY id DESC LIMIT ?", (limit,))

@@ -88,6 +88,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     status = actions.add_parser("status", help="how an alert is going: sent, delivered, failed, acknowledged")
     status.add_argument("reference", help="e.g. A-7K3Q")
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    cancel = actions.add_parser("cancel", help="withdraw an alert: what has not gone yet never goes (asks first)")
+    cancel.add_argument("reference", help="e.g. A-7K3Q")
+    cancel.add_argument("--yes", action="store_true", help="withdraw without asking")
+    cancel.add_argument("--json", action="store_true", help="print JSON instead of text")
     recipients = actions.add_parser("recipients", help="who an alert went to, and what became of each (audited)")
     recipients.add_argument("reference", help="e.g. A-7K3Q")
     recipients.add_argument(
@@ -291,6 +295,8 @@ def progress_json(alert: Alert, progress: Progress) -> dict[str, Any]:
         "delivered": progress.delivered,
         "failed": progress.failed,
         "failed_by_reason": progress.failed_by_reason,
+        "cancelled": progress.cancelled,
+        "withdrawn_at": alert.cancelled_at.isoformat() if alert.cancelled_at else None,
         "acknowledged": progress.acknowledged,
         "need_help": progress.need_help,
         "pending": progress.pending,
@@ -316,6 +322,8 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         return 0
     if args.action == "recipients":
         return await _recipients(args, app)
+    if args.action == "cancel":
+        return await _cancel(args, app, stdin)
     if args.action == "resend":
         alert = await _alert(app, args.reference)
         count = await app.alerts.resend_failed(alert, RESENDABLE, app.training.clock())
@@ -367,6 +375,35 @@ async def _alert(app: App, reference: str) -> Alert:
     if alert is None:
         raise CommandError(f"no alert {reference!r} (see `safetybot alerts list`)")
     return alert
+
+
+async def _cancel(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
+    """Withdraw an alert (scheduled or sending): its deliveries not yet sent are cancelled, and
+    CHECK says it was withdrawn. Asks first, unless --yes."""
+    alert = await _alert(app, args.reference)
+    if alert.cancelled_at is not None:
+        raise CommandError(
+            f"{alert.reference} was already withdrawn ({app.alerts_flow.local_time(alert.cancelled_at)})"
+        )
+    progress = await app.alerts.progress(alert)
+    if not args.yes:
+        gone = progress.sent + progress.delivered + progress.failed
+        print(f"Withdraw alert {alert.reference} ({alert.kind}, {alert.total} recipients)? {progress.pending} not yet"
+              f" sent will not be; {gone} already went or failed. CHECK {alert.reference} will say it was withdrawn.",
+              file=sys.stderr)  # fmt: skip
+        print("Withdraw it? [y/N] ", end="", file=sys.stderr, flush=True)
+        answer = await asyncio.to_thread(stdin.readline)
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Not withdrawn.", file=sys.stderr)
+            return 1
+    now = app.training.clock()
+    count = await app.alerts.cancel(alert, cli_actor(), now)
+    await app.alerts.audit(cli_actor(), "alert withdrawn", {"reference": alert.reference, "not sent": count}, now)
+    if args.json:
+        print(json.dumps({"reference": alert.reference, "cancelled": count}))
+    else:
+        print(f"{alert.reference}: withdrawn; {count} not sent.")
+    return 0
 
 
 async def _recipients(args: argparse.Namespace, app: App) -> int:

@@ -752,16 +752,20 @@ class AlertsFlow:
     def progress_text(self, alert: Alert, progress: Progress) -> str:
         """An alert's totals, as coordinators read them."""
         failed = "; ".join(f"{reason} {count}" for reason, count in sorted(progress.failed_by_reason.items()))
-        if alert.send_at > self.clock():
+        if alert.send_at > self.clock() and alert.cancelled_at is None:
             key = "alerts_report_scheduled"
         else:
             key = "alerts_report_final" if progress.done else "alerts_report_progress"
-        return self.copy.format(
+        text = self.copy.format(
             key, reference=alert.reference, total=progress.total, sent=progress.sent + progress.delivered,
             delivered=progress.delivered, failed=progress.failed, pending=progress.pending,
             acknowledged=progress.acknowledged, help=progress.need_help, reasons=failed or "-",
             at=self.local_time(alert.send_at), recipients=self.copy.count("recipients_count", progress.total),
         )  # fmt: skip
+        if alert.cancelled_at is not None:
+            when = self.local_time(alert.cancelled_at)
+            text += "\n\n" + self.copy.format("alerts_report_withdrawn", when=when, cancelled=progress.cancelled)
+        return text
 
     # --- everyone: answering an alert, checking one -------------------------------------------------
     async def _delivery(self, turn: Turn, value: str) -> tuple[Alert, Subscriber | None, int] | None:
@@ -813,6 +817,10 @@ class AlertsFlow:
         alert = await self.store.alert_by_reference(value.strip().upper())
         if alert is None:
             return Step(self._say("alerts_not_genuine", reference=escape_markdown(value.strip().upper()[:12])))
+        if alert.cancelled_at is not None:
+            return Step(
+                self._say("alerts_withdrawn", reference=alert.reference, when=self.local_time(alert.cancelled_at))
+            )
         return Step(self._say("alerts_genuine", reference=alert.reference, when=self.local_time(alert.send_at),
                               kind=self.copy[f"alerts_kind_{alert.kind}"]))  # fmt: skip
 

@@ -514,6 +514,8 @@ COPY_KEYS = (
     "alerts_report_scheduled",
     "alerts_report_progress",
     "alerts_report_final",
+    "alerts_report_withdrawn",
+    "alerts_withdrawn",
     "alerts_thanks",
     "alerts_help_request",
     "alerts_help_sent",

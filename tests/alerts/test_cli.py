@@ -610,3 +610,26 @@ def test_resend_failed_queues_only_the_fixable_failures_again(
     again = cli(["alerts", "resend", reference, "--failed"])
     assert "queued again for 0 recipients" in again.stdout
     assert [e for e in audit(cli) if e["action"] == "alert resent"]
+
+
+def test_cancel_asks_first_then_withdraws_and_check_says_so(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_console_leaders(cli, tmp_path)
+    later = (datetime.now(LONDON) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    reference = sent(cli, "--kind", "vigilance", "--audience", "leaders", "--areas", "Newham;Hackney", "--text", "Go",
+                     "--at", later)  # fmt: skip
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    kept = cli(["alerts", "cancel", reference])
+    assert kept.returncode == 1 and "Withdraw it? [y/N]" in kept.stderr and "3 not yet sent" in kept.stderr
+    assert status(cli, reference)["withdrawn_at"] is None
+    done = cli(["alerts", "cancel", reference, "--yes", "--json"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"reference": reference, "cancelled": 3}
+    progress = status(cli, reference)
+    assert (progress["cancelled"], progress["pending"], progress["done"]) == (3, 0, True)
+    assert progress["withdrawn_at"] is not None
+    assert "Withdrawn" in cli(["alerts", "status", reference]).stdout
+    again = cli(["alerts", "cancel", reference, "--yes"])
+    assert again.returncode == 1 and "already withdrawn" in again.stderr
+    assert next(e for e in audit(cli) if e["action"] == "alert withdrawn")["details"]["not sent"] == 3

@@ -1029,3 +1029,15 @@ async def test_a_coordinator_typing_a_place_is_offered_its_borough(
     assert "Type the alert's text" in asked.text
     preview = await press(engine, "alr-tpl:urgent", COORD)
     assert "Urgent alert for Verified faith leaders in Newham" in plain(preview.text)
+
+
+async def test_check_says_an_alert_was_withdrawn(
+    engine: Engine, alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    alert = await composer.send(kind="vigilance", audience="leaders", areas=("Newham",), text="Stay alert",
+                                created_by="cli", channels=("console",))  # fmt: skip
+    assert f"{alert.reference} is genuine" in plain((await say(engine, f"CHECK {alert.reference}")).text)
+    await alert_store.cancel(alert, "cli", clock())
+    checked = plain((await say(engine, f"CHECK {alert.reference}")).text)
+    assert f"{alert.reference} was withdrawn" in checked and "Don't act on it" in checked

@@ -399,3 +399,29 @@ async def test_urgent_deliveries_are_claimed_before_an_earlier_broadcast(
     assert order[0] == urgent.id  # queued last, claimed first
     assert order[1 : 1 + watch.total] == [watch.id] * watch.total  # then vigilance, then reassurance
     assert order[1 + watch.total :] == [calm.id] * (len(order) - 1 - watch.total)
+
+
+async def test_a_withdrawn_alert_sends_nothing_more_even_after_a_restart(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    for i in range(5):
+        await add(alert_store, clock, f"leader-{i}", ("Newham",))
+    alert = await composer.send(kind="vigilance", audience="leaders", areas=("Newham",), text="Stay alert",
+                                created_by="cli", channels=CHANNELS)  # fmt: skip
+    in_flight = await alert_store.claim("telegram", clock(), 2, timedelta(seconds=30))  # a batch being sent
+    assert await alert_store.cancel(alert, "cli:amina", clock()) == 5
+    assert await alert_store.cancel(alert, "cli:amina", clock()) == 0  # once
+    # The batch in flight comes back: one went, one asks to be retried (it never will be).
+    await alert_store.finish([(in_flight[0].id, "sent", {"sent_at": clock().isoformat()}),
+                              (in_flight[1].id, "pending", {"not_before": clock().isoformat()})])  # fmt: skip
+    clock.advance(minutes=5)
+    assert await alert_store.release_expired(clock()) == 0  # a dead dispatcher's claims: none to free
+    assert await alert_store.claim("telegram", clock(), 10, timedelta(seconds=30)) == []
+    progress = await alert_store.progress(alert)
+    assert (progress.sent, progress.cancelled, progress.pending, progress.done) == (1, 4, 0, True)
+    withdrawn = await alert_store.alert(alert.id)
+    assert (
+        withdrawn is not None
+        and withdrawn.cancelled_by == "cli:amina"
+        and withdrawn.cancelled_at == clock.now - timedelta(minutes=5)
+    )
