@@ -477,21 +477,29 @@ def test_the_preview_says_when_a_later_alert_goes(cli: Cli, tmp_path: Path, monk
 
 
 # --- alerts status ---------------------------------------------------------------------------------
-async def _deliver(path: Path) -> None:
-    """What the running dispatcher and the platforms would record: delivered, failed (blocked), help asked."""
+async def _record(
+    path: Path, outcomes: list[tuple[str, dict[str, str]]], answers: dict[int, str], delivered: tuple[str, ...] = ()
+) -> None:
+    """What the running dispatcher and the platforms would record for the first deliveries: each
+    outcome (status, fields), the message ids reported `delivered`, and answers by position."""
     db = await Database.open(path)
     try:
         store = AlertStore(db)
-        first, second, third = await store.claim("console", datetime.now(UTC) + timedelta(seconds=5), 10,
-                                                 timedelta(minutes=1))  # fmt: skip
-        now = datetime.now(UTC).isoformat()
-        await store.finish([(first.id, "sent", {"message_id": "m1", "sent_at": now}),
-                            (second.id, "failed", {"reason": "blocked"}),
-                            (third.id, "sent", {"message_id": "m3", "sent_at": now})])  # fmt: skip
-        await store.report_delivery("m1", "delivered")
-        await store.acknowledge(third.id, "help", datetime.now(UTC))
+        claimed = await store.claim("console", datetime.now(UTC) + timedelta(seconds=5), 10, timedelta(minutes=1))
+        await store.finish([(d.id, status, fields) for d, (status, fields) in zip(claimed, outcomes, strict=False)])
+        for message_id in delivered:
+            await store.report_delivery(message_id, "delivered")
+        for position, answer in answers.items():
+            await store.acknowledge(claimed[position].id, answer, datetime.now(UTC))
     finally:
         await db.close()
+
+
+async def _deliver(path: Path) -> None:
+    """Delivered (reported), failed (blocked), sent and help asked."""
+    now = datetime.now(UTC).isoformat()
+    await _record(path, [("sent", {"message_id": "m1", "sent_at": now}), ("failed", {"reason": "blocked"}),
+                         ("sent", {"message_id": "m3", "sent_at": now})], {2: "help"}, delivered=("m1",))  # fmt: skip
 
 
 def test_status_counts_sent_delivered_failed_by_reason_and_acknowledged(
@@ -558,18 +566,9 @@ def test_leaders_list_shows_typed_formulas_as_text(cli: Cli, tmp_path: Path) -> 
 
 async def _outcomes(path: Path) -> None:
     """First recipient reached and answered, second failed for want of a WhatsApp template, third blocked the bot."""
-    db = await Database.open(path)
-    try:
-        store = AlertStore(db)
-        first, second, third = await store.claim("console", datetime.now(UTC) + timedelta(seconds=5), 10,
-                                                 timedelta(minutes=1))  # fmt: skip
-        now = datetime.now(UTC).isoformat()
-        await store.finish([(first.id, "sent", {"message_id": "m1", "sent_at": now}),
-                            (second.id, "failed", {"reason": "window closed, no template"}),
-                            (third.id, "failed", {"reason": "blocked the bot"})])  # fmt: skip
-        await store.acknowledge(first.id, "received", datetime.now(UTC))
-    finally:
-        await db.close()
+    now = datetime.now(UTC).isoformat()
+    await _record(path, [("sent", {"sent_at": now}), ("failed", {"reason": "window closed, no template"}),
+                         ("failed", {"reason": "blocked the bot"})], {0: "received"})  # fmt: skip
 
 
 def test_recipients_lists_who_and_what_became_of_each_and_is_audited(
