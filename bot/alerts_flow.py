@@ -30,7 +30,7 @@ from rapidfuzz.distance import Levenshtein
 
 from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
 from bot import dates, languages
-from bot.content import AlertTemplate, Copy, place_key, shown_template
+from bot.content import AlertTemplate, Copy, place_key, shown_roles, shown_template
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Reply, notice_body
 from bot.render import escape_markdown, in_language
@@ -321,7 +321,7 @@ class AlertsFlow:
         name = self._answer(text, 2, 80)
         if name is None:
             return Step(self._say("alerts_bad_name"), "alr_name", turn.form)
-        roles = tuple(Choice(f"alr-role:{i}", role) for i, role in enumerate(self.roles))
+        roles = tuple(Choice(f"alr-role:{i}", role) for i, role in enumerate(shown_roles(self.roles)))
         return Step(self._say("alerts_ask_role", *roles), "alr_role", {**turn.form, "name": name})
 
     async def _on_role_choice(self, turn: Turn, value: str) -> Step:

@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot import dates
-from bot.content import Copy
+from bot.content import Copy, shown_roles
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Document, Reply
 from bot.render import escape_markdown
@@ -258,7 +258,7 @@ class TrainingFlow:
         return self._ask_role({**turn.form, "organisation": organisation})
 
     def _ask_role(self, form: Mapping[str, Any]) -> Step:
-        roles = tuple(Choice(f"trn-role:{i}", role) for i, role in enumerate(self.roles))
+        roles = tuple(Choice(f"trn-role:{i}", role) for i, role in enumerate(shown_roles(self.roles)))
         return Step(self._say("training_ask_role", *roles), "trn_role", form)
 
     async def _on_role_choice(self, turn: Turn, value: str) -> Step:

@@ -196,6 +196,8 @@ async def test_a_whole_conversation_in_the_language(
     assert words(drafts, code, "training_ask_name")[:20] in asked.text
     org = await person.say("Amina")
     role = await person.say("Al Manaar")
+    roles = drafts.translations[code].texts["roles"].value
+    assert role.options[: len(roles)] == list(roles)  # shown in the language
     seats = await person.pick(role, "trn-role:0")
     access = await person.say("1")
     consent = await person.pick(access, "trn-access:none")
