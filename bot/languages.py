@@ -203,11 +203,6 @@ def current() -> Voice | None:
     return _VOICE.get()
 
 
-def current_code() -> str:
-    voice = _VOICE.get()
-    return voice.language.code if voice is not None else ENGLISH
-
-
 def current_locale() -> str:
     voice = _VOICE.get()
     return voice.language.locale if voice is not None else BY_CODE[ENGLISH].locale

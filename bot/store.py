@@ -433,20 +433,6 @@ class Database:
         )
         return str(row[0]) if row is not None and row[0] else None
 
-    async def languages_of(self, people: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """The languages many people chose (those who chose one), for wording messages to each."""
-        found: dict[tuple[str, str], str] = {}
-        for start in range(0, len(people), 400):  # a bounded number of SQL parameters per query
-            batch = people[start : start + 400]
-            where = " OR ".join("(channel = ? AND user_id = ?)" for _ in batch)
-            params = tuple(v for person in batch for v in person)
-            async with self._conn.execute(
-                f"SELECT channel, user_id, language FROM contacts WHERE language IS NOT NULL AND ({where})", params
-            ) as cursor:
-                for channel, user_id, code in await cursor.fetchall():
-                    found[(str(channel), str(user_id))] = str(code)
-        return found
-
     async def set_language(self, channel: str, user_id: str, code: str | None) -> None:
         """Remember the language a person chose (None: forget the choice)."""
         await self._set_contact(channel, user_id, "language", code)
