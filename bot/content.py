@@ -9,6 +9,7 @@ Loading validates as it goes and collects every problem with its file and line, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -174,12 +175,9 @@ class Copy:
 
     def _lookup(self, key: str, *, always: bool = False) -> tuple[str | dict[str, str], Locale]:
         english = self._strings[key]
-        voice = languages.current()
-        if voice is not None and not voice.english:
-            found = voice.translation.texts.get(key) if voice.translation is not None else None
-            value = voice.shown(found, always=always)
-            if value is not None:
-                return value, _locale(voice.language.locale)
+        value = languages.translated(lambda t: t.texts.get(key), always=always)
+        if value is not None:
+            return value, _locale(languages.current_locale())
         return english, self._locale
 
     def __getitem__(self, key: str) -> str:
@@ -223,13 +221,9 @@ class Copy:
         return self._strings[key]
 
 
-_LOCALES: dict[str, Locale] = {}
-
-
+@functools.cache
 def _locale(code: str) -> Locale:
-    if code not in _LOCALES:
-        _LOCALES[code] = Locale.parse(code)
-    return _LOCALES[code]
+    return Locale.parse(code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +340,6 @@ class Content:
     # place as written in places.yaml and the borough(s) it is in.
     places: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     translations: Mapping[str, Translation] = field(default_factory=dict)  # by language code
-    translation_min_status: str = languages.DEFAULT_MIN_STATUS  # TRANSLATION_MIN_STATUS
 
     def speaking(self, code: str | None) -> AbstractContextManager[languages.Voice]:
         """Word everything inside in this language, with this content's translations."""
@@ -354,54 +347,37 @@ class Content:
 
     def with_min_status(self, status: str) -> Content:
         """This content showing translations from `status` up (TRANSLATION_MIN_STATUS)."""
-        return dataclasses.replace(self, copy=self.copy.using(self.translations, status), translation_min_status=status)
+        return dataclasses.replace(self, copy=self.copy.using(self.translations, status))
 
 
 def shown_entry(entry: FaqEntry, *, always: bool = False) -> FaqEntry:
     """An FAQ entry as the person being written to reads it: its translation (title and body)
     where one may be shown (`always`: any status, for the crisis reply), else the English."""
-    voice = languages.current()
-    if voice is None or voice.english:
-        return entry
-    found = voice.translation.faq.get(entry.id) if voice.translation is not None else None
-    value = voice.shown(found, always=always)
+    value = languages.translated(lambda t: t.faq.get(entry.id), always=always)
     return value if isinstance(value, FaqEntry) else entry
 
 
 def shown_label(category: Category) -> str:
     """A topic's label in the language being written in (copy.yaml's `topics:` in a translation)."""
-    voice = languages.current()
-    if voice is None or voice.english:
-        return category.label
-    value = voice.shown(voice.translation.texts.get(f"topic:{category.id}") if voice.translation is not None else None)
+    value = languages.translated(lambda t: t.texts.get(f"topic:{category.id}"))
     return value if isinstance(value, str) else category.label
 
 
 def shown_report(guide: ReportGuide) -> ReportGuide:
     """The guided report in the language being written in (where its translation may be shown)."""
-    voice = languages.current()
-    if voice is None or voice.english:
-        return guide
-    value = voice.shown(voice.translation.report if voice.translation is not None else None)
+    value = languages.translated(lambda t: t.report)
     return value if isinstance(value, ReportGuide) else guide
 
 
 def shown_template(template: AlertTemplate) -> AlertTemplate:
     """An alert template in the language being written in (where its translation may be shown)."""
-    voice = languages.current()
-    if voice is None or voice.english:
-        return template
-    found = voice.translation.alerts.get(template.name) if voice.translation is not None else None
-    value = voice.shown(found)
+    value = languages.translated(lambda t: t.alerts.get(template.name))
     return value if isinstance(value, AlertTemplate) else template
 
 
 def shown_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
     """The roles to choose from, as the person reads them (the English is what is stored)."""
-    voice = languages.current()
-    if voice is None or voice.english:
-        return roles
-    value = voice.shown(voice.translation.texts.get("roles") if voice.translation is not None else None)
+    value = languages.translated(lambda t: t.texts.get("roles"))
     return value if isinstance(value, tuple) and len(value) == len(roles) else roles
 
 

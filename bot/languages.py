@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -201,6 +201,16 @@ _VOICE: ContextVar[Voice | None] = ContextVar("voice", default=None)
 def current() -> Voice | None:
     """The voice set by the innermost `speaking` (None: English, outside any)."""
     return _VOICE.get()
+
+
+def translated(pick: Callable[[Translation], Translated | None], *, always: bool = False) -> Any | None:
+    """What the current voice shows of one translated thing (`pick` finds it among the language's
+    translations): its value, or None where the English is shown (English spoken, or no
+    translation that may be shown: then noted). `always`: any status (the 999 advice)."""
+    voice = _VOICE.get()
+    if voice is None or voice.english:
+        return None
+    return voice.shown(pick(voice.translation) if voice.translation is not None else None, always=always)
 
 
 def current_locale() -> str:
