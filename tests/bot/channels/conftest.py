@@ -141,12 +141,13 @@ async def whatsapp(
 
 # --- one driver per channel, for the shared conversation suite --------------------------------
 _TAGS = re.compile(r"<[^>]+>")
+_DIRECTION = re.compile("[\u200f\u2066\u2069]")  # right-to-left text's marks (RLM, LRI, PDI)
 _NUMBERED = re.compile(r"^(\d+)\. (.+)$", re.MULTILINE)
 
 
 def plain(text: str) -> str:
-    """Text without Telegram HTML or WhatsApp marks, for comparing across channels."""
-    return _TAGS.sub("", text).replace("*", "").replace("&amp;", "&")
+    """Text without Telegram HTML, WhatsApp marks or direction marks, for comparing across channels."""
+    return _DIRECTION.sub("", _TAGS.sub("", text).replace("*", "").replace("&amp;", "&"))
 
 
 @dataclass
@@ -166,7 +167,8 @@ class ConsoleDriver:
 
     async def say(self, text: str) -> Said:
         reply = await self.engine.handle(make_incoming(text))
-        return Said(format_reply(reply, self.engine.copy), [c.label for c in reply.choices], [])
+        return Said(plain(format_reply(reply, self.engine.copy)), [c.label for c in reply.choices],
+                    [c.id for c in reply.choices])  # fmt: skip
 
     async def pick(self, said: Said, number: int) -> Said:
         return await self.say(str(number))
@@ -212,7 +214,7 @@ class WhatsAppDriver:
 
     async def say(self, text: str) -> Said:
         messages = await self.whatsapp.say(text)
-        options = [label for _, label in _NUMBERED.findall(messages[-1])] if messages else []
+        options = [label for _, label in _NUMBERED.findall(plain(messages[-1]))] if messages else []
         return Said(plain("\n\n".join(messages)), options, [])
 
     async def pick(self, said: Said, number: int) -> Said:

@@ -24,24 +24,26 @@ from bot.messages import Incoming, Reply
 from bot.render import Style, render
 from bot.store import Database
 from bot.training import Training
-from tests.bot.channels.conftest import NUMBER, WhatsApp, _whatsapp, plain, telegram_settings
+from tests.bot.channels.conftest import (
+    NUMBER,
+    ConsoleDriver,
+    Said,
+    TelegramDriver,
+    WhatsApp,
+    WhatsAppDriver,
+    _whatsapp,
+    plain,
+    telegram_settings,
+)
 from tests.bot.channels.test_alert_delivery import dispatcher_for, run_until_done
 from tests.conftest import SESSION, FakeClock
-from tests.fakes.telegram_api import FakeBotApi, button_press, private_message
+from tests.fakes.telegram_api import FakeBotApi, private_message
 from tests.fakes.twilio_api import FakeTwilioApi
-
-MARKS = re.compile(f"[{RLM}{LRI}{PDI}]")
-_NUMBERED = re.compile(r"^(\d+)\. (.+)$", re.MULTILINE)
-
-
-def read(text: str) -> str:
-    """What a person reads: no markup, no direction marks."""
-    return MARKS.sub("", plain(text))
 
 
 def as_shown(markdown: str) -> str:
     """A text of the bot's as a channel shows it, for comparing."""
-    return read(render(markdown, Style.PLAIN))
+    return plain(render(markdown, Style.PLAIN))
 
 
 # --- a deployment that shows drafts --------------------------------------------------------------
@@ -57,71 +59,35 @@ def shown(drafts: Content) -> Content:
 
 
 # --- one driver per channel, keeping the ids of the options offered -----------------------------
-class Said:
-    def __init__(self, text: str, options: list[str], ids: list[str]) -> None:
-        self.text, self.options, self.ids = text, options, ids
+class Chooses:
+    """Picks an option by its id (the number it has there; on Telegram, its button)."""
+
+    async def choose(self, said: Said, choice_id: str) -> Said:
+        return await self.pick(said, said.ids.index(choice_id) + 1)  # type: ignore[attr-defined]
 
 
-class Console:
-    name, user = "console", "amina"
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    async def say(self, text: str | None = None, choice: str | None = None) -> Said:
-        reply = await self.engine.handle(Incoming("console", self.user, text, choice))
-        return Said(read(format_reply(reply, self.engine.copy)), [c.label for c in reply.choices],
-                    [c.id for c in reply.choices])  # fmt: skip
-
-    async def pick(self, said: Said, choice_id: str) -> Said:
-        return await self.say(str(said.ids.index(choice_id) + 1))
+class Console(Chooses, ConsoleDriver):
+    user = "amina"
 
 
-class Telegram:
-    name, user = "telegram", "111"
-
-    def __init__(self, api: FakeBotApi) -> None:
-        self.api = api
-
-    async def _next(self, before: int) -> Said:
-        last = await self.api.called(
-            "sendMessage", lambda p: p.get("reply_markup") is not None and self._index(p) >= before
-        )
-        parts = self.api.sent(111)[before : self._index(last.params) + 1]
-        rows = last.params["reply_markup"]["inline_keyboard"]
-        text = "\n\n".join(read(p["text"]) for p in parts)
-        return Said(text, [r[0]["text"] for r in rows], [r[0]["callback_data"] for r in rows])
-
-    def _index(self, params: dict[str, object]) -> int:
-        return next(i for i, sent in enumerate(self.api.sent(111)) if sent is params)
-
-    async def say(self, text: str) -> Said:
-        before = len(self.api.sent(111))
-        self.api.push(private_message(text))
-        return await self._next(before)
-
-    async def pick(self, said: Said, choice_id: str) -> Said:
-        before = len(self.api.sent(111))
-        self.api.push(button_press(choice_id))
-        return await self._next(before)
+class Telegram(Chooses, TelegramDriver):
+    user = "111"
 
 
-class WhatsAppPerson:
-    name, user = "whatsapp", NUMBER
+class WhatsAppPerson(Chooses, WhatsAppDriver):
+    """WhatsApp, with the ids of the options offered (from where the person is, as stored)."""
+
+    user = NUMBER
 
     def __init__(self, whatsapp: WhatsApp, db: Database) -> None:
-        self.whatsapp, self.db = whatsapp, db
+        super().__init__(whatsapp)
+        self.db = db
 
     async def say(self, text: str) -> Said:
-        messages = await self.whatsapp.say(text)
-        last = read(messages[-1]) if messages else ""
+        said = await super().say(text)
         record = await self.db.load_dialog("whatsapp", NUMBER)
-        ids = [c.id for c in Place.saved(record.state, record.data).offered] if record else []
-        options = [label for _, label in _NUMBERED.findall(last)]
-        return Said(read("\n\n".join(messages)), options, ids)
-
-    async def pick(self, said: Said, choice_id: str) -> Said:
-        return await self.say(str(said.ids.index(choice_id) + 1))
+        said.ids = [c.id for c in Place.saved(record.state, record.data).offered] if record else []
+        return said
 
 
 Person = Console | Telegram | WhatsAppPerson
@@ -137,7 +103,6 @@ async def person(
         with FakeBotApi() as api:
             channel = TelegramChannel(telegram_settings(tmp_path, api), engine, db)
             await channel.start()
-            channel.test_api = api  # type: ignore[attr-defined]
             yield Telegram(api)
             await channel.stop()
     else:
@@ -162,7 +127,7 @@ async def test_a_whole_conversation_in_the_language(
     names = [lang.name for lang in LANGUAGES]
     menu = await person.say("/language")
     assert menu.options == names
-    chosen = await person.pick(menu, f"lang:{code}")
+    chosen = await person.choose(menu, f"lang:{code}")
     assert chosen.text.startswith(words(drafts, code, "language_chosen"))
     assert all(len(words(drafts, code, key)) >= 10 for key in ("training_ask_name", "training_confirmed"))
     assert words(drafts, code, "translation_draft_note") in chosen.text
@@ -184,7 +149,7 @@ async def test_a_whole_conversation_in_the_language(
     guide = drafts.translations[code].report.value  # type: ignore[union-attr]
     safe = await person.say("/report")
     assert words(drafts, code, "report_start")[:30] in safe.text
-    first = await person.pick(safe, "rep-safe:yes")
+    first = await person.choose(safe, "rep-safe:yes")
     assert as_shown(guide.questions[0].text)[:30] in first.text
     assert first.options[0] == guide.questions[0].options[0].label
 
@@ -192,17 +157,17 @@ async def test_a_whole_conversation_in_the_language(
     session_id = await training.add(SESSION)
     link = f"/start register-{session_id}" if person.name == "telegram" else f"REGISTER {session_id}"
     details = await person.say(link)
-    asked = await person.pick(details, f"trn-reg:{session_id}")
+    asked = await person.choose(details, f"trn-reg:{session_id}")
     assert words(drafts, code, "training_ask_name")[:20] in asked.text
     org = await person.say("Amina")
     role = await person.say("Al Manaar")
     roles = drafts.translations[code].texts["roles"].value
     assert role.options[: len(roles)] == list(roles)  # shown in the language
-    seats = await person.pick(role, "trn-role:0")
+    seats = await person.choose(role, "trn-role:0")
     access = await person.say("1")
-    consent = await person.pick(access, "trn-access:none")
-    summary = await person.pick(consent, "trn-consent:yes")
-    done = await person.pick(summary, "trn-confirm:yes")
+    consent = await person.choose(access, "trn-access:none")
+    summary = await person.choose(consent, "trn-consent:yes")
+    done = await person.choose(summary, "trn-confirm:yes")
     assert words(drafts, code, "training_confirmed")[:15] in done.text
     assert org.text and seats.text  # each step answered in the language
     [booking] = await db.attendees(session_id)
@@ -241,12 +206,12 @@ async def test_an_alert_arrives_in_the_language(
             await run_until_done(dispatcher_for(alert_store, alerts_flow, senders), alert_store, alert)
             received = words(drafts, code, "alerts_received")
             [sent] = telegram_api.sent(111)
-            assert alert.reference in sent["text"] and words(drafts, code, "alerts_kind_urgent") in read(sent["text"])
+            assert alert.reference in sent["text"] and words(drafts, code, "alerts_kind_urgent") in plain(sent["text"])
             assert sent["reply_markup"]["inline_keyboard"][0][0]["text"] == received
             [message] = [m["Body"] for m in whatsapp.api.messages if m.get("To") == f"whatsapp:{NUMBER}"]
-            assert f"A. {received}" in read(message)
+            assert f"A. {received}" in plain(message)
             assert (RLM in message) is (code == "ar")  # right to left in Arabic only
-            printed = read(console.getvalue())
+            printed = plain(console.getvalue())
             assert alert.reference in printed and f"A. {received}" in printed
     finally:
         await telegram.stop()
