@@ -5,7 +5,18 @@ Never imports `bot`. Channels take part by implementing `Sender`; the database i
 
 from alerts.compose import AlertError, Composer, Preview, parse_areas, quiet_until
 from alerts.dispatch import Dispatcher
-from alerts.model import Alert, AlertMessage, Audience, Delivery, Kind, Outcome, Progress, Result, Subscriber
+from alerts.model import (
+    Alert,
+    AlertMessage,
+    Audience,
+    Delivery,
+    FollowUp,
+    Kind,
+    Outcome,
+    Progress,
+    Result,
+    Subscriber,
+)
 from alerts.sender import Sender
 from alerts.store import AlertStore
 
@@ -18,6 +29,7 @@ __all__ = [
     "Composer",
     "Delivery",
     "Dispatcher",
+    "FollowUp",
     "Kind",
     "Outcome",
     "Preview",

@@ -2,7 +2,8 @@
 
 Every alert gets a short reference (A-7K3Q) that people can send back to check it is genuine.
 Reassurance and vigilance alerts wait out each person's quiet hours (22:00–07:00 local by
-default); urgent alerts go at once.
+default); urgent alerts go at once. A follow-up (a correction, or the all clear) goes to exactly
+the people who received the alert, as an alert of the same kind, and carries its reference.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.model import Alert, Audience, Kind, Subscriber
+from alerts.model import Alert, Audience, FollowUp, Kind, Subscriber
 from alerts.store import AlertStore
 
 REFERENCE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read out
@@ -182,4 +183,65 @@ class Composer:
                    "recipients": preview.by_channel, "send_at": when.isoformat(), "text": body,
                    **({"translations": translated} if translated else {})}  # fmt: skip
         await self.store.audit(created_by, "alert sent", details, now)
+        return alert
+
+    async def root(self, alert: Alert) -> Alert:
+        """The alert a follow-up is about (itself if it is not one): follow-ups are all about it."""
+        if alert.follows is None:
+            return alert
+        found = await self.store.alert(alert.follows)
+        return found if found is not None else alert
+
+    async def follow_up(
+        self,
+        original: Alert,
+        *,
+        kind: str,
+        text: str,
+        created_by: str,
+        report_to: tuple[str, str] | None = None,
+        translations: Mapping[str, str] | None = None,
+    ) -> Alert:
+        """Queue a correction or the all clear for everyone who received `original` (or the alert
+        it follows up), with its kind's priority and quiet hours; audit it. It carries the
+        original's reference; its own (A-7K3Q-1, -2…) is for coordinators' commands."""
+        try:
+            follow = FollowUp(kind)
+        except ValueError:
+            raise AlertError("kind: correction or all-clear") from None
+        original = await self.root(original)
+        kind_, _, body = self.check(original.kind, original.audience, text)
+        translated = self.check_translations(translations or {})
+        recipients = await self.store.received(original)
+        if not recipients:
+            raise AlertError(
+                f"nobody has received {original.reference} yet: withdraw it instead (it never reaches anyone)"
+            )
+        now = self.clock()
+        deliveries = [
+            (s.channel, s.user_id, now if kind_ is Kind.URGENT else quiet_until(now, s, self.tz)) for s in recipients
+        ]
+        earlier = await self.store.follow_ups(original)
+        fields = {
+            "reference": f"{original.reference}-{len(earlier) + 1}",
+            "kind": original.kind,
+            "audience": original.audience,
+            "areas": list(original.areas),
+            "text": body,
+            "created_by": created_by,
+            "send_at": now,
+            "report_channel": report_to[0] if report_to else None,
+            "report_user": report_to[1] if report_to else None,
+            "translations": translated,
+            "follows": original.id,
+            "follow_up": follow.value,
+        }
+        alert = await self.store.create_alert(fields, deliveries, now)
+        counts: dict[str, int] = {}
+        for s in recipients:
+            counts[s.channel] = counts.get(s.channel, 0) + 1
+        details = {"reference": alert.reference, "follows": original.reference, "recipients": counts, "text": body,
+                   **({"translations": translated} if translated else {})}  # fmt: skip
+        await self.store.audit(created_by, "correction sent" if follow is FollowUp.CORRECTION else "all clear sent",
+                               details, now)  # fmt: skip
         return alert

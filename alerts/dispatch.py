@@ -6,7 +6,8 @@ each outcome. Passing failures (flood control, 5xx, network) are retried with ex
 and full jitter, up to `max_attempts`; when the platform says how long to wait (429 retry_after),
 the whole channel waits that long. Permanent failures are kept with their reason.
 
-At-least-once: a delivery is marked sent only after the platform took it. Claims are leased for
+At-least-once: a delivery is marked sent only after the platform took it. Stopping, the requests
+in flight finish (up to `drain` seconds) and are recorded; none starts. Claims are leased for
 `lease` and the lease is renewed while the batch is being sent, so a slow batch is never taken by
 anyone else. If the process dies, the deliveries it had claimed but not yet recorded (at most two
 half-second batches per channel: about `rate_limit` messages) are claimed again once
@@ -35,6 +36,16 @@ MessageFor = Callable[[Alert, Delivery], AlertMessage]
 OnReport = Callable[[Alert, Progress], Awaitable[None]]
 
 
+async def _uninterrupted(work: Awaitable[None]) -> None:
+    """Run `work` to the end even if the caller is cancelled meanwhile (then re-raise)."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])  # cancelled again meanwhile, the work still goes on to the end
+        raise
+
+
 class Dispatcher:
     """Sends what the outbox holds, per channel, at the channel's rate."""
 
@@ -55,7 +66,9 @@ class Dispatcher:
         on_progress: OnReport | None = None,
         progress_every: float = 5.0,
         only_user: str | None = None,
+        drain: float = 10.0,
     ) -> None:
+        self.drain = drain  # seconds, when stopping, for requests in flight to finish
         self.only_user = only_user  # the console chat delivers only to the person at its keyboard
         self.store = store
         self.senders = dict(senders)
@@ -87,8 +100,11 @@ class Dispatcher:
         try:
             await asyncio.gather(*workers)
         finally:
+            # Cancelled, gather has cancelled each worker once already; a second cancel would
+            # interrupt a worker recording what it sent (and those people would get it twice).
             for worker in workers:
-                worker.cancel()
+                if not worker.done() and not worker.cancelling():
+                    worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def _work(self, channel: str) -> None:
@@ -110,11 +126,17 @@ class Dispatcher:
             return 0
         results: list[tuple[int, str, dict[str, Any]]] = []
         unfinished = {d.id for d in claimed}
+        stopping = asyncio.Event()
 
         async def one(delivery: Delivery) -> None:
             async with self._in_flight[channel]:
-                await self._wait_if_paused(channel)
+                if not stopping.is_set():
+                    await self._wait_if_paused(channel)
                 async with self._limiters[channel]:
+                    if stopping.is_set():  # not started: back in the queue, due at once
+                        results.append((delivery.id, "pending", {"not_before": self.clock().isoformat()}))
+                        unfinished.discard(delivery.id)
+                        return
                     outcome = await self._send(sender, delivery)
             results.append(self._record(channel, delivery, outcome))
             unfinished.discard(delivery.id)
@@ -125,12 +147,21 @@ class Dispatcher:
                 await self.store.extend_lease(sorted(unfinished), self.clock() + self.lease)
 
         keeper = asyncio.create_task(keep_claimed())
+        sends = asyncio.gather(*(one(d) for d in claimed))
         try:
-            await asyncio.gather(*(one(d) for d in claimed))
+            await asyncio.shield(sends)
+        except asyncio.CancelledError:
+            # Stopping: a request the platform may already have taken is let finish and recorded
+            # (else its person would get the alert twice, or be left out of a correction); the
+            # rest start no more.
+            stopping.set()
+            await asyncio.wait([sends], timeout=self.drain)
+            sends.cancel()  # still waiting after `drain`: left claimed, they go again once the lease ends
+            raise
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
-            await self.store.finish(results)  # what went out is recorded, even when stopping
+            await _uninterrupted(self.store.finish(results))  # what went out is recorded, even when stopping
         return len(claimed)
 
     async def _send(self, sender: Sender, delivery: Delivery) -> Outcome:

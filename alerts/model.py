@@ -16,6 +16,13 @@ class Kind(StrEnum):
     URGENT = "urgent"
 
 
+class FollowUp(StrEnum):
+    """A message about an alert already sent, to the people who received it."""
+
+    CORRECTION = "correction"
+    ALL_CLEAR = "all-clear"
+
+
 class Audience(StrEnum):
     """Who an alert is for."""
 
@@ -62,6 +69,14 @@ class Alert:
     translations: Mapping[str, str] = field(default_factory=dict)  # the text in other languages, by code
     cancelled_at: datetime | None = None  # withdrawn: what had not gone by then never goes
     cancelled_by: str | None = None
+    follows: int | None = None  # a follow-up: the id of the alert it corrects or gives the all clear for
+    follow_up: str | None = None  # its kind: FollowUp
+    follows_reference: str | None = None  # the reference it carries: the original's
+
+    @property
+    def shown_reference(self) -> str:
+        """The reference people see and can CHECK: a follow-up carries the original's."""
+        return self.follows_reference or self.reference
 
 
 @dataclass(frozen=True, slots=True)

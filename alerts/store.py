@@ -33,7 +33,8 @@ class Db(Protocol):
 _SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, quiet_start, quiet_end"
 _ALERT = (
     "id, reference, kind, audience, areas, text, created_by, created_at, send_at, total, report_channel, report_user,"
-    " report_message, translations, cancelled_at, cancelled_by"
+    " report_message, translations, cancelled_at, cancelled_by, follows, follow_up,"
+    " (SELECT o.reference FROM alerts o WHERE o.id = alerts.follows)"
 )
 
 
@@ -50,6 +51,7 @@ def _alert(row: Sequence[Any]) -> Alert:
         int(row[0]), row[1], row[2], row[3], tuple(a for a in str(row[4]).split(";") if a), row[5], row[6],
         datetime.fromisoformat(row[7]), datetime.fromisoformat(row[8]), int(row[9]), row[10], row[11], row[12],
         json.loads(row[13] or "{}"), datetime.fromisoformat(row[14]) if row[14] else None, row[15],
+        int(row[16]) if row[16] is not None else None, row[17], row[18],
     )  # fmt: skip
 
 
@@ -169,12 +171,14 @@ class AlertStore:
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO alerts (reference, kind, audience, areas, text, created_by, created_at, send_at, total,"
-                " report_channel, report_user, translations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " report_channel, report_user, translations, follows, follow_up)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     fields["reference"], fields["kind"], fields["audience"], ";".join(fields["areas"]),
                     fields["text"], fields["created_by"], now.isoformat(), fields["send_at"].isoformat(),
                     len(deliveries), fields.get("report_channel"), fields.get("report_user"),
                     json.dumps(dict(fields.get("translations") or {}), ensure_ascii=False, sort_keys=True),
+                    fields.get("follows"), fields.get("follow_up"),
                 ),
             )  # fmt: skip
             alert_id = int(cursor.lastrowid or 0)
@@ -197,6 +201,25 @@ class AlertStore:
     async def alert_by_reference(self, reference: str) -> Alert | None:
         rows = await self.db.query(f"SELECT {_ALERT} FROM alerts WHERE reference = ?", (reference.upper(),))
         return _alert(rows[0]) if rows else None
+
+    async def follow_ups(self, alert: Alert) -> list[Alert]:
+        """The corrections and all clears sent about an alert, oldest first."""
+        rows = await self.db.query(f"SELECT {_ALERT} FROM alerts WHERE follows = ? ORDER BY id", (alert.id,))
+        return [_alert(r) for r in rows]
+
+    async def received(self, alert: Alert) -> list[Subscriber]:
+        """Who received an alert (the platform took it) and can still be reached: subscribed and
+        approved, not opted out or blocked since; with their quiet hours and language, in the
+        order the alert was queued. A follow-up goes to exactly these people."""
+        rows = await self.db.query(
+            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language"
+            " FROM alert_deliveries d JOIN subscribers s ON s.channel = d.channel AND s.user_id = d.user_id"
+            " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
+            " WHERE d.alert_id = ? AND d.status IN ('sent', 'delivered') AND s.status = 'approved'"
+            " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL ORDER BY d.id",
+            (alert.id,),
+        )
+        return [dataclasses.replace(_subscriber(row), language=row[-1]) for row in rows]
 
     async def reference_taken(self, reference: str) -> bool:
         return bool(await self.db.query("SELECT 1 FROM alerts WHERE reference = ?", (reference,)))

@@ -14,7 +14,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +92,18 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     cancel.add_argument("reference", help="e.g. A-7K3Q")
     cancel.add_argument("--yes", action="store_true", help="withdraw without asking")
     cancel.add_argument("--json", action="store_true", help="print JSON instead of text")
+    follow = actions.add_parser(
+        "follow-up", help="send a correction or the all clear to exactly those who received an alert (asks first)"
+    )
+    follow.add_argument("reference", help="e.g. A-7K3Q")
+    follow.add_argument("--kind", required=True, choices=("correction", "all-clear"), help="what it is")
+    follow.add_argument("--text", required=True, help="what it says (Markdown: **bold**, lists, links)")
+    follow.add_argument(
+        "--translation", action="append", default=[], metavar="CODE=TEXT",
+        help="the text in another language, for those who chose it (e.g. bn=…); repeat for each language",
+    )  # fmt: skip
+    follow.add_argument("--yes", action="store_true", help="send without asking")
+    follow.add_argument("--json", action="store_true", help="print JSON instead of text")
     recipients = actions.add_parser("recipients", help="who an alert went to, and what became of each (audited)")
     recipients.add_argument("reference", help="e.g. A-7K3Q")
     recipients.add_argument(
@@ -282,10 +294,12 @@ async def _import(path: Path, app: App, as_json: bool) -> int:
 
 
 # --- alerts ---------------------------------------------------------------------------------------
-def progress_json(alert: Alert, progress: Progress) -> dict[str, Any]:
+def progress_json(alert: Alert, progress: Progress, follow_ups: Sequence[Alert] = ()) -> dict[str, Any]:
     """`alerts status --json`. `sent` counts every message the platform took, delivered or not yet."""
     return {
         "reference": alert.reference,
+        "follows": alert.follows_reference,
+        "follow_up": alert.follow_up,
         "kind": alert.kind,
         "audience": alert.audience,
         "areas": list(alert.areas),
@@ -302,6 +316,10 @@ def progress_json(alert: Alert, progress: Progress) -> dict[str, Any]:
         "pending": progress.pending,
         "by_channel": progress.by_channel,
         "done": progress.done,
+        "follow_ups": [
+            {"reference": a.reference, "kind": a.follow_up, "send_at": a.send_at.isoformat(), "recipients": a.total}
+            for a in follow_ups
+        ],
     }
 
 
@@ -313,10 +331,11 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         if alert is None:
             raise CommandError(f"no alert {args.reference!r} (see `safetybot alerts list`)")
         progress = await app.alerts.progress(alert)
+        follow_ups = await app.alerts.follow_ups(alert)
         if args.json:
-            print(json.dumps(progress_json(alert, progress)))
+            print(json.dumps(progress_json(alert, progress, follow_ups)))
         else:
-            print(render(app.alerts_flow.progress_text(alert, progress), Style.PLAIN))
+            print(render(app.alerts_flow.progress_text(alert, progress, follow_ups), Style.PLAIN))
             if progress.by_channel:
                 print("By channel: " + ", ".join(f"{c} {n}" for c, n in sorted(progress.by_channel.items())))
         return 0
@@ -324,6 +343,8 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         return await _recipients(args, app)
     if args.action == "cancel":
         return await _cancel(args, app, stdin)
+    if args.action == "follow-up":
+        return await _follow_up(args, app, stdin)
     if args.action == "resend":
         alert = await _alert(app, args.reference)
         count = await app.alerts.resend_failed(alert, RESENDABLE, app.training.clock())
@@ -396,13 +417,57 @@ async def _cancel(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("Not withdrawn.", file=sys.stderr)
             return 1
-    now = app.training.clock()
-    count = await app.alerts.cancel(alert, cli_actor(), now)
-    await app.alerts.audit(cli_actor(), "alert withdrawn", {"reference": alert.reference, "not sent": count}, now)
+    count = await app.alerts_flow.withdraw(alert, cli_actor(), app.training.clock())
     if args.json:
         print(json.dumps({"reference": alert.reference, "cancelled": count}))
     else:
         print(f"{alert.reference}: withdrawn; {count} not sent.")
+    return 0
+
+
+def _translations(given: Sequence[str]) -> dict[str, str]:
+    """--translation CODE=TEXT, each given: code → text."""
+    found = {}
+    for item in given:
+        code, equals, translated = item.partition("=")
+        if not equals or not translated.strip():
+            raise CommandError(f"translation: give CODE=TEXT, e.g. bn=…, not {item!r}")
+        found[code.strip().lower()] = translated
+    return found
+
+
+async def _follow_up(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
+    """A correction or the all clear to exactly those who received an alert, with its reference.
+    Asks first, unless --yes."""
+    flow, composer = app.alerts_flow, app.composer
+    original = await composer.root(await _alert(app, args.reference))
+    composer.check(original.kind, original.audience, args.text)
+    translations = composer.check_translations(_translations(args.translation))
+    for code, translated in translations.items():
+        problems = flow.translation_problems(args.text, code, translated)
+        if problems:
+            raise CommandError(f"translation {code}: {'; '.join(problems)}")
+    received = await app.alerts.received(original)
+    if not received:
+        raise CommandError(f"nobody has received {original.reference} yet: withdraw it instead (alerts cancel)")
+    if not args.yes:
+        print(render(flow.message_text(args.text.strip(), original.reference, original.kind, args.kind),
+                     Style.PLAIN), file=sys.stderr)  # fmt: skip
+        progress = await app.alerts.progress(original)
+        still = f" {progress.pending} still queued for the original get it first." if progress.pending else ""
+        what = "A correction" if args.kind == "correction" else "The all clear"
+        print(f"\n{what} to the {len(received)} who received {original.reference}.{still}", file=sys.stderr)
+        print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
+        answer = await asyncio.to_thread(stdin.readline)
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Not sent.", file=sys.stderr)
+            return 1
+    alert = await composer.follow_up(original, kind=args.kind, text=args.text, created_by=cli_actor(),
+                                     translations=translations)  # fmt: skip
+    if args.json:
+        print(json.dumps({"reference": alert.reference, "follows": original.reference, "recipients": alert.total}))
+    else:
+        print(alert.reference)
     return 0
 
 
@@ -487,11 +552,7 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         translations = flow.template_translations(template)
     else:
         body, translations = args.text, {}
-    for given in args.translation:
-        code, equals, translated = given.partition("=")
-        if not equals or not translated.strip():
-            raise CommandError(f"translation: give CODE=TEXT, e.g. bn=…, not {given!r}")
-        translations[code.strip().lower()] = translated
+    translations.update(_translations(args.translation))
     text = flow.fill(body, areas, when or app.training.clock())
     composer.check(args.kind, args.audience, text)
     translations = flow.fill_translations(translations, areas, when or app.training.clock())

@@ -4,17 +4,19 @@ For everyone: sign up (faith leaders: name, role, place of worship, areas → a 
 approves; community members: areas only), see and change a subscription, stop it, check an alert
 is genuine (CHECK A-7K3Q), and answer an alert ("Received", "Need help": coordinators are told
 at once). For coordinators: approve or reject leaders, compose an alert (kind → audience → areas
-→ text or template → preview with exact counts → send now or later), and follow its progress.
+→ text or template → preview with exact counts → send now or later), follow its progress, and
+from its status page withdraw it or send a correction or the all clear to those who received it.
 
     choice prefix     alr (home|leader|community|change|stop|stop-yes|compose|pending|recent|check)
                       alr-role alr-all alr-ok        sign-up answers
                       alr-review alr-approve alr-reject     coordinators: leaders waiting
                       alr-kind alr-aud alr-areas alr-tpl alr-send alr-later alr-status   coordinators
+                      alr-wd alr-wd-yes alr-fix alr-clear alr-fu-send  coordinators: after sending
                       alr-ack alr-help               answers to an alert
     open choices      alr-ack alr-help alr-review alr-status: buttons on messages the bot sent
                       first; accepted without being offered, each checks who may press it
-    state (typed)     alr_name alr_place alr_role alr_areas alr_compose_areas alr_text alr_at
-                      (alr_text is not read for danger: a coordinator's alert may describe it)
+    state (typed)     alr_name alr_place alr_role alr_areas alr_compose_areas alr_text alr_at alr_fu_text
+                      (alr_text, alr_fu_text are not read for danger: an alert may describe it)
 """
 
 from __future__ import annotations
@@ -28,7 +30,18 @@ from typing import Any
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from alerts import Alert, AlertError, AlertMessage, AlertStore, Composer, Delivery, Progress, Subscriber, parse_areas
+from alerts import (
+    Alert,
+    AlertError,
+    AlertMessage,
+    AlertStore,
+    Composer,
+    Delivery,
+    FollowUp,
+    Progress,
+    Subscriber,
+    parse_areas,
+)
 from bot import dates, languages
 from bot.content import AlertTemplate, Copy, place_key, shown_roles, shown_template
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
@@ -110,6 +123,11 @@ class AlertsFlow:
             "alr-tr": coordinator(self._on_add_translation, audited=False),
             "alr-tr-lang": coordinator(self._on_translation_language, audited=False),
             "alr-status": coordinator(self._on_status, audited=False),
+            "alr-wd": coordinator(self._on_withdraw, audited=False),
+            "alr-wd-yes": coordinator(self._on_withdraw_yes, audited=False),
+            "alr-fix": coordinator(self._on_correction, audited=False),
+            "alr-clear": coordinator(self._on_all_clear, audited=False),
+            "alr-fu-send": coordinator(self._on_follow_up_send, audited=False),
             "alr-ack": self._on_ack,
             "alr-help": self._on_need_help,
             "alr-ask": self._on_ask_team,
@@ -123,6 +141,7 @@ class AlertsFlow:
             "alr_text": coordinator(self._on_text, typed=True, audited=False),
             "alr_at": coordinator(self._on_at_text, typed=True, audited=False),
             "alr_tr_text": coordinator(self._on_translation_text, typed=True, audited=False),
+            "alr_fu_text": coordinator(self._on_follow_up_text, typed=True, audited=False),
             "alr_reject_reason": coordinator(self._on_reject_reason, typed=True, audited=False),
         }
         return Flow(
@@ -133,7 +152,8 @@ class AlertsFlow:
             commands={"alerts": self._home, "subscribe": self._subscribe, "unsubscribe": self._unsubscribe},
             # Buttons on messages the bot sent first; each checks who may press it.
             open_choices=frozenset({"alr-ack", "alr-help", "alr-review", "alr-status", "alr-ask"}),
-            untriaged=frozenset({"alr_text", "alr_tr_text"}),  # a coordinator's alert may well describe danger
+            # A coordinator's alert may well describe danger: not read for it.
+            untriaged=frozenset({"alr_text", "alr_tr_text", "alr_fu_text"}),
             forget=self._forget,
             privacy=self.copy["privacy_alerts"],
         )
@@ -739,18 +759,114 @@ class AlertsFlow:
             day=dates.day(alert.send_at, self.composer.tz), recipients=self.copy.count("recipients_count", alert.total),
         )  # fmt: skip
 
+    async def _alert_of(self, value: str) -> Alert | None:
+        return await self.store.alert(wanted) if (wanted := number(value)) is not None else None
+
     async def _on_status(self, _turn: Turn, value: str) -> Step:
-        alert = await self.store.alert(wanted) if (wanted := number(value)) is not None else None
+        alert = await self._alert_of(value)
         if alert is None:
             return Step(self._say("alerts_no_such_alert"))
         progress = await self.store.progress(alert)
-        again = Choice(f"alr-status:{alert.id}", self.copy["alerts_refresh"])
-        return Step(
-            Reply(self.progress_text(alert, progress), (again, Choice("alr:recent", self.copy["back"]), self._main()))
-        )
+        follow_ups = await self.store.follow_ups(alert)
+        choices = [Choice(f"alr-status:{alert.id}", self.copy["alerts_refresh"])]
+        if alert.cancelled_at is None and (progress.pending or alert.send_at > self.clock()):
+            choices.append(Choice(f"alr-wd:{alert.id}", self.copy["alerts_withdraw"]))
+        if alert.follows is None and progress.sent + progress.delivered:
+            choices.append(Choice(f"alr-fix:{alert.id}", self.copy["alerts_send_correction"]))
+            choices.append(Choice(f"alr-clear:{alert.id}", self.copy["alerts_send_all_clear"]))
+        text = self.progress_text(alert, progress, follow_ups)
+        return Step(Reply(text, (*choices, Choice("alr:recent", self.copy["back"]), self._main())))
 
-    def progress_text(self, alert: Alert, progress: Progress) -> str:
-        """An alert's totals, as coordinators read them."""
+    # --- coordinators: withdrawing, correcting, the all clear --------------------------------------
+    async def _on_withdraw(self, _turn: Turn, value: str) -> Step:
+        alert = await self._alert_of(value)
+        if alert is None:
+            return Step(self._say("alerts_no_such_alert"))
+        back = Choice(f"alr-status:{alert.id}", self.copy["back"])
+        if alert.cancelled_at is not None:
+            return Step(self._say("alerts_already_withdrawn", back, reference=alert.reference,
+                                  when=self.local_time(alert.cancelled_at)))  # fmt: skip
+        progress = await self.store.progress(alert)
+        gone = progress.sent + progress.delivered + progress.failed
+        yes = Choice(f"alr-wd-yes:{alert.id}", self.copy["alerts_withdraw_yes"])
+        return Step(self._say("alerts_confirm_withdraw", yes, back, reference=alert.reference,
+                              pending=progress.pending, gone=gone))  # fmt: skip
+
+    async def withdraw(self, alert: Alert, who: str, now: datetime) -> int:
+        """Withdraw an alert and audit it (the chat and `safetybot alerts cancel`): how many not sent."""
+        count = await self.store.cancel(alert, who, now)
+        await self.store.audit(who, "alert withdrawn", {"reference": alert.reference, "not sent": count}, now)
+        return count
+
+    async def _on_withdraw_yes(self, turn: Turn, value: str) -> Step:
+        alert = await self._alert_of(value)
+        if alert is None:
+            return Step(self._say("alerts_no_such_alert"))
+        status = Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"])
+        if alert.cancelled_at is not None:
+            return Step(self._say("alerts_already_withdrawn", status, reference=alert.reference,
+                                  when=self.local_time(alert.cancelled_at)))  # fmt: skip
+        count = await self.withdraw(alert, actor(turn.incoming.channel, turn.incoming.user_id), turn.now)
+        return Step(self._say("alerts_withdrawn_done", status, reference=alert.reference, cancelled=count))
+
+    async def _on_correction(self, turn: Turn, value: str) -> Step:
+        return await self._ask_follow_up(value, FollowUp.CORRECTION)
+
+    async def _on_all_clear(self, turn: Turn, value: str) -> Step:
+        return await self._ask_follow_up(value, FollowUp.ALL_CLEAR)
+
+    async def _ask_follow_up(self, value: str, kind: FollowUp) -> Step:
+        alert = await self._alert_of(value)
+        if alert is None:
+            return Step(self._say("alerts_no_such_alert"))
+        alert = await self.composer.root(alert)
+        received = len(await self.store.received(alert))
+        back = Choice(f"alr-status:{alert.id}", self.copy["back"])
+        if not received:
+            return Step(self._say("alerts_nobody_received", back, reference=alert.reference))
+        key = "alerts_ask_correction" if kind is FollowUp.CORRECTION else "alerts_ask_all_clear"
+        recipients = self.copy.count("recipients_count", received)
+        return Step(self._say(key, back, reference=alert.reference, recipients=recipients), "alr_fu_text",
+                    {"alert": alert.id, "follow_up": kind.value})  # fmt: skip
+
+    async def _on_follow_up_text(self, turn: Turn, text: str) -> Step:
+        alert = await self._alert_of(str(turn.form.get("alert", "")))
+        kind = str(turn.form.get("follow_up", ""))
+        if alert is None or kind not in tuple(FollowUp):
+            return Step(self._say("alerts_no_such_alert"))
+        body = clean(text).strip()
+        try:
+            self.composer.check(alert.kind, alert.audience, body)
+        except AlertError as exc:
+            return Step(self._say("alerts_compose_problem", problem=str(exc)), "alr_fu_text", turn.form)
+        body = escape_markdown(body)
+        received = len(await self.store.received(alert))
+        summary = self.copy.format("alerts_follow_up_preview", reference=alert.reference,
+                                   recipients=self.copy.count("recipients_count", received))  # fmt: skip
+        shown = self.message_text(body, alert.reference, alert.kind, kind)
+        choices = (Choice("alr-fu-send:go", self.copy["alerts_send"]),
+                   Choice(f"alr-status:{alert.id}", self.copy["alerts_discard"]))  # fmt: skip
+        return Step(Reply(f"{summary}\n\n---\n\n{shown}", (*choices, self._main())), "alr_fu_preview",
+                    {**turn.form, "text": body})  # fmt: skip
+
+    async def _on_follow_up_send(self, turn: Turn, _value: str) -> Step:
+        form, incoming = turn.form, turn.incoming
+        alert = await self._alert_of(str(form.get("alert", "")))
+        if alert is None or "text" not in form:
+            return Step(self._say("alerts_no_such_alert"))
+        try:
+            sent = await self.composer.follow_up(
+                alert, kind=str(form.get("follow_up")), text=str(form["text"]),
+                created_by=actor(incoming.channel, incoming.user_id), report_to=(incoming.channel, incoming.user_id),
+            )  # fmt: skip
+        except AlertError as exc:
+            return Step(self._say("alerts_compose_problem", problem=str(exc)))
+        status = Choice(f"alr-status:{sent.id}", self.copy["alerts_see_progress"])
+        recipients = self.copy.count("recipients_count", sent.total)
+        return Step(self._say("alerts_follow_up_queued", status, reference=sent.reference, recipients=recipients))
+
+    def progress_text(self, alert: Alert, progress: Progress, follow_ups: Sequence[Alert] = ()) -> str:
+        """An alert's totals, as coordinators read them, then its withdrawal and follow-ups."""
         failed = "; ".join(f"{reason} {count}" for reason, count in sorted(progress.failed_by_reason.items()))
         if alert.send_at > self.clock() and alert.cancelled_at is None:
             key = "alerts_report_scheduled"
@@ -765,6 +881,12 @@ class AlertsFlow:
         if alert.cancelled_at is not None:
             when = self.local_time(alert.cancelled_at)
             text += "\n\n" + self.copy.format("alerts_report_withdrawn", when=when, cancelled=progress.cancelled)
+        for later in follow_ups:
+            text += "\n\n" + self.copy.format(
+                f"alerts_report_follow_up_{(later.follow_up or 'correction').replace('-', '_')}",
+                reference=later.reference, when=self.local_time(later.send_at),
+                recipients=self.copy.count("recipients_count", later.total),
+            )  # fmt: skip
         return text
 
     # --- everyone: answering an alert, checking one -------------------------------------------------
@@ -814,18 +936,30 @@ class AlertsFlow:
         return Step(self._say("alerts_help_sent"))
 
     async def _on_check(self, _turn: Turn, value: str) -> Step:
-        alert = await self.store.alert_by_reference(value.strip().upper())
-        if alert is None:
+        found = await self.store.alert_by_reference(value.strip().upper())
+        if found is None:
             return Step(self._say("alerts_not_genuine", reference=escape_markdown(value.strip().upper()[:12])))
+        alert = await self.composer.root(found)  # a follow-up's own reference: what it is about
         if alert.cancelled_at is not None:
-            return Step(
-                self._say("alerts_withdrawn", reference=alert.reference, when=self.local_time(alert.cancelled_at))
-            )
-        return Step(self._say("alerts_genuine", reference=alert.reference, when=self.local_time(alert.send_at),
-                              kind=self.copy[f"alerts_kind_{alert.kind}"]))  # fmt: skip
+            reply = self._say("alerts_withdrawn", reference=alert.reference, when=self.local_time(alert.cancelled_at))
+        else:
+            reply = self._say("alerts_genuine", reference=alert.reference, when=self.local_time(alert.send_at),
+                              kind=self.copy[f"alerts_kind_{alert.kind}"])  # fmt: skip
+        lines = [reply.text]
+        for later in await self.store.follow_ups(alert):
+            if later.send_at > self.clock():
+                continue
+            voice = languages.current()
+            body = later.translations.get(voice.language.code) if voice is not None else None
+            key = "alerts_check_correction" if later.follow_up == FollowUp.CORRECTION else "alerts_check_all_clear"
+            lines.append(self.copy.format(key, when=self.local_time(later.send_at), text=body or later.text))
+        return Step(dataclasses.replace(reply, text="\n\n".join(lines)))
 
     # --- the message people get -------------------------------------------------------------------
-    def message_text(self, body: str, reference: str, kind: str) -> str:
+    def message_text(self, body: str, reference: str, kind: str, follow_up: str | None = None) -> str:
+        if follow_up is not None:  # a correction or the all clear, under the original's reference
+            key = "alerts_correction_message" if follow_up == FollowUp.CORRECTION else "alerts_all_clear_message"
+            return self.copy.format(key, body=body, reference=reference)
         label = self.copy[f"alerts_kind_{kind}"]
         return self.copy.format("alerts_message", kind=label, body=body, reference=reference)
 
@@ -837,7 +971,7 @@ class AlertsFlow:
             body = alert.translations.get(voice.language.code) if not voice.english else None
             if body is None and not voice.english:
                 voice.notes.add(languages.FALLBACK_NOTE)  # the coordinators wrote it in English only
-            text = self.message_text(body or alert.text, alert.reference, alert.kind)
+            text = self.message_text(body or alert.text, alert.shown_reference, alert.kind, alert.follow_up)
             worded = in_language(Reply(text), voice, self.copy)
         return AlertMessage(worded.text, choices, worded.language)
 

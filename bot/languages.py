@@ -240,7 +240,7 @@ RLM, LRI, PDI = "\u200f", "\u2066", "\u2069"
 # groups in reverse; so would times, "19:52", and dates, "2026-12-05"), commands and references.
 _LTR_RUN = re.compile(
     r"https?://\S+?(?=[)\]>\s]|$)|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\+?\d+(?:[ :./\-–]\d+)*|/[a-z]+\b|"
-    r"\b[A-Z]-[A-Z0-9]{4}\b"
+    r"\b[A-Z]-[A-Z0-9]{4}(?:-\d+)?\b"
 )
 
 

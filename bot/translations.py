@@ -381,8 +381,9 @@ class TranslationsInspector:
             self.warn(folder, 1, f"{name}: {len(tally.stale)} translations are stale (their English changed; "
                       f"English is shown until they are translated again): {_listed(tally.stale)}")  # fmt: skip
         if tally.missing:
+            whole_first = sorted(tally.missing, key=lambda item: "/" not in item)  # a page or template, then texts
             self.warn(folder, 1, f"{name}: {len(tally.missing)} not translated (English is shown): "
-                      f"{_listed(tally.missing)}")  # fmt: skip
+                      f"{_listed(whole_first)}")  # fmt: skip
 
 
 def _mapping(value: object) -> dict[str, Any]:

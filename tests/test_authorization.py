@@ -173,13 +173,36 @@ ACTIONS = [
         form={**READY, "translating": "bn"},
         logs=None,
     ),
+    Action("withdraw an alert", "_on_withdraw", choice="alr-wd:{alert}", logs=None),  # asks first
+    Action(
+        "confirm withdrawing", "_on_withdraw_yes", choice="alr-wd-yes:{alert}", changes=True, logs="alert withdrawn"
+    ),
+    Action("start a correction", "_on_correction", choice="alr-fix:{alert}", logs=None),
+    Action("start the all clear", "_on_all_clear", choice="alr-clear:{alert}", logs=None),
+    Action(
+        "type the follow-up",
+        "_on_follow_up_text",
+        text="It is Upton Lane, not Green Street",
+        state="alr_fu_text",
+        form={"alert": "{alert}", "follow_up": "correction"},
+        logs=None,
+    ),
+    Action(
+        "send the follow-up",
+        "_on_follow_up_send",
+        choice="alr-fu-send:go",
+        state="alr_fu_preview",
+        form={"alert": "{alert}", "follow_up": "correction", "text": "It is Upton Lane"},
+        changes=True,
+        logs="correction sent",
+    ),
 ]
 CHOICES = [a for a in ACTIONS if not a.typed]
 NUMBER_ANSWERS = frozenset({"trn_new"})  # the flows' `numeric` states among these
 OPEN = frozenset({"alr-review", "alr-status"})  # buttons on messages sent first: accepted unoffered
 # Every choice id only coordinators are shown (the "Manage sessions" entry and the alerts home's three).
 COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-(un)?checkin|trn-new-skip|alr:(compose|pending|recent)|alr-("
-                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status|tr|tr-lang"
+                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status|tr|tr-lang|wd|fix|clear|fu-send"
                              r"))")  # fmt: skip
 
 
@@ -201,7 +224,7 @@ async def world(
     engine: Engine, db: Database, clock: FakeClock, training: Training, alert_store: AlertStore, composer: Composer
 ) -> World:
     """A session today (so people can be checked in) with someone booked, a leader waiting for
-    checks, an approved leader, a sent alert."""
+    checks, an approved leader, an alert they received."""
     session = await training.add({**SESSION, "starts": "2026-11-26T18:00", "ends": "2026-11-26T20:00"})
     booked, _ = await training.register(session, Person("telegram", "9", "Yusuf Ali", "Masjid", "Chair", 1))
     waiting, _ = await alert_store.save_subscriber(
@@ -215,6 +238,8 @@ async def world(
         kind="vigilance", audience="leaders", areas=["all"], text="Be alert", created_by="console:coord",
         channels=ALERT_CHANNELS,
     )  # fmt: skip
+    [(delivery,)] = await db.query("SELECT id FROM alert_deliveries WHERE alert_id = ?", (alert.id,))
+    await alert_store.finish([(int(delivery), "sent", {"sent_at": clock().isoformat()})])  # Sam has it
     ids = {"session": session, "registration": booked.id, "subscriber": waiting.id, "alert": alert.id}
     return World(engine, db, clock, alert_store, training, {**ids, "reference": alert.reference})
 

@@ -611,6 +611,41 @@ def test_resend_failed_queues_only_the_fixable_failures_again(
     assert [e for e in audit(cli) if e["action"] == "alert resent"]
 
 
+def test_follow_up_asks_first_and_goes_to_exactly_those_who_received_the_alert(
+    cli: Cli, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_console_leaders(cli, tmp_path)
+    reference = sent(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham;Hackney", "--text", "Go")
+    nobody = cli(["alerts", "follow-up", reference, "--kind", "correction", "--text", "Not Go", "--yes"])
+    assert nobody.returncode == 1 and "nobody has received" in nobody.stderr
+    asyncio.run(_outcomes(Path(cli_env["DATABASE_PATH"])))  # one reached, one no template, one blocked
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    kept = cli(["alerts", "follow-up", reference, "--kind", "correction", "--text", "Stay in, do **not** go"])
+    assert kept.returncode == 1 and "Send it? [y/N]" in kept.stderr
+    assert f"Correction to alert {reference}" in kept.stderr and "A correction to the 1 who received" in kept.stderr
+    assert status(cli, reference)["follow_ups"] == []
+    done = cli(["alerts", "follow-up", reference, "--kind", "correction", "--text", "Stay in", "--yes", "--json"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"reference": f"{reference}-1", "follows": reference, "recipients": 1}
+    [first] = json.loads(cli(["alerts", "recipients", f"{reference}-1", "--json"]).stdout)
+    everyone = json.loads(cli(["alerts", "recipients", reference, "--json"]).stdout)
+    assert (first["channel"], first["user_id"]) == (everyone[0]["channel"], everyone[0]["user_id"])
+    clear = cli(["alerts", "follow-up", f"{reference}-1", "--kind", "all-clear", "--text", "Over", "--yes"])
+    assert clear.stdout.strip() == f"{reference}-2"  # about the original, numbered on
+    progress = status(cli, reference)
+    assert [(f["reference"], f["kind"]) for f in progress["follow_ups"]] == [
+        (f"{reference}-1", "correction"), (f"{reference}-2", "all-clear")
+    ]  # fmt: skip
+    assert status(cli, f"{reference}-2")["follows"] == reference
+    assert f"Correction {reference}-1 sent" in cli(["alerts", "status", reference]).stdout
+    actions = [e["action"] for e in audit(cli)]
+    assert actions.count("correction sent") == 1 and actions.count("all clear sent") == 1
+    with pytest.raises(SystemExit):  # argparse: "invalid choice: 'retraction' (choose from ...)"
+        cli(["alerts", "follow-up", reference, "--kind", "retraction", "--text", "x"])
+    bad = cli(["alerts", "follow-up", reference, "--kind", "correction", "--text", "x", "--translation", "zz=y"])
+    assert bad.returncode == 1 and "translation" in bad.stderr
+
+
 def test_cancel_asks_first_then_withdraws_and_check_says_so(
     cli: Cli, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

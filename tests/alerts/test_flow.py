@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from alerts import Alert, AlertStore, Composer, Delivery, Subscriber
+from alerts import Alert, AlertError, AlertStore, Composer, Delivery, Subscriber
 from alerts.dispatch import Dispatcher
 from bot.alerts_flow import AlertsFlow
 from bot.channels import as_reply
@@ -1041,3 +1041,119 @@ async def test_check_says_an_alert_was_withdrawn(
     await alert_store.cancel(alert, "cli", clock())
     checked = plain((await say(engine, f"CHECK {alert.reference}")).text)
     assert f"{alert.reference} was withdrawn" in checked and "Don't act on it" in checked
+
+
+# --- after sending: withdraw, correct, all clear ------------------------------------------------------
+async def reached(alert_store: AlertStore, alert: Alert, *users: str, failed: str = "") -> None:
+    """Record the alert as taken by the platform for `users`, and as failed for `failed`."""
+    rows = await alert_store.recipients_of(alert)
+    ids_of = await alert_store.db.query("SELECT id, user_id FROM alert_deliveries WHERE alert_id = ?", (alert.id,))
+    by_user = {user_id: int(delivery_id) for delivery_id, user_id in ids_of}
+    assert {r["user_id"] for r in rows} >= {*users, *([failed] if failed else [])}
+    results: list[tuple[int, str, dict[str, Any]]] = [(by_user[u], "sent", {"sent_at": "2026-11-26T09:00:00+00:00"})
+                                                      for u in users]  # fmt: skip
+    if failed:
+        results.append((by_user[failed], "failed", {"reason": "blocked the bot"}))
+    await alert_store.finish(results)
+
+
+async def test_a_coordinator_withdraws_an_alert_from_its_status_page(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    alert = await composer.send(kind="vigilance", audience="leaders", areas=("Newham",), text="Stay alert",
+                                created_by="cli", channels=ALERT_CHANNELS)  # fmt: skip
+    await reached(alert_store, alert, "lead-newham")
+    page = await press(engine, f"alr-status:{alert.id}", COORD)
+    assert f"alr-wd:{alert.id}" in ids(page) and f"alr-fix:{alert.id}" in ids(page)
+    asked = await press(engine, f"alr-wd:{alert.id}", COORD)
+    assert plain(asked.text).startswith(f"Withdraw alert {alert.reference}? 3 not yet sent will never be sent; 1")
+    assert ids(asked)[:2] == [f"alr-wd-yes:{alert.id}", f"alr-status:{alert.id}"]
+    assert (await alert_store.progress(alert)).cancelled == 0  # asking changes nothing
+    done = await press(engine, f"alr-wd-yes:{alert.id}", COORD)
+    assert f"{alert.reference} withdrawn. 3 not sent." in plain(done.text)
+    progress = await alert_store.progress(alert)
+    assert (progress.cancelled, progress.sent, progress.pending) == (3, 1, 0)
+    again = await press(engine, f"alr-status:{alert.id}", COORD)
+    assert "Withdrawn" in plain(again.text) and f"alr-wd:{alert.id}" not in ids(again)
+    assert "was withdrawn" in plain((await say(engine, f"CHECK {alert.reference}")).text)
+    [(who, details)] = [(a[1], a[3]) for a in await alert_store.audit_log() if a[2] == "alert withdrawn"]
+    assert who == f"console:{COORD}" and details == {"reference": alert.reference, "not sent": 3}
+
+
+async def test_a_correction_reaches_exactly_those_who_received_the_alert(
+    engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, db: Database,
+    clock: FakeClock,
+) -> None:  # fmt: skip
+    await audience(alert_store, clock)
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="Avoid Green Street",
+                                created_by="cli", channels=ALERT_CHANNELS)  # fmt: skip
+    assert alert.total == 4
+    await reached(alert_store, alert, "lead-newham", "+447700900001", failed="+447700900004")  # "101": still queued
+    await press(engine, f"alr-status:{alert.id}", COORD)
+    asked = await press(engine, f"alr-fix:{alert.id}", COORD)
+    assert f"Type the correction to alert {alert.reference}. It goes to the 2 recipients" in plain(asked.text)
+    clock.advance(minutes=10)
+    preview = await say(engine, "It is *Upton Lane*, not Green Street.", COORD)  # typed: read as typed
+    shown = plain(preview.text)
+    assert f"to the 2 recipients who received alert {alert.reference}" in shown
+    assert f"Correction to alert {alert.reference}" in shown and "It is *Upton Lane*, not Green Street." in shown
+    assert (await alert_store.follow_ups(alert)) == []  # a preview sends nothing
+    queued = await press(engine, "alr-fu-send:go", COORD)
+    [correction] = await alert_store.follow_ups(alert)
+    assert f"Sending: {correction.reference} to 2 recipients" in plain(queued.text)
+    assert correction.reference == f"{alert.reference}-1" and correction.shown_reference == alert.reference
+    assert (correction.kind, correction.follow_up, correction.total) == ("urgent", "correction", 2)
+    to = await db.query("SELECT user_id, not_before FROM alert_deliveries WHERE alert_id = ? ORDER BY id",
+                        (correction.id,))  # fmt: skip
+    assert [u for u, _ in to] == ["lead-newham", "+447700900001"]  # not the failed one, not the one still queued
+    assert all(datetime.fromisoformat(due) == clock() for _, due in to)  # urgent: at once, whatever the hour
+    # What they get carries the original's reference, and answers as an alert does.
+    delivery = Delivery(0, correction.id, "console", "lead-newham", 1)
+    message = alerts_flow.message_for(correction, delivery)
+    assert plain(message.text).startswith(f"Correction to alert {alert.reference}")
+    assert f"CHECK {alert.reference}" in plain(message.text) and f"{alert.reference}-1" not in message.text
+    assert [c[0] for c in message.choices] == ["alr-ack:0", "alr-help:0"]
+    # CHECK on the original says it was corrected, and with what; the status page lists it.
+    checked = plain((await say(engine, f"CHECK {alert.reference}")).text)
+    assert f"{alert.reference} is genuine" in checked and "It was corrected" in checked and "Upton Lane" in checked
+    page = plain((await press(engine, f"alr-status:{alert.id}", COORD)).text)
+    assert f"Correction {correction.reference} sent" in page and "to 2 recipients" in page
+    [entry] = [a for a in await alert_store.audit_log() if a[2] == "correction sent"]
+    assert entry[1] == f"console:{COORD}" and entry[3]["follows"] == alert.reference
+    # A second follow-up (the all clear) is numbered on, and also goes to the original's recipients.
+    await press(engine, f"alr-status:{alert.id}", COORD)
+    await press(engine, f"alr-clear:{alert.id}", COORD)
+    await say(engine, "Police have left; services as normal.", COORD)
+    await press(engine, "alr-fu-send:go", COORD)
+    clear = (await alert_store.follow_ups(alert))[-1]
+    assert (clear.reference, clear.follow_up, clear.total) == (f"{alert.reference}-2", "all-clear", 2)
+    checked = plain((await say(engine, f"CHECK {alert.reference}-2")).text)  # a follow-up's own: the original's
+    assert "It was corrected" in checked and "The all clear was given" in checked
+
+
+async def test_follow_ups_respect_quiet_hours_and_need_someone_who_received_it(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    await audience(alert_store, clock)
+    alert = await composer.send(kind="reassurance", audience="leaders", areas=("Newham",), text="All calm",
+                                created_by="cli", channels=ALERT_CHANNELS)  # fmt: skip
+    page = await press(engine, f"alr-status:{alert.id}", COORD)
+    assert f"alr-fix:{alert.id}" not in ids(page) and f"alr-clear:{alert.id}" not in ids(page)  # nobody has it yet
+    with pytest.raises(AlertError, match=r"nobody has received .* withdraw it instead"):
+        await composer.follow_up(alert, kind="correction", text="x", created_by="cli")
+    await reached(alert_store, alert, "lead-newham")
+    await press(engine, f"alr-status:{alert.id}", COORD)
+    leader = await alert_store.subscriber("console", "lead-newham")
+    assert leader is not None
+    await alert_store.set_status(leader.id, "rejected", clock())  # no longer a verified leader: not followed up
+    assert "Nobody has received alert" in plain((await press(engine, f"alr-fix:{alert.id}", COORD)).text)
+    await alert_store.set_status(leader.id, "approved", clock())
+    clock.now = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)  # 23:30 in London: quiet hours
+    clear = await composer.follow_up(alert, kind="all-clear", text="Still calm", created_by="cli")
+    [(due,)] = await db.query("SELECT not_before FROM alert_deliveries WHERE alert_id = ?", (clear.id,))
+    assert datetime.fromisoformat(due) == datetime(2026, 11, 27, 7, 0, tzinfo=UTC)  # a reassurance waits till 07:00
+    with pytest.raises(AlertError, match="correction or all-clear"):
+        await composer.follow_up(alert, kind="retraction", text="x", created_by="cli")
+    with pytest.raises(AlertError, match="no text"):
+        await composer.follow_up(alert, kind="correction", text="  ", created_by="cli")

@@ -274,7 +274,7 @@ async def test_an_urgent_alert_overtakes_a_running_broadcast(
     fast_telegram: TelegramChannel, telegram_api: FakeBotApi, clock: FakeClock, alert_store: AlertStore,
     composer: Composer, alerts_flow: AlertsFlow,
 ) -> None:  # fmt: skip
-    # A reassurance waits out quiet hours (22:00–07:00 in London): compose it at a past noon, in the
+    # A reassurance waits out quiet hours (22:00-07:00 in London): compose it at a past noon, in the
     # day, while the dispatcher sends on the real clock, whatever the hour the test runs at.
     noon = datetime(2026, 6, 1, 12, tzinfo=UTC)
     clock.now = noon
@@ -308,3 +308,45 @@ async def test_an_urgent_alert_overtakes_a_running_broadcast(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_withdrawn_mid_broadcast_nothing_more_goes_and_a_correction_reaches_exactly_who_got_it(
+    fast_telegram: TelegramChannel, telegram_api: FakeBotApi, clock: FakeClock, alert_store: AlertStore,
+    composer: Composer, alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    clock.now = datetime(2026, 6, 1, 12, tzinfo=UTC)  # a past noon: due at once on the real clock
+    chats = list(range(6001, 6121))
+    for chat in chats:
+        await leader(alert_store, "telegram", str(chat), clock)
+    fast_telegram.rate_limit = 40  # three seconds for everyone: time to withdraw it on the way
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="Avoid Green Street",
+                                created_by="cli", channels=ALL)  # fmt: skip
+    task = asyncio.create_task(dispatcher_for(alert_store, alerts_flow, {"telegram": fast_telegram}).run())
+    try:
+        assert await eventually(lambda: _async(len(telegram_api.sent()) >= 20))
+        await alerts_flow.withdraw(alert, "cli", clock())
+
+        async def settled() -> bool:
+            return (await alert_store.progress(alert)).done
+
+        assert await eventually(settled)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    progress = await alert_store.progress(alert)
+    got = {int(m["chat_id"]) for m in telegram_api.sent()}
+    assert progress.sent == len(got) == len(telegram_api.sent()) and progress.cancelled == len(chats) - len(got) > 0
+    # Restarted, the dispatcher finds nothing of it to send.
+    again = dispatcher_for(alert_store, alerts_flow, {"telegram": fast_telegram})
+    assert await again.send_due("telegram") == 0 and len(telegram_api.sent()) == len(got)
+
+    correction = await composer.follow_up(alert, kind="correction", text="It is Upton Lane", created_by="cli")
+    assert correction.total == len(got)
+    await run_until_done(again, alert_store, correction)
+    for chat in chats:
+        messages = [m["text"] for m in telegram_api.sent(chat)]
+        if chat in got:
+            assert len(messages) == 2 and "Correction to alert" in messages[1], (chat, messages)
+            assert alert.reference in messages[1] and correction.reference not in messages[1]
+        else:
+            assert messages == [], chat
