@@ -89,7 +89,11 @@ class Composer:
         boroughs: Sequence[str],
         *,
         rng: random.Random | None = None,
+        approvals: int = 1,
+        urgent_alone: bool = False,
     ) -> None:
+        self.approvals = approvals  # ALERT_APPROVALS: 2, a second coordinator approves each alert
+        self.urgent_alone = urgent_alone  # ALERT_URGENT_ONE_COORDINATOR: not urgent ones
         self.store = store
         self.tz = tz
         self.clock = clock
@@ -126,6 +130,18 @@ class Composer:
             raise AlertError(f"text: keep an alert under {MAX_TEXT} characters")
         return kind_, audience_, body
 
+    def needs_approval(self, kind: str) -> bool:
+        """Whether an alert of this kind waits for a second coordinator."""
+        return self.approvals >= 2 and not (kind == Kind.URGENT and self.urgent_alone)
+
+    def _deliveries(
+        self, kind: Kind, recipients: Sequence[Subscriber], when: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        return [
+            (s.channel, s.user_id, when if kind is Kind.URGENT else max(when, quiet_until(when, s, self.tz)))
+            for s in recipients
+        ]
+
     async def preview(self, audience: str, areas: Sequence[str], channels: Sequence[str]) -> Preview:
         return Preview(tuple(await self.store.recipients(audience, areas, channels)))
 
@@ -150,7 +166,8 @@ class Composer:
         translations: Mapping[str, str] | None = None,
     ) -> Alert:
         """Queue an alert for everyone it reaches, now or at `send_at`; audit it. `translations`:
-        its text in other languages (code → text), for the recipients who chose them."""
+        its text in other languages (code → text), for the recipients who chose them. With
+        ALERT_APPROVALS=2 it is kept, queued for nobody, until another coordinator approves it."""
         kind_, audience_, body = self.check(kind, audience, text)
         translated = self.check_translations(translations or {})
         now = self.clock()
@@ -162,10 +179,8 @@ class Composer:
         preview = await self.preview(audience_, areas, channels)
         if not preview.recipients:
             raise AlertError("nobody to send it to: no approved subscribers for that audience in those areas")
-        deliveries = [
-            (s.channel, s.user_id, when if kind_ is Kind.URGENT else max(when, quiet_until(when, s, self.tz)))
-            for s in preview.recipients
-        ]
+        awaiting = self.needs_approval(kind_)
+        deliveries = [] if awaiting else self._deliveries(kind_, preview.recipients, when)
         fields = {
             "reference": reference or await self.new_reference(),
             "kind": kind_.value,
@@ -177,13 +192,58 @@ class Composer:
             "report_channel": report_to[0] if report_to else None,
             "report_user": report_to[1] if report_to else None,
             "translations": translated,
+            "approval": "awaiting" if awaiting else None,
+            "channels": list(channels),
+            "total": len(preview.recipients),
         }
         alert = await self.store.create_alert(fields, deliveries, now)
         details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience, "areas": list(areas),
                    "recipients": preview.by_channel, "send_at": when.isoformat(), "text": body,
                    **({"translations": translated} if translated else {})}  # fmt: skip
-        await self.store.audit(created_by, "alert sent", details, now)
+        await self.store.audit(created_by, "alert awaiting approval" if awaiting else "alert sent", details, now)
         return alert
+
+    async def approve(self, alert: Alert, who: str) -> Alert:
+        """A second coordinator approves an alert: it is queued for everyone it reaches now (at
+        its time, or at once if that has passed); audited. Not by whoever composed it."""
+        self._check_decision(alert, who)
+        now = self.clock()
+        when = max(alert.send_at, now)
+        preview = await self.preview(alert.audience, alert.areas, alert.channels)
+        if not preview.recipients:
+            raise AlertError("nobody to send it to now: no approved subscribers for that audience in those areas")
+        decided = await self.store.decide(alert, True, who, now, self._deliveries(Kind(alert.kind),
+                                          preview.recipients, when), when)  # fmt: skip
+        if decided is None:
+            raise AlertError(f"{alert.reference} was decided meanwhile by another coordinator")
+        details = {"reference": alert.reference, "composed_by": alert.created_by, "recipients": preview.by_channel,
+                   "send_at": when.isoformat()}  # fmt: skip
+        await self.store.audit(who, "alert approved", details, now)
+        return decided
+
+    async def refuse(self, alert: Alert, who: str, reason: str = "") -> Alert:
+        """A second coordinator refuses an alert: it never goes; audited."""
+        self._check_decision(alert, who)
+        now = self.clock()
+        decided = await self.store.decide(alert, False, who, now)
+        if decided is None:
+            raise AlertError(f"{alert.reference} was decided meanwhile by another coordinator")
+        details = {
+            "reference": alert.reference,
+            "composed_by": alert.created_by,
+            **({"reason": reason} if reason else {}),
+        }
+        await self.store.audit(who, "alert refused", details, now)
+        return decided
+
+    def _check_decision(self, alert: Alert, who: str) -> None:
+        if alert.cancelled_at is not None:
+            raise AlertError(f"{alert.reference} was withdrawn")
+        if not alert.awaiting:
+            state = {"approved": "was already approved", "refused": "was refused"}.get(alert.approval or "", "")
+            raise AlertError(f"{alert.reference} {state or 'needs no approval'}")
+        if who == alert.created_by:
+            raise AlertError(f"{alert.reference}: another coordinator must approve it, not whoever composed it")
 
     async def root(self, alert: Alert) -> Alert:
         """The alert a follow-up is about (itself if it is not one): follow-ups are all about it."""

@@ -72,6 +72,15 @@ class Alert:
     follows: int | None = None  # a follow-up: the id of the alert it corrects or gives the all clear for
     follow_up: str | None = None  # its kind: FollowUp
     follows_reference: str | None = None  # the reference it carries: the original's
+    approval: str | None = None  # awaiting, approved or refused (ALERT_APPROVALS=2); None: not needed
+    decided_by: str | None = None  # who approved or refused it
+    decided_at: datetime | None = None
+    channels: tuple[str, ...] = ()  # the channels it goes on, as composed
+
+    @property
+    def awaiting(self) -> bool:
+        """Waiting for a second coordinator: nothing is queued for anyone yet."""
+        return self.approval == "awaiting"
 
     @property
     def shown_reference(self) -> str:

@@ -34,7 +34,7 @@ _SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, 
 _ALERT = (
     "id, reference, kind, audience, areas, text, created_by, created_at, send_at, total, report_channel, report_user,"
     " report_message, translations, cancelled_at, cancelled_by, follows, follow_up,"
-    " (SELECT o.reference FROM alerts o WHERE o.id = alerts.follows)"
+    " (SELECT o.reference FROM alerts o WHERE o.id = alerts.follows), approval, decided_by, decided_at, channels"
 )
 
 
@@ -51,7 +51,8 @@ def _alert(row: Sequence[Any]) -> Alert:
         int(row[0]), row[1], row[2], row[3], tuple(a for a in str(row[4]).split(";") if a), row[5], row[6],
         datetime.fromisoformat(row[7]), datetime.fromisoformat(row[8]), int(row[9]), row[10], row[11], row[12],
         json.loads(row[13] or "{}"), datetime.fromisoformat(row[14]) if row[14] else None, row[15],
-        int(row[16]) if row[16] is not None else None, row[17], row[18],
+        int(row[16]) if row[16] is not None else None, row[17], row[18], row[19], row[20],
+        datetime.fromisoformat(row[21]) if row[21] else None, tuple(c for c in str(row[22] or "").split(";") if c),
     )  # fmt: skip
 
 
@@ -171,14 +172,15 @@ class AlertStore:
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO alerts (reference, kind, audience, areas, text, created_by, created_at, send_at, total,"
-                " report_channel, report_user, translations, follows, follow_up)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " report_channel, report_user, translations, follows, follow_up, approval, channels)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     fields["reference"], fields["kind"], fields["audience"], ";".join(fields["areas"]),
                     fields["text"], fields["created_by"], now.isoformat(), fields["send_at"].isoformat(),
-                    len(deliveries), fields.get("report_channel"), fields.get("report_user"),
+                    fields.get("total", len(deliveries)), fields.get("report_channel"), fields.get("report_user"),
                     json.dumps(dict(fields.get("translations") or {}), ensure_ascii=False, sort_keys=True),
-                    fields.get("follows"), fields.get("follow_up"),
+                    fields.get("follows"), fields.get("follow_up"), fields.get("approval"),
+                    ";".join(fields.get("channels") or ()),
                 ),
             )  # fmt: skip
             alert_id = int(cursor.lastrowid or 0)
@@ -193,6 +195,30 @@ class AlertStore:
         alert = await self.alert(alert_id)
         assert alert is not None
         return alert
+
+    async def decide(
+        self, alert: Alert, approved: bool, who: str, now: datetime,
+        deliveries: Sequence[tuple[str, str, datetime]] = (), send_at: datetime | None = None,
+    ) -> Alert | None:  # fmt: skip
+        """Approve an alert awaiting a second coordinator (queueing `deliveries`, from `send_at`)
+        or refuse it, in one transaction; None if it was no longer awaiting (decided meanwhile)."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE alerts SET approval = ?, decided_by = ?, decided_at = ?, total = ?, send_at = ?"
+                " WHERE id = ? AND approval = 'awaiting' AND cancelled_at IS NULL",
+                ("approved" if approved else "refused", who, now.isoformat(),
+                 len(deliveries) if approved else alert.total, (send_at or alert.send_at).isoformat(), alert.id),
+            )  # fmt: skip
+            if not cursor.rowcount:
+                return None
+            priority, start = PRIORITY[alert.kind], send_at or alert.send_at
+            for channel, user_id, not_before in deliveries:
+                await conn.execute(
+                    "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before, priority)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (alert.id, channel, user_id, max(not_before, start).isoformat(), priority),
+                )
+        return await self.alert(alert.id)
 
     async def alert(self, alert_id: int) -> Alert | None:
         rows = await self.db.query(f"SELECT {_ALERT} FROM alerts WHERE id = ?", (alert_id,))
@@ -409,7 +435,8 @@ class AlertStore:
     async def unreported(self) -> list[Alert]:
         """Alerts with someone to tell when they finish, not yet told."""
         rows = await self.db.query(
-            f"SELECT {_ALERT} FROM alerts WHERE report_user IS NOT NULL AND reported_at IS NULL ORDER BY id"
+            f"SELECT {_ALERT} FROM alerts WHERE report_user IS NOT NULL AND reported_at IS NULL"
+            " AND coalesce(approval, 'approved') = 'approved' ORDER BY id"
         )
         return [_alert(r) for r in rows]
 

@@ -92,6 +92,13 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     cancel.add_argument("reference", help="e.g. A-7K3Q")
     cancel.add_argument("--yes", action="store_true", help="withdraw without asking")
     cancel.add_argument("--json", action="store_true", help="print JSON instead of text")
+    for name, verb in (("approve", "approve an alert another coordinator composed (ALERT_APPROVALS=2)"),
+                       ("refuse", "refuse an alert waiting for approval: it is never sent")):  # fmt: skip
+        decide = actions.add_parser(name, help=verb)
+        decide.add_argument("reference", help="e.g. A-7K3Q")
+        if name == "refuse":
+            decide.add_argument("--reason", default="", help="why (kept in the audit log)")
+        decide.add_argument("--json", action="store_true", help="print JSON instead of text")
     follow = actions.add_parser(
         "follow-up", help="send a correction or the all clear to exactly those who received an alert (asks first)"
     )
@@ -311,6 +318,8 @@ def progress_json(alert: Alert, progress: Progress, follow_ups: Sequence[Alert] 
         "failed_by_reason": progress.failed_by_reason,
         "cancelled": progress.cancelled,
         "withdrawn_at": alert.cancelled_at.isoformat() if alert.cancelled_at else None,
+        "approval": alert.approval,
+        "decided_by": alert.decided_by,
         "acknowledged": progress.acknowledged,
         "need_help": progress.need_help,
         "pending": progress.pending,
@@ -345,6 +354,8 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         return await _cancel(args, app, stdin)
     if args.action == "follow-up":
         return await _follow_up(args, app, stdin)
+    if args.action in ("approve", "refuse"):
+        return await _decide(args, app)
     if args.action == "resend":
         alert = await _alert(app, args.reference)
         count = await app.alerts.resend_failed(alert, RESENDABLE, app.training.clock())
@@ -471,6 +482,26 @@ async def _follow_up(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     return 0
 
 
+async def _decide(args: argparse.Namespace, app: App) -> int:
+    """A second coordinator approves or refuses an alert (not whoever composed it); audited."""
+    alert = await _alert(app, args.reference)
+    if args.action == "approve":
+        decided = await app.composer.approve(alert, cli_actor())
+    else:
+        decided = await app.composer.refuse(alert, cli_actor(), clean(args.reason).strip())
+    await app.db.drop_notifications(f"alert-approval:{alert.id}:")
+    await app.alerts_flow.tell_composer(decided)
+    if args.json:
+        print(json.dumps({"reference": decided.reference, "approval": decided.approval, "recipients": decided.total}))
+    elif decided.approval == "approved":
+        print(
+            f"{decided.reference}: approved; queued for {decided.total} recipient{'' if decided.total == 1 else 's'}."
+        )
+    else:
+        print(f"{decided.reference}: refused; it will not be sent.")
+    return 0
+
+
 async def _recipients(args: argparse.Namespace, app: App) -> int:
     """Each recipient of an alert with what became of it; listing them is audited (it names people)."""
     alert = await _alert(app, args.reference)
@@ -592,10 +623,14 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         kind=args.kind, audience=args.audience, areas=areas, text=text, created_by=cli_actor(), channels=channels,
         send_at=when, translations=translations,
     )  # fmt: skip
+    if alert.awaiting:
+        await flow.ask_approval(alert)
+        print(f"{alert.reference} is waiting for a second coordinator to approve it (ALERT_APPROVALS=2): they have"
+              f" been asked in the chat, or run `safetybot alerts approve {alert.reference}` as another"
+              " coordinator.", file=sys.stderr)  # fmt: skip
     if args.json:
-        print(
-            json.dumps({"reference": alert.reference, "recipients": alert.total, "send_at": alert.send_at.isoformat()})
-        )
+        print(json.dumps({"reference": alert.reference, "recipients": alert.total, "send_at": alert.send_at.isoformat(),
+                          "approval": alert.approval}))  # fmt: skip
     else:
         print(alert.reference)
     return 0

@@ -12,8 +12,9 @@ from its status page withdraw it or send a correction or the all clear to those 
                       alr-review alr-approve alr-reject     coordinators: leaders waiting
                       alr-kind alr-aud alr-areas alr-tpl alr-send alr-later alr-status   coordinators
                       alr-wd alr-wd-yes alr-fix alr-clear alr-fu-send  coordinators: after sending
+                      alr-appr alr-refuse            a second coordinator (ALERT_APPROVALS=2)
                       alr-ack alr-help               answers to an alert
-    open choices      alr-ack alr-help alr-review alr-status: buttons on messages the bot sent
+    open choices      alr-ack alr-help alr-review alr-status alr-appr alr-refuse: on messages the bot sent
                       first; accepted without being offered, each checks who may press it
     state (typed)     alr_name alr_place alr_role alr_areas alr_compose_areas alr_text alr_at alr_fu_text
                       (alr_text, alr_fu_text are not read for danger: an alert may describe it)
@@ -128,6 +129,8 @@ class AlertsFlow:
             "alr-fix": coordinator(self._on_correction, audited=False),
             "alr-clear": coordinator(self._on_all_clear, audited=False),
             "alr-fu-send": coordinator(self._on_follow_up_send, audited=False),
+            "alr-appr": coordinator(self._on_approve_alert, audited=False),
+            "alr-refuse": coordinator(self._on_refuse_alert, audited=False),
             "alr-ack": self._on_ack,
             "alr-help": self._on_need_help,
             "alr-ask": self._on_ask_team,
@@ -151,7 +154,9 @@ class AlertsFlow:
             links={"check": self._on_check},
             commands={"alerts": self._home, "subscribe": self._subscribe, "unsubscribe": self._unsubscribe},
             # Buttons on messages the bot sent first; each checks who may press it.
-            open_choices=frozenset({"alr-ack", "alr-help", "alr-review", "alr-status", "alr-ask"}),
+            open_choices=frozenset(
+                {"alr-ack", "alr-help", "alr-review", "alr-status", "alr-ask", "alr-appr", "alr-refuse"}
+            ),
             # A coordinator's alert may well describe danger: not read for it.
             untriaged=frozenset({"alr_text", "alr_tr_text", "alr_fu_text"}),
             forget=self._forget,
@@ -247,10 +252,12 @@ class AlertsFlow:
         starts = [b for b in self.composer.boroughs if len(lowered) >= 4 and b.lower().startswith(lowered + " ")]
         return starts[0] if len(starts) == 1 else None
 
-    async def _notify_coordinators(self, key: str, word: Callable[[], Reply]) -> None:
-        """Queue a notice for every coordinator, worded (`word`) in the language each chose (not
-        in the language of whoever it is about)."""
+    async def _notify_coordinators(self, key: str, word: Callable[[], Reply], *, but: str = "") -> None:
+        """Queue a notice for every coordinator (`but` this actor), worded (`word`) in the language
+        each chose (not in the language of whoever it is about)."""
         for channel, user_id, _since in await self.db.coordinators():
+            if actor(channel, user_id) == but:
+                continue
             with self.copy.speaking(await self.db.language_of(channel, user_id)) as voice:
                 body = notice_body(in_language(word(), voice, self.copy))
             await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock(),
@@ -736,6 +743,10 @@ class AlertsFlow:
             )  # fmt: skip
         except AlertError as exc:
             return Step(self._say("alerts_compose_problem", problem=str(exc)))
+        if alert.awaiting:
+            await self.ask_approval(alert)
+            status = Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"])
+            return Step(self._say("alerts_awaiting_approval", status, reference=alert.reference))
         key = "alerts_scheduled" if when else "alerts_queued"
         at = self.local_time(when) if when else ""
         status = Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"])
@@ -762,20 +773,83 @@ class AlertsFlow:
     async def _alert_of(self, value: str) -> Alert | None:
         return await self.store.alert(wanted) if (wanted := number(value)) is not None else None
 
-    async def _on_status(self, _turn: Turn, value: str) -> Step:
+    async def _on_status(self, turn: Turn, value: str) -> Step:
         alert = await self._alert_of(value)
         if alert is None:
             return Step(self._say("alerts_no_such_alert"))
         progress = await self.store.progress(alert)
         follow_ups = await self.store.follow_ups(alert)
         choices = [Choice(f"alr-status:{alert.id}", self.copy["alerts_refresh"])]
-        if alert.cancelled_at is None and (progress.pending or alert.send_at > self.clock()):
+        if (
+            alert.awaiting
+            and alert.cancelled_at is None
+            and actor(turn.incoming.channel, turn.incoming.user_id) != alert.created_by
+        ):
+            choices.append(Choice(f"alr-appr:{alert.id}", self.copy["alerts_approve_alert"]))
+            choices.append(Choice(f"alr-refuse:{alert.id}", self.copy["alerts_refuse_alert"]))
+        if (
+            alert.cancelled_at is None
+            and alert.approval != "refused"
+            and (progress.pending or alert.send_at > self.clock() or alert.awaiting)
+        ):
             choices.append(Choice(f"alr-wd:{alert.id}", self.copy["alerts_withdraw"]))
         if alert.follows is None and progress.sent + progress.delivered:
             choices.append(Choice(f"alr-fix:{alert.id}", self.copy["alerts_send_correction"]))
             choices.append(Choice(f"alr-clear:{alert.id}", self.copy["alerts_send_all_clear"]))
         text = self.progress_text(alert, progress, follow_ups)
         return Step(Reply(text, (*choices, Choice("alr:recent", self.copy["back"]), self._main())))
+
+    # --- a second coordinator approves (ALERT_APPROVALS=2) ------------------------------------------
+    async def ask_approval(self, alert: Alert) -> None:
+        """Ask every other coordinator to approve or refuse an alert (sent by the running bot):
+        what it says, to whom, and who composed it."""
+
+        def request() -> Reply:
+            summary = self.copy.format(
+                "alerts_approval_request", reference=alert.reference, kind=self.copy[f"alerts_kind_{alert.kind}"],
+                audience=self.copy[f"alerts_audience_{alert.audience}"],
+                areas=escape_markdown(self._areas_label(alert.areas)),
+                recipients=self.copy.count("recipients_count", alert.total), who=escape_markdown(alert.created_by),
+            )  # fmt: skip
+            shown = self.message_text(alert.text, alert.reference, alert.kind)
+            choices = (Choice(f"alr-appr:{alert.id}", self.copy["alerts_approve_alert"]),
+                       Choice(f"alr-refuse:{alert.id}", self.copy["alerts_refuse_alert"]))  # fmt: skip
+            return Reply(f"{summary}\n\n---\n\n{shown}", choices)
+
+        await self._notify_coordinators(f"alert-approval:{alert.id}", request, but=alert.created_by)
+
+    async def tell_composer(self, alert: Alert) -> None:
+        """Tell whoever composed an alert in the chat that it was approved or refused."""
+        if alert.report_channel and alert.report_user:
+            key = "alerts_told_approved" if alert.approval == "approved" else "alerts_told_refused"
+            with self.copy.speaking(await self.db.language_of(alert.report_channel, alert.report_user)) as voice:
+                reply = Reply(self.copy.format(key, reference=alert.reference),
+                              (Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"]),))  # fmt: skip
+                body = notice_body(in_language(reply, voice, self.copy))
+            await self.db.notify(f"alert-decided:{alert.id}", alert.report_channel, alert.report_user, body,
+                                 self.clock())  # fmt: skip
+
+    async def _on_approve_alert(self, turn: Turn, value: str) -> Step:
+        return await self._decide_alert(turn, value, approve=True)
+
+    async def _on_refuse_alert(self, turn: Turn, value: str) -> Step:
+        return await self._decide_alert(turn, value, approve=False)
+
+    async def _decide_alert(self, turn: Turn, value: str, *, approve: bool) -> Step:
+        alert = await self._alert_of(value)
+        if alert is None:
+            return Step(self._say("alerts_no_such_alert"))
+        who = actor(turn.incoming.channel, turn.incoming.user_id)
+        try:
+            decided = await (self.composer.approve(alert, who) if approve else self.composer.refuse(alert, who))
+        except AlertError as exc:
+            return Step(self._say("alerts_compose_problem", problem=str(exc)))
+        await self.db.drop_notifications(f"alert-approval:{alert.id}:")  # the others needn't decide
+        await self.tell_composer(decided)
+        status = Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"])
+        key = "alerts_alert_approved" if approve else "alerts_alert_refused"
+        recipients = self.copy.count("recipients_count", decided.total)
+        return Step(self._say(key, status, reference=alert.reference, recipients=recipients))
 
     # --- coordinators: withdrawing, correcting, the all clear --------------------------------------
     async def _on_withdraw(self, _turn: Turn, value: str) -> Step:
@@ -868,7 +942,9 @@ class AlertsFlow:
     def progress_text(self, alert: Alert, progress: Progress, follow_ups: Sequence[Alert] = ()) -> str:
         """An alert's totals, as coordinators read them, then its withdrawal and follow-ups."""
         failed = "; ".join(f"{reason} {count}" for reason, count in sorted(progress.failed_by_reason.items()))
-        if alert.send_at > self.clock() and alert.cancelled_at is None:
+        if alert.approval in ("awaiting", "refused") and alert.cancelled_at is None:
+            key = f"alerts_report_{alert.approval}"
+        elif alert.send_at > self.clock() and alert.cancelled_at is None:
             key = "alerts_report_scheduled"
         else:
             key = "alerts_report_final" if progress.done else "alerts_report_progress"
@@ -940,6 +1016,8 @@ class AlertsFlow:
         if found is None:
             return Step(self._say("alerts_not_genuine", reference=escape_markdown(value.strip().upper()[:12])))
         alert = await self.composer.root(found)  # a follow-up's own reference: what it is about
+        if alert.approval in ("awaiting", "refused"):  # never sent: nobody got it from us
+            return Step(self._say("alerts_not_genuine", reference=escape_markdown(alert.reference)))
         if alert.cancelled_at is not None:
             reply = self._say("alerts_withdrawn", reference=alert.reference, when=self.local_time(alert.cancelled_at))
         else:

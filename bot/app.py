@@ -81,7 +81,8 @@ async def open_app(
             training, content.copy, retention=timedelta(days=settings.training_retention_days), roles=content.roles
         )
         alerts = AlertStore(db)
-        composer = Composer(alerts, settings.zone, clock, content.boroughs)
+        composer = Composer(alerts, settings.zone, clock, content.boroughs, approvals=settings.alert_approvals,
+                            urgent_alone=settings.alert_urgent_one_coordinator)  # fmt: skip
         alerts_flow = AlertsFlow(
             alerts,
             composer,

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # How long the alerts dispatcher holds a claimed delivery: if the process dies, that batch is
     # sent again after this (the at-least-once window; see alerts/dispatch.py).
     alert_lease_seconds: float = Field(default=30.0, gt=0)
+    # 2: an alert composed by one coordinator waits until another approves it (both audited).
+    alert_approvals: int = Field(default=1, ge=1, le=2)
+    # With ALERT_APPROVALS=2, may one coordinator alone send an urgent alert (danger now)?
+    alert_urgent_one_coordinator: bool = False
 
     @field_validator("timezone")
     @classmethod

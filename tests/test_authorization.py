@@ -196,13 +196,15 @@ ACTIONS = [
         changes=True,
         logs="correction sent",
     ),
+    Action("approve an alert", "_on_approve_alert", choice="alr-appr:{waiting}", changes=True, logs="alert approved"),
+    Action("refuse an alert", "_on_refuse_alert", choice="alr-refuse:{waiting}", changes=True, logs="alert refused"),
 ]
 CHOICES = [a for a in ACTIONS if not a.typed]
 NUMBER_ANSWERS = frozenset({"trn_new"})  # the flows' `numeric` states among these
-OPEN = frozenset({"alr-review", "alr-status"})  # buttons on messages sent first: accepted unoffered
+OPEN = frozenset({"alr-review", "alr-status", "alr-appr", "alr-refuse"})  # on messages sent first: accepted unoffered
 # Every choice id only coordinators are shown (the "Manage sessions" entry and the alerts home's three).
 COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-(un)?checkin|trn-new-skip|alr:(compose|pending|recent)|alr-("
-                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status|tr|tr-lang|wd|fix|clear|fu-send"
+                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status|tr|tr-lang|wd|fix|clear|fu-send|appr|refuse"
                              r"))")  # fmt: skip
 
 
@@ -217,6 +219,7 @@ class World:
     store: AlertStore
     training: Training
     ids: dict[str, Any]
+    composer: Composer
 
 
 @pytest.fixture
@@ -224,7 +227,7 @@ async def world(
     engine: Engine, db: Database, clock: FakeClock, training: Training, alert_store: AlertStore, composer: Composer
 ) -> World:
     """A session today (so people can be checked in) with someone booked, a leader waiting for
-    checks, an approved leader, an alert they received."""
+    checks, an approved leader, an alert they received, an alert waiting for a second coordinator."""
     session = await training.add({**SESSION, "starts": "2026-11-26T18:00", "ends": "2026-11-26T20:00"})
     booked, _ = await training.register(session, Person("telegram", "9", "Yusuf Ali", "Masjid", "Chair", 1))
     waiting, _ = await alert_store.save_subscriber(
@@ -240,8 +243,13 @@ async def world(
     )  # fmt: skip
     [(delivery,)] = await db.query("SELECT id FROM alert_deliveries WHERE alert_id = ?", (alert.id,))
     await alert_store.finish([(int(delivery), "sent", {"sent_at": clock().isoformat()})])  # Sam has it
-    ids = {"session": session, "registration": booked.id, "subscriber": waiting.id, "alert": alert.id}
-    return World(engine, db, clock, alert_store, training, {**ids, "reference": alert.reference})
+    composer.approvals = 2  # and one waiting for a second coordinator (ALERT_APPROVALS=2)
+    awaiting = await composer.send(kind="urgent", audience="leaders", areas=["all"], text="Doors shut",
+                                   created_by="console:coord", channels=ALERT_CHANNELS)  # fmt: skip
+    composer.approvals = 1
+    ids = {"session": session, "registration": booked.id, "subscriber": waiting.id, "alert": alert.id,
+           "waiting": awaiting.id}  # fmt: skip
+    return World(engine, db, clock, alert_store, training, {**ids, "reference": alert.reference}, composer)
 
 
 async def send(world: World, channel: str, text: str | None = None, choice: str | None = None) -> Reply:
@@ -311,6 +319,22 @@ async def offer(world: World, channel: str, action: Action) -> Reply:
         return await send(world, channel, choice=choice)
     # Where a number is the answer (a new session's capacity), the option is picked by its words
     return await send(world, channel, "Go on" if action.state in NUMBER_ANSWERS else "1")
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+async def test_whoever_composed_an_alert_cannot_approve_it_themselves(world: World, channel: str) -> None:
+    await become(world, "coordinator", channel)
+    world.composer.approvals = 2
+    own = await world.composer.send(kind="urgent", audience="leaders", areas=["all"], text="Stay inside",
+                                    created_by=f"{channel}:{USER[channel]}", channels=ALERT_CHANNELS)  # fmt: skip
+    reply = await send(world, channel, choice=f"alr-appr:{own.id}")
+    assert "another coordinator must approve it" in reply.text
+    assert await world.db.query("SELECT count(*) FROM alert_deliveries WHERE alert_id = ?", (own.id,)) == [(0,)]
+    reply = await send(world, channel, choice=f"alr-appr:{world.ids['waiting']}")  # composed by console:coord
+    assert "**Approved:** alert" in reply.text
+    assert [(who, what) for who, what, _ in await audit(world.db) if what == "alert approved"] == [
+        (f"{channel}:{USER[channel]}", "alert approved")
+    ]
 
 
 def refused(reply: Reply) -> bool:
@@ -442,17 +466,17 @@ async def test_a_removed_coordinator_sees_exactly_what_a_member_sees(world: Worl
 async def test_a_coordinator_added_or_removed_while_running_counts_at_once(world: World, channel: str) -> None:
     send_now = next(a for a in ACTIONS if a.name == "send now")
     assert refused(await offer(world, channel, send_now))
-    assert len(await world.store.alerts()) == 1
+    assert len(await world.store.alerts()) == 2  # the world's: one received, one waiting for approval
 
     assert await world.db.set_coordinator(channel, USER[channel], True, world.clock())  # no restart
     sent = await offer(world, channel, send_now)
     assert not sent.text.startswith((NOT_ALLOWED, EXPIRED)), sent.text
-    assert len(await world.store.alerts()) == 2
+    assert len(await world.store.alerts()) == 3
 
     world.clock.advance(minutes=1)
     assert await world.db.set_coordinator(channel, USER[channel], False, world.clock())
     assert refused(await offer(world, channel, send_now))
-    assert len(await world.store.alerts()) == 2
+    assert len(await world.store.alerts()) == 3
     assert not coordinator_ids(await send(world, channel, "/alerts"))
 
 
@@ -609,7 +633,7 @@ async def test_a_whatsapp_coordinator_removed_with_the_cli_mid_alert_cannot_send
     removed = await safetybot("coordinators", "remove", "whatsapp:07911 123456")  # as people write numbers
     assert f"{who} is no longer a coordinator" in removed.stdout
     assert refused_on_whatsapp(await say(option(preview, "Send it")))
-    assert len(await world.store.alerts()) == 1  # only the one from before
+    assert len(await world.store.alerts()) == 2  # only the two from before
     assert (who, "refused", {"tried": "send"}) in await audit(world.db)
 
     await safetybot("coordinators", "list")  # started again, still listed in COORDINATORS: stays removed

@@ -646,6 +646,47 @@ def test_follow_up_asks_first_and_goes_to_exactly_those_who_received_the_alert(
     assert bad.returncode == 1 and "translation" in bad.stderr
 
 
+def test_with_two_approvals_a_second_coordinator_approves_or_refuses(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_console_leaders(cli, tmp_path)
+    monkeypatch.setenv("ALERT_APPROVALS", "2")
+    monkeypatch.setenv("LOGNAME", "amina")
+    done = send(cli, "--kind", "vigilance", "--audience", "leaders", "--areas", "Newham", "--text", "Go", "--yes",
+                "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["approval"] == "awaiting" and "waiting for a second coordinator" in done.stderr
+    reference = json.loads(done.stdout)["reference"]
+    assert (status(cli, reference)["approval"], status(cli, reference)["recipients"]) == ("awaiting", 2)
+    own = cli(["alerts", "approve", reference])
+    assert own.returncode == 1 and "another coordinator must approve it" in own.stderr
+    monkeypatch.setenv("LOGNAME", "sam")
+    approved = cli(["alerts", "approve", reference, "--json"])
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout) == {"reference": reference, "approval": "approved", "recipients": 2}
+    progress = status(cli, reference)
+    assert (progress["decided_by"], progress["pending"]) == ("cli:sam", 2)
+    assert cli(["alerts", "refuse", reference]).returncode == 1  # decided already
+    monkeypatch.setenv("LOGNAME", "amina")
+    other = sent(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--text", "Doors shut")
+    monkeypatch.setenv("LOGNAME", "sam")
+    refused = cli(["alerts", "refuse", other, "--reason", "Wrong borough"])
+    assert refused.returncode == 0 and "refused; it will not be sent" in refused.stdout
+    assert status(cli, other)["pending"] == 0 and status(cli, other)["approval"] == "refused"
+    entries = {e["action"]: e for e in audit(cli)}
+    assert entries["alert refused"]["actor"] == "cli:sam" and entries["alert refused"]["details"]["reason"] == (
+        "Wrong borough"
+    )
+    assert entries["alert approved"]["details"]["composed_by"] == "cli:amina"
+    monkeypatch.setenv("ALERT_URGENT_ONE_COORDINATOR", "true")
+    alone = send(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--text", "Go", "--yes",
+                 "--json")  # fmt: skip
+    assert (
+        json.loads(alone.stdout)["approval"] is None
+        and status(cli, json.loads(alone.stdout)["reference"])["pending"] == 2
+    )
+
+
 def test_cancel_asks_first_then_withdraws_and_check_says_so(
     cli: Cli, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1157,3 +1157,76 @@ async def test_follow_ups_respect_quiet_hours_and_need_someone_who_received_it(
         await composer.follow_up(alert, kind="retraction", text="x", created_by="cli")
     with pytest.raises(AlertError, match="no text"):
         await composer.follow_up(alert, kind="correction", text="  ", created_by="cli")
+
+
+# --- a second approver (ALERT_APPROVALS=2) -------------------------------------------------------------
+async def compose_and_send(engine: Engine, kind: str = "vigilance") -> Reply:
+    await compose(engine, kind, "leaders", "newham")
+    await say(engine, "Extra patrols at Friday prayers", COORD)
+    return await press(engine, "alr-send:go", COORD)
+
+
+async def test_an_alert_waits_for_a_second_coordinator_who_approves_it(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    composer.approvals = 2
+    await audience(alert_store, clock)
+    assert await db.set_coordinator("telegram", "555", True, clock())
+    waiting = await compose_and_send(engine)
+    assert "is waiting for a second coordinator" in plain(waiting.text)
+    [alert] = await alert_store.alerts()
+    assert alert.awaiting and alert.total == 4 and await deliveries(db) == []  # queued for nobody yet
+    assert "waiting for approval" in plain((await press(engine, f"alr-status:{alert.id}", COORD)).text)
+    assert f"{alert.reference} is genuine" not in plain((await say(engine, f"CHECK {alert.reference}")).text)
+    # The other coordinator is asked, with the text and the count; not whoever composed it.
+    asked = [n for n in await notifications(db) if n.key.startswith(f"alert-approval:{alert.id}:")]
+    assert [(n.channel, n.user_id) for n in asked] == [("telegram", "555")]
+    assert "needs your approval" in asked[0].body["text"] and "Extra patrols" in asked[0].body["text"]
+    assert [c[0] for c in asked[0].body["choices"]] == [f"alr-appr:{alert.id}", f"alr-refuse:{alert.id}"]
+    # Whoever composed it can't approve it themselves (the button is open: it arrives on a notice).
+    mine = await press(engine, f"alr-appr:{alert.id}", COORD)
+    assert "another coordinator must approve it" in plain(mine.text) and await deliveries(db) == []
+    clock.advance(minutes=3)
+    approved = await engine.handle(
+        make_incoming(None, channel="telegram", user_id="555", choice=f"alr-appr:{alert.id}")
+    )
+    assert "Approved: alert" in plain(approved.text) and "on its way to 4 recipients" in plain(approved.text)
+    decided = await alert_store.alert(alert.id)
+    assert decided is not None and (decided.approval, decided.decided_by) == ("approved", "telegram:555")
+    assert len(await deliveries(db)) == 4
+    assert all(datetime.fromisoformat(due) >= clock() for _, _, due, _ in await deliveries(db))
+    assert not [n for n in await notifications(db) if n.key.startswith(f"alert-approval:{alert.id}:")]
+    told = [n for n in await notifications(db) if n.key == f"alert-decided:{alert.id}"]
+    assert told and told[0].user_id == COORD and "was approved by another coordinator" in told[0].body["text"]
+    again = await engine.handle(make_incoming(None, channel="telegram", user_id="555", choice=f"alr-appr:{alert.id}"))
+    assert "was already approved" in plain(again.text) and len(await deliveries(db)) == 4  # not queued twice
+    actions = [(who, what) for _, who, what, _ in reversed(await alert_store.audit_log())]
+    assert ("console:coord", "alert awaiting approval") in actions and ("telegram:555", "alert approved") in actions
+
+
+async def test_a_refused_alert_never_goes_and_urgent_ones_may_go_alone_where_allowed(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    composer.approvals = 2
+    await audience(alert_store, clock)
+    assert await db.set_coordinator("console", "coord2", True, clock())
+    await compose_and_send(engine, "urgent")
+    [alert] = await alert_store.alerts()
+    assert alert.awaiting  # by default urgent alerts need the second coordinator too
+    refused = await press(engine, f"alr-refuse:{alert.id}", "coord2")
+    assert "Refused: alert" in plain(refused.text)
+    assert "refused by a second coordinator" in plain((await press(engine, f"alr-status:{alert.id}", COORD)).text)
+    assert "was refused" in plain((await press(engine, f"alr-appr:{alert.id}", "coord2")).text)
+    assert await deliveries(db) == [] and f"{alert.reference} is genuine" not in plain(
+        (await say(engine, f"CHECK {alert.reference}")).text
+    )
+    told = [n for n in await notifications(db) if n.key == f"alert-decided:{alert.id}"]
+    assert "was refused" in told[0].body["text"]
+    # ALERT_URGENT_ONE_COORDINATOR: an urgent alert goes at once; others still wait.
+    composer.urgent_alone = True
+    assert "Sending: alert" in plain((await compose_and_send(engine, "urgent")).text)
+    assert "waiting for a second coordinator" in plain((await compose_and_send(engine, "vigilance")).text)
+    # A withdrawn alert can't be approved afterwards.
+    waiting = (await alert_store.alerts())[0]
+    await alert_store.cancel(waiting, "console:coord", clock())
+    assert "was withdrawn" in plain((await press(engine, f"alr-appr:{waiting.id}", "coord2")).text)
