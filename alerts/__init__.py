@@ -3,7 +3,7 @@
 Never imports `bot`. Channels take part by implementing `Sender`; the database is passed in.
 """
 
-from alerts.compose import AlertError, Composer, Preview, parse_areas, quiet_until
+from alerts.compose import AlertError, Composer, Preview, parse_areas, parse_duration, quiet_until
 from alerts.dispatch import Dispatcher
 from alerts.model import (
     Alert,
@@ -38,5 +38,6 @@ __all__ = [
     "Sender",
     "Subscriber",
     "parse_areas",
+    "parse_duration",
     "quiet_until",
 ]

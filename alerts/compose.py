@@ -66,6 +66,22 @@ def parse_areas(value: str | Sequence[str], known: Sequence[str]) -> tuple[str, 
     return tuple(dict.fromkeys(by_name[item.lower()] for item in wanted))
 
 
+_DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hr|hrs|hours?)?", re.IGNORECASE)
+MAX_ESCALATION = timedelta(hours=24)
+
+
+def parse_duration(value: str) -> timedelta:
+    """ "15m", "15 min", "1h", "90" (minutes): how long leaders have to acknowledge an alert."""
+    found = _DURATION.fullmatch(value.strip())
+    if found is None:
+        raise AlertError(f"escalate after: give minutes or hours, e.g. 15m or 1h, not {value!r}")
+    amount, unit = int(found.group(1)), (found.group(2) or "m").lower()
+    duration = timedelta(hours=amount) if unit.startswith("h") else timedelta(minutes=amount)
+    if not timedelta(minutes=1) <= duration <= MAX_ESCALATION:
+        raise AlertError("escalate after: between 1 minute and 24 hours")
+    return duration
+
+
 def quiet_until(now: datetime, subscriber: Subscriber, tz: ZoneInfo) -> datetime:
     """When a non-urgent alert may reach this person: now, or the end of their quiet hours."""
     start, end = time.fromisoformat(subscriber.quiet_start), time.fromisoformat(subscriber.quiet_end)
@@ -164,6 +180,7 @@ class Composer:
         report_to: tuple[str, str] | None = None,
         reference: str | None = None,
         translations: Mapping[str, str] | None = None,
+        escalate_after: timedelta | None = None,
     ) -> Alert:
         """Queue an alert for everyone it reaches, now or at `send_at`; audit it. `translations`:
         its text in other languages (code → text), for the recipients who chose them. With
@@ -195,6 +212,7 @@ class Composer:
             "approval": "awaiting" if awaiting else None,
             "channels": list(channels),
             "total": len(preview.recipients),
+            "escalate_after": int(escalate_after.total_seconds()) if escalate_after else None,
         }
         alert = await self.store.create_alert(fields, deliveries, now)
         details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience, "areas": list(areas),
@@ -261,10 +279,12 @@ class Composer:
         created_by: str,
         report_to: tuple[str, str] | None = None,
         translations: Mapping[str, str] | None = None,
+        recipients: Sequence[Subscriber] | None = None,
     ) -> Alert:
         """Queue a correction or the all clear for everyone who received `original` (or the alert
         it follows up), with its kind's priority and quiet hours; audit it. It carries the
-        original's reference; its own (A-7K3Q-1, -2…) is for coordinators' commands."""
+        original's reference; its own (A-7K3Q-1, -2…) is for coordinators' commands. A reminder
+        (escalation) goes to the `recipients` given."""
         try:
             follow = FollowUp(kind)
         except ValueError:
@@ -272,15 +292,14 @@ class Composer:
         original = await self.root(original)
         kind_, _, body = self.check(original.kind, original.audience, text)
         translated = self.check_translations(translations or {})
-        recipients = await self.store.received(original)
+        if recipients is None:
+            recipients = await self.store.received(original)
         if not recipients:
             raise AlertError(
                 f"nobody has received {original.reference} yet: withdraw it instead (it never reaches anyone)"
             )
         now = self.clock()
-        deliveries = [
-            (s.channel, s.user_id, now if kind_ is Kind.URGENT else quiet_until(now, s, self.tz)) for s in recipients
-        ]
+        deliveries = self._deliveries(kind_, recipients, now)
         earlier = await self.store.follow_ups(original)
         fields = {
             "reference": f"{original.reference}-{len(earlier) + 1}",
@@ -302,6 +321,8 @@ class Composer:
             counts[s.channel] = counts.get(s.channel, 0) + 1
         details = {"reference": alert.reference, "follows": original.reference, "recipients": counts, "text": body,
                    **({"translations": translated} if translated else {})}  # fmt: skip
-        await self.store.audit(created_by, "correction sent" if follow is FollowUp.CORRECTION else "all clear sent",
-                               details, now)  # fmt: skip
+        action = {FollowUp.CORRECTION: "correction sent", FollowUp.ALL_CLEAR: "all clear sent"}.get(
+            follow, "reminder sent"
+        )
+        await self.store.audit(created_by, action, details, now)
         return alert

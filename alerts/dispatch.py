@@ -67,7 +67,9 @@ class Dispatcher:
         progress_every: float = 5.0,
         only_user: str | None = None,
         drain: float = 10.0,
+        on_tick: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_tick = on_tick  # also every `progress_every` s: escalations due
         self.drain = drain  # seconds, when stopping, for requests in flight to finish
         self.only_user = only_user  # the console chat delivers only to the person at its keyboard
         self.store = store
@@ -217,7 +219,13 @@ class Dispatcher:
             await asyncio.sleep(self.progress_every)
 
     async def report(self) -> None:
-        """Show whoever sent an alert how it is going (when that changed), and the final report once."""
+        """Show whoever sent an alert how it is going (when that changed), and the final report once;
+        then whatever else is due (`on_tick`: escalations)."""
+        await self._report()
+        if self.on_tick is not None:
+            await self.on_tick()
+
+    async def _report(self) -> None:
         for alert in await self.store.unreported():
             if alert.send_at > self.clock():
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -21,6 +21,7 @@ class FollowUp(StrEnum):
 
     CORRECTION = "correction"
     ALL_CLEAR = "all-clear"
+    REMINDER = "reminder"  # escalation: to leaders who had not acknowledged it in time
 
 
 class Audience(StrEnum):
@@ -76,6 +77,8 @@ class Alert:
     decided_by: str | None = None  # who approved or refused it
     decided_at: datetime | None = None
     channels: tuple[str, ...] = ()  # the channels it goes on, as composed
+    escalate_after: timedelta | None = None  # then: a reminder to leaders who haven't acknowledged it
+    escalated_at: datetime | None = None
 
     @property
     def awaiting(self) -> bool:

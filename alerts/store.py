@@ -34,7 +34,8 @@ _SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, 
 _ALERT = (
     "id, reference, kind, audience, areas, text, created_by, created_at, send_at, total, report_channel, report_user,"
     " report_message, translations, cancelled_at, cancelled_by, follows, follow_up,"
-    " (SELECT o.reference FROM alerts o WHERE o.id = alerts.follows), approval, decided_by, decided_at, channels"
+    " (SELECT o.reference FROM alerts o WHERE o.id = alerts.follows), approval, decided_by, decided_at, channels,"
+    " escalate_after, escalated_at"
 )
 
 
@@ -53,6 +54,7 @@ def _alert(row: Sequence[Any]) -> Alert:
         json.loads(row[13] or "{}"), datetime.fromisoformat(row[14]) if row[14] else None, row[15],
         int(row[16]) if row[16] is not None else None, row[17], row[18], row[19], row[20],
         datetime.fromisoformat(row[21]) if row[21] else None, tuple(c for c in str(row[22] or "").split(";") if c),
+        timedelta(seconds=int(row[23])) if row[23] else None, datetime.fromisoformat(row[24]) if row[24] else None,
     )  # fmt: skip
 
 
@@ -172,15 +174,15 @@ class AlertStore:
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO alerts (reference, kind, audience, areas, text, created_by, created_at, send_at, total,"
-                " report_channel, report_user, translations, follows, follow_up, approval, channels)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " report_channel, report_user, translations, follows, follow_up, approval, channels, escalate_after)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     fields["reference"], fields["kind"], fields["audience"], ";".join(fields["areas"]),
                     fields["text"], fields["created_by"], now.isoformat(), fields["send_at"].isoformat(),
                     fields.get("total", len(deliveries)), fields.get("report_channel"), fields.get("report_user"),
                     json.dumps(dict(fields.get("translations") or {}), ensure_ascii=False, sort_keys=True),
                     fields.get("follows"), fields.get("follow_up"), fields.get("approval"),
-                    ";".join(fields.get("channels") or ()),
+                    ";".join(fields.get("channels") or ()), fields.get("escalate_after"),
                 ),
             )  # fmt: skip
             alert_id = int(cursor.lastrowid or 0)
@@ -246,6 +248,65 @@ class AlertStore:
             (alert.id,),
         )
         return [dataclasses.replace(_subscriber(row), language=row[-1]) for row in rows]
+
+    async def unacknowledged_leaders(self, alert: Alert) -> list[tuple[Subscriber, str, str | None]]:
+        """The faith leaders an alert was for who haven't acknowledged it, with what became of
+        their delivery (status, reason), in the order queued: for escalation."""
+        rows = await self.db.query(
+            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language, d.status, d.reason"
+            " FROM alert_deliveries d JOIN subscribers s ON s.channel = d.channel AND s.user_id = d.user_id"
+            " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
+            " WHERE d.alert_id = ? AND d.acknowledged IS NULL AND s.kind = 'leader' AND d.status != 'cancelled'"
+            " ORDER BY d.id",
+            (alert.id,),
+        )
+        return [(dataclasses.replace(_subscriber(row), language=row[-3]), row[-2], row[-1]) for row in rows]
+
+    async def escalations_due(self, now: datetime) -> list[Alert]:
+        """Alerts whose time to be acknowledged has run out, not yet escalated (nor withdrawn,
+        awaiting approval or refused)."""
+        rows = await self.db.query(
+            f"SELECT {_ALERT} FROM alerts WHERE escalate_after IS NOT NULL AND escalated_at IS NULL"
+            " AND cancelled_at IS NULL AND coalesce(approval, 'approved') = 'approved' ORDER BY id"
+        )
+        alerts = [_alert(r) for r in rows]
+        return [a for a in alerts if a.escalate_after is not None and a.send_at + a.escalate_after <= now]
+
+    async def mark_escalated(self, alert: Alert, now: datetime) -> bool:
+        """Claim an alert's escalation (once, whichever process gets there first)."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE alerts SET escalated_at = ? WHERE id = ? AND escalated_at IS NULL", (now.isoformat(), alert.id)
+            )
+            return bool(cursor.rowcount)
+
+    async def acknowledge_original(self, alert_id: int, channel: str, user_id: str, how: str, now: datetime) -> None:
+        """An answer to a reminder answers the alert it reminds of."""
+        rows = await self.db.query(
+            "SELECT id FROM alert_deliveries WHERE alert_id = ? AND channel = ? AND user_id = ?",
+            (alert_id, channel, user_id),
+        )
+        for (delivery_id,) in rows:
+            await self.acknowledge(int(delivery_id), how, now)
+
+    async def help_request(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None] | None:
+        """A delivery someone answered with Need help: (alert id, channel, user id, taken by, taken at)."""
+        rows = await self.db.query(
+            "SELECT alert_id, channel, user_id, help_taken_by, help_taken_at FROM alert_deliveries"
+            " WHERE id = ? AND acknowledged = 'help'",
+            (delivery_id,),
+        )
+        return (int(rows[0][0]), rows[0][1], rows[0][2], rows[0][3], rows[0][4]) if rows else None
+
+    async def take_help(self, delivery_id: int, who: str, now: datetime) -> bool:
+        """A coordinator takes on a call for help ("I'm on it"); False if someone already had."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE alert_deliveries SET help_taken_by = ?, help_taken_at = ? WHERE id = ?"
+                " AND acknowledged = 'help' AND help_taken_by IS NULL",
+                (who, now.isoformat(), delivery_id),
+            )
+            return bool(cursor.rowcount)
 
     async def reference_taken(self, reference: str) -> bool:
         return bool(await self.db.query("SELECT 1 FROM alerts WHERE reference = ?", (reference,)))

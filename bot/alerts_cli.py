@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from alerts import Alert, AlertError, Progress, Subscriber, parse_areas
+from alerts import Alert, AlertError, Progress, Subscriber, parse_areas, parse_duration
 from bot import dates, languages
 from bot.alerts_flow import MAX_REASON
 from bot.app import App
@@ -83,6 +83,11 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         " A template brings its own translations that may be shown (TRANSLATION_MIN_STATUS)",
     )
     send.add_argument("--at", help="send later: local time in TIMEZONE, e.g. 2026-12-05T18:30")
+    send.add_argument(
+        "--escalate-after", metavar="DURATION",
+        help="e.g. 15m or 1h: then leaders who haven't acknowledged it get one reminder, and coordinators the"
+        " places of worship not yet reached",
+    )  # fmt: skip
     send.add_argument("--yes", action="store_true", help="send without asking")
     send.add_argument("--json", action="store_true", help="print JSON instead of text")
     status = actions.add_parser("status", help="how an alert is going: sent, delivered, failed, acknowledged")
@@ -320,6 +325,8 @@ def progress_json(alert: Alert, progress: Progress, follow_ups: Sequence[Alert] 
         "withdrawn_at": alert.cancelled_at.isoformat() if alert.cancelled_at else None,
         "approval": alert.approval,
         "decided_by": alert.decided_by,
+        "escalate_after": int(alert.escalate_after.total_seconds()) if alert.escalate_after else None,
+        "escalated_at": alert.escalated_at.isoformat() if alert.escalated_at else None,
         "acknowledged": progress.acknowledged,
         "need_help": progress.need_help,
         "pending": progress.pending,
@@ -564,6 +571,7 @@ async def _left_out(app: App, audience: str, areas: tuple[str, ...], channels: t
 async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     flow, composer = app.alerts_flow, app.composer
     areas = parse_areas(args.areas, composer.boroughs)
+    escalate_after = parse_duration(args.escalate_after) if args.escalate_after else None
     when: datetime | None = None
     if args.at:
         try:
@@ -621,7 +629,7 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             return 1
     alert = await composer.send(
         kind=args.kind, audience=args.audience, areas=areas, text=text, created_by=cli_actor(), channels=channels,
-        send_at=when, translations=translations,
+        send_at=when, translations=translations, escalate_after=escalate_after,
     )  # fmt: skip
     if alert.awaiting:
         await flow.ask_approval(alert)

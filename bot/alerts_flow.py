@@ -23,9 +23,12 @@ from its status page withdraw it or send a correction or the all clear to those 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz import process
@@ -53,11 +56,17 @@ from bot.text import clean, number
 from bot.training import ROLES, TrainingError, parse_local
 from bot.translations import differences
 
+logger = logging.getLogger(__name__)
+
 KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
 # A postcode, or its first half (the district): "E1", "e1 6an", "SW1A 1AA", "UB1"
 _POSTCODE = re.compile(r"([a-z]{1,2}\d[a-z\d]?)(?:\s*\d[a-z]{2})?", re.IGNORECASE)
 MAX_REASON = 300  # characters of a reason for rejecting a request, told to the person
+MAX_HELP_DETAILS = 500  # characters of what's wrong and where, after Need help
+ESCALATE_AFTER = timedelta(minutes=15)  # the chat's "escalate" choice when composing
+ESCALATION_LINES = 30  # places of worship listed in an escalation notice; the rest: `alerts recipients`
+_SHOWN_STATUSES = frozenset({"pending", "sending", "sent", "delivered", "failed"})
 _REQUEST = "leader-request"  # notification keys: leader-request:<channel>:<user id>:<day>:<coordinator>
 
 
@@ -90,7 +99,9 @@ class AlertsFlow:
         roles: Sequence[str] = (),
         places: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
         numbers: Mapping[str, str] | None = None,
+        danger: Callable[[str], bool] | None = None,
     ) -> None:
+        self.danger = danger  # whether typed text is danger now (the answerer's triage): 999 first
         self.roles = tuple(roles) or ROLES  # content/copy.yaml's `roles`
         self.places = places or {}  # content/places.yaml: "whitechapel" → ("Whitechapel", ("Tower Hamlets",))
         self.store = store
@@ -130,6 +141,9 @@ class AlertsFlow:
             "alr-clear": coordinator(self._on_all_clear, audited=False),
             "alr-fu-send": coordinator(self._on_follow_up_send, audited=False),
             "alr-appr": coordinator(self._on_approve_alert, audited=False),
+            "alr-onit": coordinator(self._on_im_on_it, audited=False),
+            "alr-esc": coordinator(self._on_escalate, audited=False),
+            "alr-callme": self._on_call_me,
             "alr-refuse": coordinator(self._on_refuse_alert, audited=False),
             "alr-ack": self._on_ack,
             "alr-help": self._on_need_help,
@@ -145,6 +159,7 @@ class AlertsFlow:
             "alr_at": coordinator(self._on_at_text, typed=True, audited=False),
             "alr_tr_text": coordinator(self._on_translation_text, typed=True, audited=False),
             "alr_fu_text": coordinator(self._on_follow_up_text, typed=True, audited=False),
+            "alr_help_text": self._on_help_text,
             "alr_reject_reason": coordinator(self._on_reject_reason, typed=True, audited=False),
         }
         return Flow(
@@ -155,10 +170,11 @@ class AlertsFlow:
             commands={"alerts": self._home, "subscribe": self._subscribe, "unsubscribe": self._unsubscribe},
             # Buttons on messages the bot sent first; each checks who may press it.
             open_choices=frozenset(
-                {"alr-ack", "alr-help", "alr-review", "alr-status", "alr-ask", "alr-appr", "alr-refuse"}
+                {"alr-ack", "alr-help", "alr-review", "alr-status", "alr-ask", "alr-appr", "alr-refuse", "alr-onit"}
             ),
             # A coordinator's alert may well describe danger: not read for it.
             untriaged=frozenset({"alr_text", "alr_tr_text", "alr_fu_text"}),
+            triaged=frozenset({"alr_help_text"}),  # what's wrong, after Need help: kept, and 999 first if danger
             forget=self._forget,
             privacy=self.copy["privacy_alerts"],
         )
@@ -623,10 +639,17 @@ class AlertsFlow:
                                    areas=escape_markdown(self._areas_label(areas)))  # fmt: skip
         by_language = self.languages_line(preview.by_language, translations)
         summary += "\n\n" + self.copy.format("alerts_preview_languages", languages=by_language)
+        if form.get("escalate"):
+            minutes = int(form["escalate"]) // 60
+            summary += "\n\n" + self.copy.format("alerts_preview_escalation", minutes=minutes)
+            escalate = Choice("alr-esc:off", self.copy["alerts_no_escalation"])
+        else:
+            escalate = Choice("alr-esc:on", self.copy.format("alerts_escalate", minutes=ESCALATE_AFTER.seconds // 60))
         choices = (
             Choice("alr-send:go", self.copy["alerts_send"]),
             Choice("alr-later:at", self.copy["alerts_send_later"]),
             Choice("alr-tr:add", self.copy["alerts_add_translation"]),
+            escalate,
             Choice("alr:home", self.copy["alerts_discard"]),
         )
         return Step(
@@ -714,6 +737,15 @@ class AlertsFlow:
     def local_time(self, when: datetime) -> str:
         return dates.friendly(when, self.composer.tz)
 
+    async def _on_escalate(self, turn: Turn, value: str) -> Step:
+        """Escalate if leaders haven't acknowledged it in 15 minutes: on or off, then the preview again."""
+        if "text" not in turn.form:
+            return await self._compose(turn, "")
+        form = {k: v for k, v in turn.form.items() if k != "escalate"}
+        if value == "on":
+            form["escalate"] = int(ESCALATE_AFTER.total_seconds())
+        return await self._preview(turn, form)
+
     async def _on_later(self, turn: Turn, _value: str) -> Step:
         if "text" not in turn.form:
             return await self._compose(turn, "")
@@ -740,6 +772,7 @@ class AlertsFlow:
                 created_by=actor(incoming.channel, incoming.user_id), channels=self.channels(), send_at=when,
                 report_to=(incoming.channel, incoming.user_id),
                 translations=self.fill_translations(form.get("translations") or {}, form["areas"], when or turn.now),
+                escalate_after=timedelta(seconds=int(form["escalate"])) if form.get("escalate") else None,
             )  # fmt: skip
         except AlertError as exc:
             return Step(self._say("alerts_compose_problem", problem=str(exc)))
@@ -977,15 +1010,21 @@ class AlertsFlow:
         found = await self._delivery(turn, value)
         if found is None:  # not theirs: a forged or stale button
             return Step(self._say("alerts_no_such_alert"))
-        await self.store.acknowledge(found[2], "received", turn.now)
+        await self._acknowledge(found[0], found[2], turn, "received")
         return Step(self._say("alerts_thanks"))
+
+    async def _acknowledge(self, alert: Alert, delivery_id: int, turn: Turn, how: str) -> None:
+        await self.store.acknowledge(delivery_id, how, turn.now)
+        if alert.follows is not None and alert.follow_up == FollowUp.REMINDER:  # it answers the alert too
+            await self.store.acknowledge_original(alert.follows, turn.incoming.channel, turn.incoming.user_id, how,
+                                                  turn.now)  # fmt: skip
 
     async def _on_need_help(self, turn: Turn, value: str) -> Step:
         found = await self._delivery(turn, value)
         if found is None:
             return Step(self._say("alerts_no_such_alert"))
         alert, subscriber, delivery_id = found
-        await self.store.acknowledge(delivery_id, "help", turn.now)
+        await self._acknowledge(alert, delivery_id, turn, "help")
         incoming = turn.incoming
 
         def help_request() -> Reply:
@@ -997,19 +1036,84 @@ class AlertsFlow:
             if subscriber is not None and subscriber.kind == "community":
                 who += " " + self.copy["alerts_community_member"]
             return Reply(self.copy.format(
-                "alerts_help_request", reference=alert.reference, who=who,
+                "alerts_help_request", reference=alert.shown_reference, who=who,
                 areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
                 channel=incoming.channel, contact=escape_markdown(incoming.user_id),
-            ))  # fmt: skip
+            ), (Choice(f"alr-onit:{delivery_id}", self.copy["alerts_on_it"]),))  # fmt: skip
 
         await self._notify_coordinators(f"{NEED_HELP_KEY}{delivery_id}", help_request)
         await self.store.audit(
             actor(turn.incoming.channel, turn.incoming.user_id),
             "asked for help",
-            {"reference": alert.reference},
+            {"reference": alert.shown_reference},
             turn.now,
         )
-        return Step(self._say("alerts_help_sent"))
+        if turn.busy:  # mid-booking, say: told, and they carry on where they were (no question of ours)
+            return Step(self._say("alerts_help_sent"))
+        call_me = Choice(f"alr-callme:{delivery_id}", self.copy["alerts_call_me"])
+        text = f"{self.copy['alerts_help_sent']}\n\n{self.copy['alerts_help_ask_details']}"
+        return Step(Reply(text, (call_me, self._main())), "alr_help_text", {"delivery": delivery_id})
+
+    async def _on_help_text(self, turn: Turn, text: str) -> Step:
+        """What's wrong and where, after Need help: to the coordinators (999 first if it is danger now)."""
+        details = clean(text).strip()
+        if not details:
+            call_me = Choice(f"alr-callme:{turn.form.get('delivery')}", self.copy["alerts_call_me"])
+            return Step(self._say("alerts_help_ask_details", call_me), "alr_help_text", turn.form)
+        return await self._help_details(turn, str(turn.form.get("delivery", "")), details[:MAX_HELP_DETAILS])
+
+    async def _on_call_me(self, turn: Turn, value: str) -> Step:
+        return await self._help_details(turn, value, self.copy["alerts_call_me_detail"])
+
+    async def _help_details(self, turn: Turn, value: str, details: str) -> Step:
+        found = await self._delivery(turn, value)
+        if found is None:
+            return Step(self._say("alerts_no_such_alert"))
+        alert, subscriber, delivery_id = found
+        incoming = turn.incoming
+        who = self._who(subscriber) if subscriber is not None else escape_markdown(incoming.display_name or "-")
+
+        def more() -> Reply:
+            text = self.copy.format("alerts_help_details", reference=alert.shown_reference, who=who,
+                                    details=escape_markdown(details), channel=incoming.channel,
+                                    contact=escape_markdown(incoming.user_id))  # fmt: skip
+            return Reply(text, (Choice(f"alr-onit:{delivery_id}", self.copy["alerts_on_it"]),))
+
+        # Each message of theirs goes (a key each); the same one sent twice at once, once.
+        said = hashlib.sha256(f"{turn.now.isoformat()} {details}".encode()).hexdigest()[:12]
+        await self._notify_coordinators(f"{NEED_HELP_KEY}{delivery_id}:details-{said}", more)
+        reply = self._say("alerts_help_details_sent")
+        if self.danger is not None and self.danger(details):  # "he's at the door with a knife": 999 first
+            return Step(dataclasses.replace(reply, text=f"{self.copy['emergency_lead']}\n\n{reply.text}",
+                                            emergency=True))  # fmt: skip
+        return Step(reply)
+
+    async def _on_im_on_it(self, turn: Turn, value: str) -> Step:
+        """A coordinator takes on a call for help: the others see it is taken, the person that
+        someone is dealing with it."""
+        delivery_id = number(value)
+        found = await self.store.help_request(delivery_id) if delivery_id is not None else None
+        if found is None or delivery_id is None:
+            return Step(self._say("alerts_no_such_alert"))
+        _alert_id, channel, user_id, taken_by, taken_at = found
+        who = actor(turn.incoming.channel, turn.incoming.user_id)
+        name = escape_markdown(turn.incoming.display_name or who)
+        if not await self.store.take_help(delivery_id, f"{who} ({turn.incoming.display_name or '-'})", turn.now):
+            current = await self.store.help_request(delivery_id)
+            by, at = (current[3], current[4]) if current else (taken_by, taken_at)
+            when = self.local_time(datetime.fromisoformat(at)) if at else "-"
+            return Step(self._say("alerts_help_already_taken", by=escape_markdown(by or "-"), when=when))
+        await self.store.audit(who, "took on a call for help", {"delivery": delivery_id}, turn.now)
+
+        def taken() -> Reply:
+            return Reply(self.copy.format("alerts_help_taken_by", who=name, contact=escape_markdown(user_id),
+                                          channel=channel))  # fmt: skip
+
+        await self._notify_coordinators(f"help-taken:{delivery_id}", taken, but=who)
+        with self.copy.speaking(await self.db.language_of(channel, user_id)) as voice:
+            body = notice_body(in_language(Reply(self.copy["alerts_help_on_the_way"]), voice, self.copy))
+        await self.db.notify(f"help-taken:{delivery_id}:person", channel, user_id, body, turn.now)
+        return Step(self._say("alerts_you_are_on_it", contact=escape_markdown(user_id), channel=channel))
 
     async def _on_check(self, _turn: Turn, value: str) -> Step:
         found = await self.store.alert_by_reference(value.strip().upper())
@@ -1025,7 +1129,7 @@ class AlertsFlow:
                               kind=self.copy[f"alerts_kind_{alert.kind}"])  # fmt: skip
         lines = [reply.text]
         for later in await self.store.follow_ups(alert):
-            if later.send_at > self.clock():
+            if later.send_at > self.clock() or later.follow_up == FollowUp.REMINDER:
                 continue
             voice = languages.current()
             body = later.translations.get(voice.language.code) if voice is not None else None
@@ -1035,8 +1139,8 @@ class AlertsFlow:
 
     # --- the message people get -------------------------------------------------------------------
     def message_text(self, body: str, reference: str, kind: str, follow_up: str | None = None) -> str:
-        if follow_up is not None:  # a correction or the all clear, under the original's reference
-            key = "alerts_correction_message" if follow_up == FollowUp.CORRECTION else "alerts_all_clear_message"
+        if follow_up is not None:  # a correction, the all clear or a reminder, under the original's reference
+            key = f"alerts_{follow_up.replace('-', '_')}_message"
             return self.copy.format(key, body=body, reference=reference)
         label = self.copy[f"alerts_kind_{kind}"]
         return self.copy.format("alerts_message", kind=label, body=body, reference=reference)
@@ -1052,6 +1156,54 @@ class AlertsFlow:
             text = self.message_text(body or alert.text, alert.shown_reference, alert.kind, alert.follow_up)
             worded = in_language(Reply(text), voice, self.copy)
         return AlertMessage(worded.text, choices, worded.language)
+
+    async def escalate_due(self) -> None:
+        """For each alert whose time to be acknowledged has run out (the dispatcher calls this
+        every few seconds): one reminder to the leaders it reached who haven't answered, and the
+        places of worship not yet reached to every coordinator (with how to contact them)."""
+        now = self.clock()
+        for alert in await self.store.escalations_due(now):
+            if not await self.store.mark_escalated(alert, now):
+                continue  # another process got there first
+            waiting = await self.store.unacknowledged_leaders(alert)
+            reached = [s for s, status, _ in waiting if status in ("sent", "delivered")]
+            reminded = 0
+            if reached:
+                try:
+                    reminder = await self.composer.follow_up(
+                        alert, kind=FollowUp.REMINDER, text=alert.text, created_by="escalation",
+                        translations=alert.translations, recipients=reached,
+                    )  # fmt: skip
+                    reminded = reminder.total
+                except AlertError:
+                    logger.exception("alerts: the reminder for %s could not be queued", alert.reference)
+            await self.store.audit("escalation", "alert escalated", {"reference": alert.reference,
+                                   "not acknowledged": len(waiting), "reminded": reminded}, now)  # fmt: skip
+            if not waiting:
+                continue
+            after = int(alert.escalate_after.total_seconds() // 60) if alert.escalate_after else 0
+
+            notice = functools.partial(self._escalation_notice, alert, waiting, after, reminded)
+            await self._notify_coordinators(f"alert-escalation:{alert.id}", notice)
+
+    def _escalation_notice(
+        self, alert: Alert, waiting: Sequence[tuple[Subscriber, str, str | None]], after: int, reminded: int
+    ) -> Reply:
+        """The leaders not yet reached, as coordinators read them: who, how to contact them, what happened."""
+        lines = []
+        for subscriber, status, reason in waiting[:ESCALATION_LINES]:
+            state = self.copy[f"alerts_escalation_{status}"] if status in _SHOWN_STATUSES else status
+            if reason:
+                state += f" ({escape_markdown(reason)})"
+            lines.append(
+                f"- {self._who(subscriber)}: {subscriber.channel} {escape_markdown(subscriber.user_id)} · {state}"
+            )
+        if len(waiting) > ESCALATION_LINES:
+            lines.append(self.copy.format("alerts_escalation_more", count=len(waiting) - ESCALATION_LINES,
+                                          reference=alert.reference))  # fmt: skip
+        text = self.copy.format("alerts_escalation", reference=alert.reference, minutes=after, count=len(waiting),
+                                reminded=reminded, places="\n".join(lines))  # fmt: skip
+        return Reply(text, (Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"]),))
 
     async def finished(self, alert: Alert, progress: Progress) -> None:
         """The final report, to whoever sent the alert from the chat."""

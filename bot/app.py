@@ -83,6 +83,7 @@ async def open_app(
         alerts = AlertStore(db)
         composer = Composer(alerts, settings.zone, clock, content.boroughs, approvals=settings.alert_approvals,
                             urgent_alone=settings.alert_urgent_one_coordinator)  # fmt: skip
+        answerer = Answerer(content, settings.model_cache_dir)
         alerts_flow = AlertsFlow(
             alerts,
             composer,
@@ -94,8 +95,8 @@ async def open_app(
             roles=content.roles,
             places=content.places,
             numbers=content.numbers,
+            danger=lambda text: answerer.triage.assess(text, answering=True).now,
         )
-        answerer = Answerer(content, settings.model_cache_dir)
         flows = [flow.flow(), alerts_flow.flow()]
         if content.report is not None:
             flows.append(report_flow(content, answerer, timedelta(minutes=settings.report_expiry_minutes)).flow())
@@ -256,6 +257,7 @@ def alerts_dispatcher(app: App, senders: dict[str, Any], **options: Any) -> Disp
         lease=timedelta(seconds=app.settings.alert_lease_seconds),
         on_finished=flow.finished,
         on_progress=on_progress,
+        on_tick=flow.escalate_due,
         **options,
     )
 

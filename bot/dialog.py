@@ -71,6 +71,7 @@ class Turn:
     now: datetime
     coordinator: bool
     form: Mapping[str, Any]
+    busy: bool = False  # in the middle of a flow (a form half filled), not at a menu
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +368,7 @@ class Engine:
             else:
                 place = Place.saved(record.state, record.data)
                 form = record.data.get("form") or {}
-        turn = Turn(incoming, now, await self.is_coordinator(incoming), form)
+        turn = Turn(incoming, now, await self.is_coordinator(incoming), form, busy=place.state != IDLE)
         step = await self._dispatch(turn, place)
         if step.save:
             await self._save(incoming, step, place)

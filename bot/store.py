@@ -343,6 +343,11 @@ class Database:
             await conn.execute("UPDATE audit_log SET actor = 'forgotten' WHERE actor = ?", (who,))
             # The alerts a coordinator sent stay too, without who sent them or where the report goes.
             await conn.execute("UPDATE alerts SET created_by = 'forgotten' WHERE created_by = ?", (who,))
+            for column in ("cancelled_by", "decided_by"):  # who withdrew, approved or refused one
+                await conn.execute(f"UPDATE alerts SET {column} = 'forgotten' WHERE {column} = ?", (who,))
+            await conn.execute(  # a call for help they took on
+                "UPDATE alert_deliveries SET help_taken_by = 'forgotten' WHERE help_taken_by = ?", (who,)
+            )
             await conn.execute(
                 "UPDATE alerts SET report_channel = NULL, report_user = NULL"
                 " WHERE report_channel = ? AND report_user = ?",

@@ -166,6 +166,7 @@ async def engine(
 ) -> Engine:
     """The engine as the app builds it: with the training, alerts and report flows, "coord" a
     coordinator."""
+    alerts_flow.danger = lambda text: shown_answerer.triage.assess(text, answering=True).now
     flow = TrainingFlow(training, shown.copy, retention=timedelta(days=30), roles=shown.roles).flow()
     reporting = report_flow(shown, shown_answerer, REPORT_EXPIRY).flow()
     await training.db.bootstrap_coordinators(COORDINATORS, training.clock())

@@ -198,13 +198,23 @@ ACTIONS = [
     ),
     Action("approve an alert", "_on_approve_alert", choice="alr-appr:{waiting}", changes=True, logs="alert approved"),
     Action("refuse an alert", "_on_refuse_alert", choice="alr-refuse:{waiting}", changes=True, logs="alert refused"),
+    Action("set it to escalate", "_on_escalate", choice="alr-esc:on", state="alr_preview", form=READY, logs=None),
+    Action(
+        "take on a call for help",
+        "_on_im_on_it",
+        choice="alr-onit:{delivery}",
+        changes=True,
+        logs="took on a call for help",
+    ),
 ]
 CHOICES = [a for a in ACTIONS if not a.typed]
 NUMBER_ANSWERS = frozenset({"trn_new"})  # the flows' `numeric` states among these
-OPEN = frozenset({"alr-review", "alr-status", "alr-appr", "alr-refuse"})  # on messages sent first: accepted unoffered
+OPEN = frozenset(
+    {"alr-review", "alr-status", "alr-appr", "alr-refuse", "alr-onit"}
+)  # on messages sent first: accepted unoffered
 # Every choice id only coordinators are shown (the "Manage sessions" entry and the alerts home's three).
 COORDINATOR_IDS = re.compile(r"^(trn:manage|trn-admin|trn-(un)?checkin|trn-new-skip|alr:(compose|pending|recent)|alr-("
-                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status|tr|tr-lang|wd|fix|clear|fu-send|appr|refuse"
+                             r"review|approve|reject|reject-now|kind|aud|areas|tpl|send|later|status|tr|tr-lang|wd|fix|clear|fu-send|appr|refuse|esc|onit"
                              r"))")  # fmt: skip
 
 
@@ -243,12 +253,13 @@ async def world(
     )  # fmt: skip
     [(delivery,)] = await db.query("SELECT id FROM alert_deliveries WHERE alert_id = ?", (alert.id,))
     await alert_store.finish([(int(delivery), "sent", {"sent_at": clock().isoformat()})])  # Sam has it
+    await alert_store.acknowledge(int(delivery), "help", clock())  # and asked for help
     composer.approvals = 2  # and one waiting for a second coordinator (ALERT_APPROVALS=2)
     awaiting = await composer.send(kind="urgent", audience="leaders", areas=["all"], text="Doors shut",
                                    created_by="console:coord", channels=ALERT_CHANNELS)  # fmt: skip
     composer.approvals = 1
     ids = {"session": session, "registration": booked.id, "subscriber": waiting.id, "alert": alert.id,
-           "waiting": awaiting.id}  # fmt: skip
+           "waiting": awaiting.id, "delivery": int(delivery)}  # fmt: skip
     return World(engine, db, clock, alert_store, training, {**ids, "reference": alert.reference}, composer)
 
 

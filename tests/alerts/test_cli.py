@@ -687,6 +687,17 @@ def test_with_two_approvals_a_second_coordinator_approves_or_refuses(
     )
 
 
+def test_an_alert_can_be_set_to_escalate(cli: Cli, tmp_path: Path) -> None:
+    import_console_leaders(cli, tmp_path)
+    reference = sent(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--text", "Go",
+                     "--escalate-after", "15m")  # fmt: skip
+    assert (status(cli, reference)["escalate_after"], status(cli, reference)["escalated_at"]) == (900, None)
+    for wrong in ("soon", "0m", "3d", "25h"):
+        done = send(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--text", "Go",
+                    "--escalate-after", wrong, "--yes")  # fmt: skip
+        assert done.returncode == 1 and "escalate after" in done.stderr, wrong
+
+
 def test_cancel_asks_first_then_withdraws_and_check_says_so(
     cli: Cli, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

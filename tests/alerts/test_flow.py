@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -537,7 +537,7 @@ async def test_a_coordinator_sends_a_template_to_leaders_in_newham(
     body = alerts_flow.fill(content.alert_templates["reassurance"].text, ["Newham"], clock())
     assert "Reassurance for Newham" in body
     assert preview.text.endswith(alerts_flow.message_text(body, "A-????", "reassurance"))
-    assert ids(preview)[:4] == ["alr-send:go", "alr-later:at", "alr-tr:add", "alr:home"]
+    assert ids(preview)[:5] == ["alr-send:go", "alr-later:at", "alr-tr:add", "alr-esc:on", "alr:home"]
     assert await alert_store.alerts() == []  # nothing goes before "Send it"
 
     sent = await press(engine, "alr-send:go", COORD)
@@ -1230,3 +1230,114 @@ async def test_a_refused_alert_never_goes_and_urgent_ones_may_go_alone_where_all
     waiting = (await alert_store.alerts())[0]
     await alert_store.cancel(waiting, "console:coord", clock())
     assert "was withdrawn" in plain((await press(engine, f"alr-appr:{waiting.id}", "coord2")).text)
+
+
+# --- escalation, and calls for help taken on ------------------------------------------------------------
+async def test_unacknowledged_leaders_get_one_reminder_and_coordinators_the_places_not_reached(
+    engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, db: Database,
+    clock: FakeClock,
+) -> None:  # fmt: skip
+    await audience(alert_store, clock)
+    await alert_store.save_subscriber("console", "member-newham", kind="community", status="approved",
+                                      boroughs=["Newham"], now=clock())  # fmt: skip
+    alert = await composer.send(kind="urgent", audience="all", areas=("Newham",), text="Doors shut",
+                                created_by="console:coord", channels=ALERT_CHANNELS,
+                                escalate_after=timedelta(minutes=15))  # fmt: skip
+    # lead-newham answers; +447700900001 was reached and hasn't; +447700900004 failed; 101 still queued
+    await reached(alert_store, alert, "lead-newham", "+447700900001", "member-newham", failed="+447700900004")
+    answered = await delivery_of_alert(db, alert, "lead-newham")
+    await press(engine, f"alr-ack:{answered}", "lead-newham")
+    clock.advance(minutes=14)
+    await alerts_flow.escalate_due()
+    assert await alert_store.follow_ups(alert) == [] and not await escalations(db)  # not yet
+    clock.advance(minutes=1)
+    await alerts_flow.escalate_due()
+    [reminder] = await alert_store.follow_ups(alert)
+    assert (reminder.follow_up, reminder.total, reminder.reference) == ("reminder", 1, f"{alert.reference}-1")
+    to = await db.query("SELECT user_id FROM alert_deliveries WHERE alert_id = ?", (reminder.id,))
+    assert to == [("+447700900001",)]  # reached and silent: not who answered, failed, or a community member
+    [note] = await escalations(db)
+    text = plain(note.body["text"])
+    assert f"Alert {alert.reference}: 3 faith leaders have not acknowledged it after 15 min" in text
+    assert "A reminder went to 1." in text
+    assert "whatsapp +447700900001 · sent, no answer" in text
+    assert "whatsapp +447700900004 · failed (blocked the bot)" in text and "telegram 101 · not sent yet" in text
+    assert "lead-newham" not in text and "member-newham" not in text
+    await alerts_flow.escalate_due()  # once
+    assert len(await alert_store.follow_ups(alert)) == 1 and len(await escalations(db)) == 1
+    # The reminder carries the original's reference; answering it answers the alert.
+    delivery = await delivery_of_alert(db, reminder, "+447700900001")
+    message = alerts_flow.message_for(reminder, Delivery(delivery, reminder.id, "whatsapp", "+447700900001", 1))
+    assert plain(message.text).startswith(f"Reminder: alert {alert.reference}") and "Doors shut" in message.text
+    await engine.handle(make_incoming(None, channel="whatsapp", user_id="+447700900001", choice=f"alr-ack:{delivery}"))
+    assert (await alert_store.progress(alert)).acknowledged == 2
+    assert "Reminder" in plain((await press(engine, f"alr-status:{alert.id}", COORD)).text)
+    assert "Reminder" not in plain((await say(engine, f"CHECK {alert.reference}")).text)  # only corrections
+
+
+async def delivery_of_alert(db: Database, alert: Alert, user_id: str) -> int:
+    [(delivery_id,)] = await db.query(
+        "SELECT id FROM alert_deliveries WHERE alert_id = ? AND user_id = ?", (alert.id, user_id)
+    )
+    return int(delivery_id)
+
+
+async def escalations(db: Database) -> list[Notification]:
+    return [n for n in await notifications(db) if n.key.startswith("alert-escalation:")]
+
+
+async def test_the_chat_can_set_an_alert_to_escalate(engine: Engine, alert_store: AlertStore, clock: FakeClock) -> None:
+    await audience(alert_store, clock)
+    await compose(engine, "vigilance", "leaders", "newham")
+    await say(engine, "Stay alert", COORD)
+    on = await press(engine, "alr-esc:on", COORD)
+    assert "Escalation: leaders who haven't acknowledged it after 15 min get one reminder" in plain(on.text)
+    assert "alr-esc:off" in ids(on)
+    assert "Escalation" not in plain((await press(engine, "alr-esc:off", COORD)).text)
+    await press(engine, "alr-esc:on", COORD)
+    await press(engine, "alr-send:go", COORD)
+    [alert] = await alert_store.alerts()
+    assert alert.escalate_after == timedelta(minutes=15)
+
+
+async def test_need_help_asks_what_is_wrong_and_a_coordinator_takes_it_on(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    alert = await an_alert_to_amina(alert_store, composer, clock)
+    assert await db.set_coordinator("console", "coord2", True, clock())
+    delivery = await delivery_of(db, "amina")
+    asked = await press(engine, f"alr-help:{delivery.id}")
+    assert "What's wrong, and where?" in plain(asked.text) and f"alr-callme:{delivery.id}" in ids(asked)
+    thanks = await say(engine, "Window smashed at the back, Green Street entrance")
+    assert "The coordinators have your message" in plain(thanks.text) and not thanks.emergency
+    details = [n for n in await notifications(db) if ":details-" in n.key]
+    assert {n.user_id for n in details} == {COORD, "coord2"}
+    assert "Window smashed at the back" in plain(details[0].body["text"]) and alert.reference in details[0].body["text"]
+    assert [c[0] for c in details[0].body["choices"]] == [f"alr-onit:{delivery.id}"]
+    # "I'm on it": the others see it is taken, and the person that someone is dealing with it.
+    taken = await press(engine, f"alr-onit:{delivery.id}", COORD)
+    assert "You're on it" in plain(taken.text) and "console: amina" in plain(taken.text)
+    told = [n for n in await notifications(db) if n.key.startswith(f"help-taken:{delivery.id}")]
+    assert {(n.user_id, "is dealing with" in n.body["text"] or "has seen" in n.body["text"]) for n in told} == {
+        ("coord2", True), ("amina", True)
+    }  # fmt: skip
+    late = await press(engine, f"alr-onit:{delivery.id}", "coord2")
+    assert "is already dealing with it" in plain(late.text)
+    assert ("console:coord", "took on a call for help") in [(a, b) for _, a, b, _ in await alert_store.audit_log()]
+    refused = await press(engine, f"alr-onit:{delivery.id}", "amina")
+    assert refused.text == NOT_ALLOWED
+
+
+async def test_danger_typed_after_need_help_gets_999_first_and_still_reaches_the_coordinators(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    await an_alert_to_amina(alert_store, composer, clock)
+    delivery = await delivery_of(db, "amina")
+    await press(engine, f"alr-help:{delivery.id}")
+    reply = await say(engine, "a man with a knife is at the gate right now")
+    assert reply.emergency and "999" in plain(reply.text).split("\n")[0]
+    assert any("a man with a knife" in n.body["text"] for n in await notifications(db) if ":details-" in n.key)
+    await press(engine, f"alr-help:{delivery.id}")  # again, and "Call me" this time
+    call = await press(engine, f"alr-callme:{delivery.id}")
+    assert "The coordinators have your message" in plain(call.text) and not call.emergency
+    assert any("Please call me" in n.body["text"] for n in await notifications(db) if ":details-" in n.key)

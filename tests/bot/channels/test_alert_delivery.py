@@ -350,3 +350,31 @@ async def test_withdrawn_mid_broadcast_nothing_more_goes_and_a_correction_reache
             assert alert.reference in messages[1] and correction.reference not in messages[1]
         else:
             assert messages == [], chat
+
+
+async def test_an_escalation_reminds_over_telegram_those_who_have_not_answered(
+    fast_telegram: TelegramChannel, telegram_api: FakeBotApi, db: Database, clock: FakeClock,
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    clock.now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    for chat in (7101, 7102, 7103):
+        await leader(alert_store, "telegram", str(chat), clock)
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="Doors shut",
+                                created_by="cli", channels=ALL, escalate_after=timedelta(minutes=15))  # fmt: skip
+    dispatcher = dispatcher_for(alert_store, alerts_flow, {"telegram": fast_telegram},
+                                on_tick=alerts_flow.escalate_due, progress_every=0.02)  # fmt: skip
+    await run_until_done(dispatcher, alert_store, alert)
+    [(answered,)] = await db.query("SELECT id FROM alert_deliveries WHERE user_id = '7101'")
+    await alert_store.acknowledge(int(answered), "received", clock())
+    clock.advance(minutes=15)  # the alerts flow's clock: the escalation is due
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        assert await eventually(lambda: _async(len(telegram_api.sent()) == 5))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [len(telegram_api.sent(chat)) for chat in (7101, 7102, 7103)] == [1, 2, 2]
+    reminder = telegram_api.sent(7102)[1]["text"]
+    assert f"Reminder: alert {alert.reference}" in reminder and "Doors shut" in reminder
+    notes = await db.pending_notifications(["console", "telegram", "whatsapp"])
+    assert any(f"Alert {alert.reference}: 2 faith leaders have not acknowledged it" in n.body["text"] for n in notes)
