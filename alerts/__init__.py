@@ -3,7 +3,16 @@
 Never imports `bot`. Channels take part by implementing `Sender`; the database is passed in.
 """
 
-from alerts.compose import AlertError, Composer, Preview, parse_areas, parse_duration, quiet_until
+from alerts.compose import (
+    NO_QUIET_HOURS,
+    AlertError,
+    Composer,
+    Preview,
+    parse_areas,
+    parse_duration,
+    parse_quiet_hours,
+    quiet_until,
+)
 from alerts.dispatch import Dispatcher
 from alerts.model import (
     Alert,
@@ -21,6 +30,7 @@ from alerts.sender import Sender
 from alerts.store import AlertStore
 
 __all__ = [
+    "NO_QUIET_HOURS",
     "Alert",
     "AlertError",
     "AlertMessage",
@@ -39,5 +49,6 @@ __all__ = [
     "Subscriber",
     "parse_areas",
     "parse_duration",
+    "parse_quiet_hours",
     "quiet_until",
 ]

@@ -82,6 +82,24 @@ def parse_duration(value: str) -> timedelta:
     return duration
 
 
+_QUIET = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?\s*(?:-|–|to)\s*(\d{1,2})(?:[:.](\d{2}))?", re.IGNORECASE)
+NO_QUIET_HOURS = ("00:00", "00:00")  # start = end: never quiet
+
+
+def parse_quiet_hours(value: str) -> tuple[str, str]:
+    """ "22:00-07:00", "22-7", "23.30 to 6": (start, end) as HH:MM; "none" for no quiet hours."""
+    text = value.strip()
+    if text.lower() in ("none", "no", "off", "-"):
+        return NO_QUIET_HOURS
+    found = _QUIET.fullmatch(text)
+    if found is None:
+        raise AlertError(f"quiet hours: give two times like 22:00-07:00 (or none), not {value!r}")
+    start_h, start_m, end_h, end_m = (int(part or 0) for part in found.groups())
+    if start_h > 23 or end_h > 23 or start_m > 59 or end_m > 59:
+        raise AlertError(f"quiet hours: {value!r} is not a time of day")
+    return f"{start_h:02d}:{start_m:02d}", f"{end_h:02d}:{end_m:02d}"
+
+
 def quiet_until(now: datetime, subscriber: Subscriber, tz: ZoneInfo) -> datetime:
     """When a non-urgent alert may reach this person: now, or the end of their quiet hours."""
     start, end = time.fromisoformat(subscriber.quiet_start), time.fromisoformat(subscriber.quiet_end)
@@ -158,8 +176,11 @@ class Composer:
             for s in recipients
         ]
 
-    async def preview(self, audience: str, areas: Sequence[str], channels: Sequence[str]) -> Preview:
-        return Preview(tuple(await self.store.recipients(audience, areas, channels)))
+    async def preview(
+        self, audience: str, areas: Sequence[str], channels: Sequence[str], kind: str | None = None
+    ) -> Preview:
+        """Who an alert reaches (of `kind`: those who want that kind; urgent ones reach everyone)."""
+        return Preview(tuple(await self.store.recipients(audience, areas, channels, kind)))
 
     async def new_reference(self) -> str:
         while True:
@@ -193,7 +214,7 @@ class Composer:
             raise AlertError("at: that time has passed")
         if when > now + MAX_AHEAD:
             raise AlertError(f"at: that is more than {MAX_AHEAD.days} days ahead; check the date")
-        preview = await self.preview(audience_, areas, channels)
+        preview = await self.preview(audience_, areas, channels, kind_)
         if not preview.recipients:
             raise AlertError("nobody to send it to: no approved subscribers for that audience in those areas")
         awaiting = self.needs_approval(kind_)
@@ -227,7 +248,7 @@ class Composer:
         self._check_decision(alert, who)
         now = self.clock()
         when = max(alert.send_at, now)
-        preview = await self.preview(alert.audience, alert.areas, alert.channels)
+        preview = await self.preview(alert.audience, alert.areas, alert.channels, alert.kind)
         if not preview.recipients:
             raise AlertError("nobody to send it to now: no approved subscribers for that audience in those areas")
         decided = await self.store.decide(alert, True, who, now, self._deliveries(Kind(alert.kind),

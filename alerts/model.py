@@ -48,6 +48,11 @@ class Subscriber:
     quiet_start: str = "22:00"
     quiet_end: str = "07:00"
     language: str | None = None  # the language they chose (where known: an alert's recipients)
+    kinds: tuple[str, ...] = ("reassurance", "vigilance", "urgent")  # what they get (urgent always)
+
+    def gets(self, kind: str) -> bool:
+        """Whether they get alerts of this kind: urgent ones always."""
+        return kind == Kind.URGENT or kind in self.kinds
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ class Db(Protocol):
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
 
-_SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, quiet_start, quiet_end"
+_SUBSCRIBER = "id, channel, user_id, kind, status, name, role, place, boroughs, quiet_start, quiet_end, kinds"
 _ALERT = (
     "id, reference, kind, audience, areas, text, created_by, created_at, send_at, total, report_channel, report_user,"
     " report_message, translations, cancelled_at, cancelled_by, follows, follow_up,"
@@ -44,7 +44,9 @@ PRIORITY = {"urgent": 0, "vigilance": 1, "reassurance": 2}  # claimed in this or
 
 def _subscriber(row: Sequence[Any]) -> Subscriber:
     boroughs = tuple(b for b in str(row[8]).split(";") if b)
-    return Subscriber(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], boroughs, row[9], row[10])
+    kinds = tuple(k for k in str(row[11]).split(";") if k)
+    return Subscriber(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], boroughs, row[9], row[10],
+                      kinds=kinds)  # fmt: skip
 
 
 def _alert(row: Sequence[Any]) -> Alert:
@@ -133,6 +135,25 @@ class AlertStore:
                 (";".join(boroughs), now.isoformat(), channel, user_id),
             )
 
+    async def set_preferences(
+        self, channel: str, user_id: str, now: datetime, *, kinds: Iterable[str] | None = None,
+        quiet: tuple[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """A subscriber's choice of kinds (urgent is always added) and of quiet hours (start, end)."""
+        async with self.db.transaction() as conn:
+            if kinds is not None:
+                chosen = [k for k in ("reassurance", "vigilance", "urgent") if k in set(kinds) | {"urgent"}]
+                await conn.execute(
+                    "UPDATE subscribers SET kinds = ?, updated_at = ? WHERE channel = ? AND user_id = ?",
+                    (";".join(chosen), now.isoformat(), channel, user_id),
+                )
+            if quiet is not None:
+                await conn.execute(
+                    "UPDATE subscribers SET quiet_start = ?, quiet_end = ?, updated_at = ? WHERE channel = ?"
+                    " AND user_id = ?",
+                    (quiet[0], quiet[1], now.isoformat(), channel, user_id),
+                )
+
     async def deliveries_of(self, channel: str, user_id: str) -> list[int]:
         """The ids of the alert deliveries to one person."""
         rows = await self.db.query(
@@ -145,8 +166,11 @@ class AlertStore:
             cursor = await conn.execute("DELETE FROM subscribers WHERE channel = ? AND user_id = ?", (channel, user_id))
             return bool(cursor.rowcount)
 
-    async def recipients(self, audience: str, areas: Sequence[str], channels: Sequence[str]) -> list[Subscriber]:
-        """Approved subscribers an alert reaches: right kind, an area in common, not opted out or blocked."""
+    async def recipients(
+        self, audience: str, areas: Sequence[str], channels: Sequence[str], kind: str | None = None
+    ) -> list[Subscriber]:
+        """Approved subscribers an alert reaches: right kind, an area in common, not opted out or
+        blocked, and (given the alert's `kind`) wanting alerts of that kind."""
         kinds = (
             ("leader", "community") if audience == "all" else ("leader",) if audience == "leaders" else ("community",)
         )
@@ -162,6 +186,8 @@ class AlertStore:
         found = []
         for row in rows:
             subscriber = dataclasses.replace(_subscriber(row), language=row[-1])
+            if kind is not None and not subscriber.gets(kind):
+                continue
             if "all" in wanted or "all" in subscriber.boroughs or wanted & set(subscriber.boroughs):
                 found.append(subscriber)
         return found

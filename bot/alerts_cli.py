@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from alerts import Alert, AlertError, Progress, Subscriber, parse_areas, parse_duration
+from alerts import Alert, AlertError, Progress, Subscriber, parse_areas, parse_duration, parse_quiet_hours
 from bot import dates, languages
 from bot.alerts_flow import MAX_REASON
 from bot.app import App
@@ -31,6 +31,9 @@ from bot.text import clean, spreadsheet_safe
 from bot.training import TrainingError, parse_local
 
 LEADER_COLUMNS = ("channel", "user_id", "name", "role", "place_of_worship", "boroughs")
+# Optional: which kinds they get ("vigilance;urgent"; urgent always) and quiet hours ("22:00-07:00", "none").
+OPTIONAL_COLUMNS = ("kinds", "quiet_hours")
+KINDS = ("reassurance", "vigilance", "urgent")
 LEADER_CHANNELS = ("telegram", "whatsapp", "console")
 DEFAULT_REGION = "GB"  # a WhatsApp number written without +44 is taken as a UK number
 
@@ -42,7 +45,11 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     """Add `leaders` and `alerts` to the command line."""
     leaders = commands.add_parser("leaders", help="verified faith leaders who get alerts (coordinators)")
     actions = leaders.add_subparsers(dest="action", required=True, metavar="ACTION")
-    load = actions.add_parser("import", help=f"add or update leaders from a CSV file ({','.join(LEADER_COLUMNS)})")
+    load = actions.add_parser(
+        "import",
+        help=f"add or update leaders from a CSV file ({','.join(LEADER_COLUMNS)};"
+        f" optional: {','.join(OPTIONAL_COLUMNS)})",
+    )
     load.add_argument("file", type=Path, help="a CSV or YAML file of faith leaders")
     load.add_argument("--json", action="store_true", help="print JSON instead of text")
     listing = actions.add_parser("list", help="subscribers: faith leaders and community members")
@@ -172,6 +179,8 @@ def _subscriber_json(s: Subscriber) -> dict[str, Any]:
         "role": s.role,
         "place_of_worship": s.place,
         "boroughs": list(s.boroughs),
+        "kinds": list(s.kinds),
+        "quiet_hours": None if s.quiet_start == s.quiet_end else f"{s.quiet_start}-{s.quiet_end}",
     }
 
 
@@ -221,6 +230,8 @@ class _Row:
     role: str
     place: str
     boroughs: tuple[str, ...]
+    kinds: tuple[str, ...] | None = None  # None: as they are (all, for someone new)
+    quiet: tuple[str, str] | None = None
 
 
 def _check_row(number: int, row: dict[str, str | None], boroughs: tuple[str, ...]) -> tuple[_Row | None, list[str]]:
@@ -245,9 +256,24 @@ def _check_row(number: int, row: dict[str, str | None], boroughs: tuple[str, ...
             areas = parse_areas(values["boroughs"], boroughs)
         except AlertError as exc:
             problems.append(str(exc).replace("areas:", "boroughs:", 1))
+    kinds: tuple[str, ...] | None = None
+    wanted = " ".join(str(row.get("kinds") or "").split()).lower()
+    if wanted:
+        named = [k.strip() for k in wanted.split(";") if k.strip()]
+        unknown = [k for k in named if k not in (*KINDS, "all")]
+        if unknown:
+            problems.append(f"kinds: {', '.join(unknown)} (use {';'.join(KINDS)} or all)")
+        kinds = KINDS if "all" in named else tuple(k for k in KINDS if k in named or k == "urgent")
+    quiet: tuple[str, str] | None = None
+    if hours := str(row.get("quiet_hours") or "").strip():
+        try:
+            quiet = parse_quiet_hours(hours)
+        except AlertError as exc:
+            problems.append(str(exc).replace("quiet hours:", "quiet_hours:", 1))
     if problems:
         return None, problems
-    return _Row(number, channel, user_id, values["name"], values["role"], values["place_of_worship"], areas), []
+    return _Row(number, channel, user_id, values["name"], values["role"], values["place_of_worship"], areas,
+                kinds, quiet), []  # fmt: skip
 
 
 async def _import(path: Path, app: App, as_json: bool) -> int:
@@ -291,6 +317,11 @@ async def _import(path: Path, app: App, as_json: bool) -> int:
             row.channel, row.user_id, kind="leader", status="approved", name=row.name, role=row.role,
             place=row.place, boroughs=row.boroughs, now=now,
         )  # fmt: skip
+        if (row.kinds is not None and row.kinds != subscriber.kinds) or (
+            row.quiet is not None and row.quiet != (subscriber.quiet_start, subscriber.quiet_end)
+        ):
+            await app.alerts.set_preferences(row.channel, row.user_id, now, kinds=row.kinds, quiet=row.quiet)
+            changed = True
         if before is None:
             added += 1
         elif changed:
@@ -558,12 +589,12 @@ def audit_details(details: Mapping[str, Any], tz: ZoneInfo) -> str:
     return " · ".join(parts) or "-"
 
 
-async def _left_out(app: App, audience: str, areas: tuple[str, ...], channels: tuple[str, ...]) -> str:
+async def _left_out(app: App, audience: str, areas: tuple[str, ...], channels: tuple[str, ...], kind: str) -> str:
     """Subscribers an alert would reach on channels not configured where this command runs."""
     others = [c for c in ("telegram", "whatsapp") if c not in channels]
     if not others:
         return ""
-    preview = await app.composer.preview(audience, areas, others)
+    preview = await app.composer.preview(audience, areas, others, kind)
     counts = preview.by_channel
     return ", ".join(f"{n} on {c}" for c, n in sorted(counts.items()))
 
@@ -600,12 +631,12 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         if problems:
             raise CommandError(f"translation {code}: {'; '.join(problems)}")
     channels = app.settings.alert_channels
-    left_out = await _left_out(app, args.audience, areas, channels)
+    left_out = await _left_out(app, args.audience, areas, channels, args.kind)
     if left_out:
         print(f"Note: {left_out} left out: their channels are not configured here ({', '.join(channels)})."
               " Run this where the bot's .env is.", file=sys.stderr)  # fmt: skip
     if not args.yes:
-        preview = await composer.preview(args.audience, areas, channels)
+        preview = await composer.preview(args.audience, areas, channels, args.kind)
         counts = ", ".join(f"{c} {n}" for c, n in sorted(preview.by_channel.items())) or "nobody"
         at = flow.local_time(when) if when else "now"
         total = len(preview.recipients)

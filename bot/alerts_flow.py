@@ -35,6 +35,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from alerts import (
+    NO_QUIET_HOURS,
     Alert,
     AlertError,
     AlertMessage,
@@ -45,6 +46,7 @@ from alerts import (
     Progress,
     Subscriber,
     parse_areas,
+    parse_quiet_hours,
 )
 from bot import dates, languages
 from bot.content import AlertTemplate, Copy, place_key, shown_roles, shown_template
@@ -144,6 +146,7 @@ class AlertsFlow:
             "alr-onit": coordinator(self._on_im_on_it, audited=False),
             "alr-esc": coordinator(self._on_escalate, audited=False),
             "alr-callme": self._on_call_me,
+            "alr-pref": self._on_preference,
             "alr-refuse": coordinator(self._on_refuse_alert, audited=False),
             "alr-ack": self._on_ack,
             "alr-help": self._on_need_help,
@@ -160,6 +163,7 @@ class AlertsFlow:
             "alr_tr_text": coordinator(self._on_translation_text, typed=True, audited=False),
             "alr_fu_text": coordinator(self._on_follow_up_text, typed=True, audited=False),
             "alr_help_text": self._on_help_text,
+            "alr_quiet": self._on_quiet_text,
             "alr_reject_reason": coordinator(self._on_reject_reason, typed=True, audited=False),
         }
         return Flow(
@@ -175,6 +179,7 @@ class AlertsFlow:
             # A coordinator's alert may well describe danger: not read for it.
             untriaged=frozenset({"alr_text", "alr_tr_text", "alr_fu_text"}),
             triaged=frozenset({"alr_help_text"}),  # what's wrong, after Need help: kept, and 999 first if danger
+            keywords_too=frozenset({"alr_help_text"}),  # "STOP" alone there still stops
             forget=self._forget,
             privacy=self.copy["privacy_alerts"],
         )
@@ -309,6 +314,7 @@ class AlertsFlow:
             if (await self.db.contact(turn.incoming.channel, turn.incoming.user_id)).opted_out_at is not None:
                 text += "\n\n" + self.copy["alerts_paused"]
             choices += [Choice("alr:change", self.copy["alerts_change_areas"]),
+                        Choice("alr:prefs", self.copy["alerts_change_preferences"]),
                         Choice("alr:stop", self.copy["alerts_stop"])]  # fmt: skip
         if turn.coordinator:
             pending = len(await self.store.subscribers(status="pending"))
@@ -326,6 +332,8 @@ class AlertsFlow:
             return await self._start_signup(turn, value)
         if value == "change":
             return self._ask_areas({"kind": "change"})
+        if value == "prefs":
+            return await self._preferences(turn)
         if value == "stop":
             return Step(self._say("alerts_stop_confirm", Choice("alr:stop-yes", self.copy["alerts_stop_yes"])))
         if value == "stop-yes":
@@ -337,6 +345,56 @@ class AlertsFlow:
         if value == "recent":
             return await self._coordinator(self._recent, audited=False)(turn, value)
         return await self._home(turn)
+
+    # --- a subscriber's preferences: kinds of alert, quiet hours ----------------------------------------
+    async def _preferences(self, turn: Turn) -> Step:
+        me = await self.store.subscriber(turn.incoming.channel, turn.incoming.user_id)
+        if me is None:
+            return Step(self._say("alerts_not_subscribed"))
+        kinds = ", ".join(self.copy[f"alerts_kind_{k}"] for k in reversed(KINDS) if me.gets(k))
+        quiet = self._quiet_label(me.quiet_start, me.quiet_end)
+        toggles = [
+            Choice(
+                f"alr-pref:{k}",
+                self.copy.format(
+                    "alerts_kind_on" if me.gets(k) else "alerts_kind_off", kind=self.copy[f"alerts_kind_{k}"]
+                ),
+            )
+            for k in ("vigilance", "reassurance")
+        ]
+        choices = (*toggles, Choice("alr-pref:quiet", self.copy["alerts_change_quiet"]),
+                   Choice("alr:home", self.copy["back"]))  # fmt: skip
+        return Step(Reply(self.copy.format("alerts_preferences", kinds=kinds, quiet=quiet), (*choices, self._main())))
+
+    def _quiet_label(self, start: str, end: str) -> str:
+        return self.copy["alerts_quiet_none"] if start == end else f"{start}–{end}"
+
+    async def _on_preference(self, turn: Turn, value: str) -> Step:
+        incoming = turn.incoming
+        me = await self.store.subscriber(incoming.channel, incoming.user_id)
+        if me is None:
+            return Step(self._say("alerts_not_subscribed"))
+        if value == "quiet":
+            return Step(self._say("alerts_ask_quiet", Choice("alr-pref:no-quiet", self.copy["alerts_no_quiet"])),
+                        "alr_quiet", {})  # fmt: skip
+        if value == "no-quiet":
+            await self.store.set_preferences(incoming.channel, incoming.user_id, turn.now, quiet=NO_QUIET_HOURS)
+        elif value in ("vigilance", "reassurance"):
+            kinds = set(me.kinds) ^ {value}
+            await self.store.set_preferences(incoming.channel, incoming.user_id, turn.now, kinds=kinds)
+        return await self._preferences(turn)
+
+    async def _on_quiet_text(self, turn: Turn, text: str) -> Step:
+        incoming = turn.incoming
+        try:
+            quiet = parse_quiet_hours(clean(text))
+        except AlertError:
+            again = Choice("alr-pref:no-quiet", self.copy["alerts_no_quiet"])
+            return Step(self._say("alerts_bad_quiet", again), "alr_quiet", turn.form)
+        if await self.store.subscriber(incoming.channel, incoming.user_id) is None:
+            return Step(self._say("alerts_not_subscribed"))
+        await self.store.set_preferences(incoming.channel, incoming.user_id, turn.now, quiet=quiet)
+        return await self._preferences(turn)
 
     async def _subscribe(self, turn: Turn, _payload: str) -> Step:
         return await self._home(turn)
@@ -615,7 +673,7 @@ class AlertsFlow:
 
     async def _preview(self, turn: Turn, form: Mapping[str, Any]) -> Step:
         areas = form["areas"]
-        preview = await self.composer.preview(form["audience"], areas, self.channels())
+        preview = await self.composer.preview(form["audience"], areas, self.channels(), form["kind"])
         counts = preview.by_channel
         per_channel = ", ".join(f"{channel} {count}" for channel, count in sorted(counts.items())) or "-"
         when = datetime.fromisoformat(form["at"]) if form.get("at") else turn.now

@@ -193,6 +193,8 @@ class Flow:
     untriaged: frozenset[str] = frozenset()
     # Typed states whose handler reads danger itself (the report write-up: it keeps the answer).
     triaged: frozenset[str] = frozenset()
+    # Of those, states where a keyword alone (STOP, menu) is still a command, not the answer.
+    keywords_too: frozenset[str] = frozenset()
     # Typed states asking for a number ("How many seats?"): a typed number is the answer, never
     # the option of that number ("4. Main menu"); the options still work by button or by words.
     numeric: frozenset[str] = frozenset()
@@ -284,6 +286,7 @@ class Engine:
         self._open: set[str] = set()
         self._untriaged: set[str] = set()
         self._triaged: set[str] = set()
+        self._keywords_too: set[str] = set()
         self._numeric: set[str] = set()
         self._before_forget: list[Callable[[str, str], Awaitable[None]]] = []
         self._intents: list[Intent] = []
@@ -298,6 +301,7 @@ class Engine:
             self._open.update(flow.open_choices)
             self._untriaged.update(flow.untriaged)
             self._triaged.update(flow.triaged)
+            self._keywords_too.update(flow.keywords_too)
             self._numeric.update(flow.numeric)
             if flow.forget is not None:
                 self._before_forget.append(flow.forget)
@@ -426,7 +430,8 @@ class Engine:
             # Someone writing down what happened types the exact words: "hello there" or "stop" in
             # them are words, not commands (/commands and "cancel" still work).
             # A name typed into a form ("Dil") is a name, not the word for "language".
-            command = self._command(text, words_too=state not in self._triaged, languages_too=state not in self._texts)
+            words_too = state not in self._triaged or state in self._keywords_too
+            command = self._command(text, words_too=words_too, languages_too=state not in self._texts)
             if command == ("stop", "") and state not in (IDLE, CONFIRM_FORGET) and (offered or state in self._texts):
                 # In the middle of something, "stop" may mean stop this, not every message
                 return Step(self._ask_stop(), state, turn.form)

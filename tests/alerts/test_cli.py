@@ -163,7 +163,10 @@ def test_import_normalises_people_and_is_idempotent(cli: Cli, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{people}: 2 added, 0 updated, 0 unchanged"
     listed = leaders(cli)
-    assert [{k: v for k, v in p.items() if k != "id"} for p in listed] == [
+    assert all(
+        (p["kinds"], p["quiet_hours"]) == (["reassurance", "vigilance", "urgent"], "22:00-07:00") for p in listed
+    )  # fmt: skip
+    assert [{k: v for k, v in p.items() if k not in ("id", "kinds", "quiet_hours")} for p in listed] == [
         {"channel": "telegram", "user_id": "123456789", "kind": "leader", "status": "approved", "name": "Imam Ali",
          "role": "Imam", "place_of_worship": "East London Mosque", "boroughs": ["Tower Hamlets", "Newham"]},
         {"channel": "whatsapp", "user_id": "+447911123456", "kind": "leader", "status": "approved",
@@ -696,6 +699,34 @@ def test_an_alert_can_be_set_to_escalate(cli: Cli, tmp_path: Path) -> None:
         done = send(cli, "--kind", "urgent", "--audience", "leaders", "--areas", "Newham", "--text", "Go",
                     "--escalate-after", wrong, "--yes")  # fmt: skip
         assert done.returncode == 1 and "escalate after" in done.stderr, wrong
+
+
+def test_import_takes_the_kinds_each_leader_gets_and_their_quiet_hours(cli: Cli, tmp_path: Path) -> None:
+    people = write_csv(
+        tmp_path / "prefs.csv",
+        HEADER + ",kinds,quiet_hours",
+        "console,imam-newham,Imam Newham,Imam,Newham Mosque,Newham,vigilance,23:00-06:00",
+        "console,rabbi-all,Rabbi Everywhere,Rabbi,Central Shul,all,,",
+        "console,vicar-hackney,Vicar Hackney,Vicar,St John's,Hackney,all,none",
+    )
+    done = cli(["leaders", "import", str(people), "--json"])
+    assert done.returncode == 0, done.stderr
+    by_id = {p["user_id"]: p for p in leaders(cli)}
+    assert (by_id["imam-newham"]["kinds"], by_id["imam-newham"]["quiet_hours"]) == (["vigilance", "urgent"],
+                                                                                    "23:00-06:00")  # fmt: skip
+    assert (by_id["rabbi-all"]["kinds"], by_id["rabbi-all"]["quiet_hours"]) == (
+        ["reassurance", "vigilance", "urgent"], "22:00-07:00"
+    )  # fmt: skip
+    assert by_id["vicar-hackney"]["quiet_hours"] is None
+    again = cli(["leaders", "import", str(people), "--json"])
+    assert json.loads(again.stdout) == {"added": 0, "updated": 0, "unchanged": 3}
+    calm = send(cli, "--kind", "reassurance", "--audience", "leaders", "--areas", "Newham", "--text", "Calm",
+                "--yes", "--json")  # fmt: skip
+    assert json.loads(calm.stdout)["recipients"] == 1  # the rabbi; the imam gets vigilance and urgent only
+    wrong = write_csv(tmp_path / "wrong.csv", HEADER + ",kinds,quiet_hours",
+                      "console,x,X,Imam,Mosque,Newham,everything,late")  # fmt: skip
+    bad = cli(["leaders", "import", str(wrong)])
+    assert bad.returncode == 1 and "kinds: everything" in bad.stderr and "quiet_hours:" in bad.stderr
 
 
 def test_cancel_asks_first_then_withdraws_and_check_says_so(

@@ -312,7 +312,7 @@ async def test_people_see_change_and_stop_their_alerts(engine: Engine, alert_sto
     text = plain(mine.text)
     assert "Your alerts: faith leader, waiting for a coordinator to check your request." in text
     assert "Areas: Tower Hamlets, Newham" in text
-    assert ids(mine)[:2] == ["alr:change", "alr:stop"]
+    assert ids(mine)[:3] == ["alr:change", "alr:prefs", "alr:stop"]
 
     assert "Which areas" in (await press(engine, "alr:change")).text
     assert 'called "Narnia"' in plain((await say(engine, "Narnia")).text)
@@ -1341,3 +1341,43 @@ async def test_danger_typed_after_need_help_gets_999_first_and_still_reaches_the
     call = await press(engine, f"alr-callme:{delivery.id}")
     assert "The coordinators have your message" in plain(call.text) and not call.emergency
     assert any("Please call me" in n.body["text"] for n in await notifications(db) if ":details-" in n.key)
+
+
+# --- a subscriber's preferences --------------------------------------------------------------------
+async def test_a_leader_chooses_the_kinds_they_get_and_their_quiet_hours(
+    engine: Engine, alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    await alert_store.save_subscriber("console", "amina", kind="leader", status="approved", name="Amina",
+                                      boroughs=["Newham"], now=clock())  # fmt: skip
+    home = await say(engine, "/alerts")
+    page = await press(engine, "alr:prefs")
+    assert "You get: Urgent, Vigilance, Reassurance." in plain(page.text) and "Quiet hours: 22:00–07:00" in plain(
+        page.text
+    )
+    assert "alr:prefs" in ids(home) and ids(page)[:3] == [
+        "alr-pref:vigilance",
+        "alr-pref:reassurance",
+        "alr-pref:quiet",
+    ]
+    off = await press(engine, "alr-pref:vigilance")
+    assert "You get: Urgent, Reassurance." in plain(off.text) and "✗ Vigilance: off" in labels(off)
+    for kind, reaches in (("vigilance", False), ("reassurance", True), ("urgent", True)):
+        preview = await composer.preview("leaders", ("Newham",), ALERT_CHANNELS, kind)
+        assert ("amina" in {s.user_id for s in preview.recipients}) is reaches, kind
+    await press(engine, "alr-pref:quiet")
+    again = await say(engine, "after dinner")
+    assert "didn't understand those hours" in plain(again.text)
+    set_ = await say(engine, "23:00 to 6")
+    assert "Quiet hours: 23:00–06:00" in plain(set_.text)
+    clock.now = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
+    calm = await composer.send(kind="reassurance", audience="leaders", areas=("Newham",), text="All calm",
+                               created_by="cli", channels=ALERT_CHANNELS)  # fmt: skip
+    [(due,)] = await db.query("SELECT not_before FROM alert_deliveries WHERE alert_id = ?", (calm.id,))
+    assert datetime.fromisoformat(due) == datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+    await press(engine, "alr-pref:quiet")
+    none = await press(engine, "alr-pref:no-quiet")
+    assert "Quiet hours: none" in plain(none.text)
+    later = await composer.send(kind="reassurance", audience="leaders", areas=("Newham",), text="Still calm",
+                                created_by="cli", channels=ALERT_CHANNELS)  # fmt: skip
+    [(due,)] = await db.query("SELECT not_before FROM alert_deliveries WHERE alert_id = ?", (later.id,))
+    assert datetime.fromisoformat(due) == clock()

@@ -55,6 +55,7 @@ async def live_a_full_life(engine: Engine, training: Training, alert_store: Aler
     [delivery] = await alert_store.deliveries_of("whatsapp", NUMBER)
     await engine.handle(make_incoming(choice=f"alr-help:{delivery}", channel="whatsapp", user_id=NUMBER))
     assert alert.reference
+    await say(engine, "Please ring me back")  # what's wrong (Need help asks), then no more messages
     await say(engine, "STOP")
     # Questions the bot can't answer are kept as content gaps, without who asked: a number typed
     # in one is masked, and a story (names, places) is not kept at all.
