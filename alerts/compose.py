@@ -125,7 +125,9 @@ class Composer:
         rng: random.Random | None = None,
         approvals: int = 1,
         urgent_alone: bool = False,
+        community_channel: str | None = None,
     ) -> None:
+        self.community_channel = community_channel  # TELEGRAM_COMMUNITY_CHANNEL: community alerts posted there
         self.approvals = approvals  # ALERT_APPROVALS: 2, a second coordinator approves each alert
         self.urgent_alone = urgent_alone  # ALERT_URGENT_ONE_COORDINATOR: not urgent ones
         self.store = store
@@ -176,6 +178,17 @@ class Composer:
             for s in recipients
         ]
 
+    def posts_to_channel(self, audience: str, channels: Sequence[str]) -> bool:
+        """Whether an alert for this audience is also posted to the Telegram community channel."""
+        return self.community_channel is not None and audience != Audience.LEADERS and "telegram" in channels
+
+    def _with_channel(
+        self, audience: str, channels: Sequence[str], deliveries: list[tuple[str, str, datetime]], when: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        if self.community_channel is not None and self.posts_to_channel(audience, channels):
+            deliveries.append(("telegram", self.community_channel, when))  # a channel has no quiet hours
+        return deliveries
+
     async def preview(
         self, audience: str, areas: Sequence[str], channels: Sequence[str], kind: str | None = None
     ) -> Preview:
@@ -219,6 +232,8 @@ class Composer:
             raise AlertError("nobody to send it to: no approved subscribers for that audience in those areas")
         awaiting = self.needs_approval(kind_)
         deliveries = [] if awaiting else self._deliveries(kind_, preview.recipients, when)
+        if not awaiting:
+            self._with_channel(audience_, channels, deliveries, when)
         fields = {
             "reference": reference or await self.new_reference(),
             "kind": kind_.value,
@@ -232,7 +247,7 @@ class Composer:
             "translations": translated,
             "approval": "awaiting" if awaiting else None,
             "channels": list(channels),
-            "total": len(preview.recipients),
+            "total": len(preview.recipients) + self.posts_to_channel(audience_, channels),
             "escalate_after": int(escalate_after.total_seconds()) if escalate_after else None,
         }
         alert = await self.store.create_alert(fields, deliveries, now)
@@ -251,8 +266,9 @@ class Composer:
         preview = await self.preview(alert.audience, alert.areas, alert.channels, alert.kind)
         if not preview.recipients:
             raise AlertError("nobody to send it to now: no approved subscribers for that audience in those areas")
-        decided = await self.store.decide(alert, True, who, now, self._deliveries(Kind(alert.kind),
-                                          preview.recipients, when), when)  # fmt: skip
+        deliveries = self._deliveries(Kind(alert.kind), preview.recipients, when)
+        self._with_channel(alert.audience, alert.channels, deliveries, when)
+        decided = await self.store.decide(alert, True, who, now, deliveries, when)
         if decided is None:
             raise AlertError(f"{alert.reference} was decided meanwhile by another coordinator")
         details = {"reference": alert.reference, "composed_by": alert.created_by, "recipients": preview.by_channel,
@@ -321,6 +337,9 @@ class Composer:
             )
         now = self.clock()
         deliveries = self._deliveries(kind_, recipients, now)
+        if follow is not FollowUp.REMINDER and self.community_channel is not None:  # posted there: corrected there
+            if await self.store.was_sent_to(original, "telegram", self.community_channel):
+                deliveries.append(("telegram", self.community_channel, now))
         earlier = await self.store.follow_ups(original)
         fields = {
             "reference": f"{original.reference}-{len(earlier) + 1}",

@@ -334,6 +334,14 @@ class AlertStore:
             )
             return bool(cursor.rowcount)
 
+    async def was_sent_to(self, alert: Alert, channel: str, user_id: str) -> bool:
+        rows = await self.db.query(
+            "SELECT 1 FROM alert_deliveries WHERE alert_id = ? AND channel = ? AND user_id = ?"
+            " AND status IN ('sent', 'delivered')",
+            (alert.id, channel, user_id),
+        )
+        return bool(rows)
+
     async def reference_taken(self, reference: str) -> bool:
         return bool(await self.db.query("SELECT 1 FROM alerts WHERE reference = ?", (reference,)))
 

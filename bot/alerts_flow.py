@@ -697,6 +697,9 @@ class AlertsFlow:
                                    areas=escape_markdown(self._areas_label(areas)))  # fmt: skip
         by_language = self.languages_line(preview.by_language, translations)
         summary += "\n\n" + self.copy.format("alerts_preview_languages", languages=by_language)
+        if self.composer.community_channel and self.composer.posts_to_channel(form["audience"], self.channels()):
+            summary += "\n\n" + self.copy.format("alerts_preview_channel",
+                                                 channel=escape_markdown(self.composer.community_channel))  # fmt: skip
         if form.get("escalate"):
             minutes = int(form["escalate"]) // 60
             summary += "\n\n" + self.copy.format("alerts_preview_escalation", minutes=minutes)
@@ -1206,8 +1209,10 @@ class AlertsFlow:
     def message_for(self, alert: Alert, delivery: Delivery) -> AlertMessage:
         """What one recipient gets: the text, its reference, and the answers (the dispatcher calls this)."""
         with self.copy.speaking(delivery.language) as voice:  # in the language the recipient chose
-            choices = ((f"alr-ack:{delivery.id}", self.copy["alerts_received"]),
-                       (f"alr-help:{delivery.id}", self.copy["alerts_need_help"]))  # fmt: skip
+            choices: tuple[tuple[str, str], ...] = ()  # a channel's readers can't answer it
+            if (delivery.channel, delivery.user_id) != ("telegram", self.composer.community_channel):
+                choices = ((f"alr-ack:{delivery.id}", self.copy["alerts_received"]),
+                           (f"alr-help:{delivery.id}", self.copy["alerts_need_help"]))  # fmt: skip
             body = alert.translations.get(voice.language.code) if not voice.english else None
             if body is None and not voice.english:
                 voice.notes.add(languages.FALLBACK_NOTE)  # the coordinators wrote it in English only

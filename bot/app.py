@@ -82,7 +82,8 @@ async def open_app(
         )
         alerts = AlertStore(db)
         composer = Composer(alerts, settings.zone, clock, content.boroughs, approvals=settings.alert_approvals,
-                            urgent_alone=settings.alert_urgent_one_coordinator)  # fmt: skip
+                            urgent_alone=settings.alert_urgent_one_coordinator,
+                            community_channel=settings.telegram_community_channel)  # fmt: skip
         answerer = Answerer(content, settings.model_cache_dir)
         alerts_flow = AlertsFlow(
             alerts,

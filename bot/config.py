@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_rate_limit: float = Field(default=30.0, gt=0)
+    # A Telegram channel the bot administers (@name or -100… id): community alerts are posted there too.
+    telegram_community_channel: str | None = None
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -100,6 +102,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}; use a name like Europe/London") from exc
         return value
+
+    @field_validator("telegram_community_channel")
+    @classmethod
+    def _community_channel(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-100\d{5,}", value.strip()):
+            raise ValueError(
+                f"TELEGRAM_COMMUNITY_CHANNEL {value!r} should be the channel's @name or its id (-100…), and the bot"
+                " must be one of its administrators"
+            )
+        return value.strip() if value else None
 
     @field_validator("coordinators")
     @classmethod

@@ -39,10 +39,18 @@ def test_coordinators_are_parsed() -> None:
     assert settings.coordinator_ids == {("telegram", "123456"), ("whatsapp", "+447700900123")}
 
 
-@pytest.mark.parametrize(("field", "value"), [("timezone", "Mars/Olympus"), ("coordinators", "amina")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("timezone", "Mars/Olympus"), ("coordinators", "amina"), ("telegram_community_channel", "https://t.me/x")],
+)
 def test_bad_values_fail_with_a_hint(field: str, value: str) -> None:
-    with pytest.raises(ValidationError, match=r"Europe/London|channel:user_id"):
+    with pytest.raises(ValidationError, match=r"Europe/London|channel:user_id|@name"):
         Settings(_env_file=None, **{field: value})  # type: ignore[call-arg]
+
+
+def test_a_community_channel_is_its_name_or_its_id() -> None:
+    for value in ("@faithsafety_ldn", "-1001234567890"):
+        assert Settings(_env_file=None, telegram_community_channel=value).telegram_community_channel == value  # type: ignore[call-arg]
 
 
 def test_env_example_lists_every_setting() -> None:

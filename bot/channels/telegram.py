@@ -142,6 +142,7 @@ class TelegramChannel:
         self.sleep = sleep
         self.channel = CHANNEL  # as an alerts Sender
         self.rate_limit = settings.telegram_rate_limit
+        self.community_channel = settings.telegram_community_channel  # community alerts are posted there too
         builder = (
             Application.builder()
             .token(settings.telegram_bot_token.get_secret_value())
@@ -457,10 +458,16 @@ class TelegramChannel:
             return None
 
     async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
-        """Send one alert (alerts' `Sender`): bulk, so people's replies go first; never raises."""
-        chat_id = await self._first_contact(user_id)
-        if isinstance(chat_id, str):
-            return Outcome(Result.FAILED, chat_id)
+        """Send one alert (alerts' `Sender`): bulk, so people's replies go first; never raises. To
+        the community channel, PTB's limiter keeps to Telegram's 20 a minute for a channel."""
+        chat_id: int | str
+        if user_id == self.community_channel:
+            chat_id = int(user_id) if _CHAT_ID.fullmatch(user_id) else user_id
+        else:
+            found = await self._first_contact(user_id)
+            if isinstance(found, str):
+                return Outcome(Result.FAILED, found)
+            chat_id = found
         last_id: str | None = None
         try:
             for text, keyboard in self.render(as_reply(message)):

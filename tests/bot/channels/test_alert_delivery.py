@@ -378,3 +378,37 @@ async def test_an_escalation_reminds_over_telegram_those_who_have_not_answered(
     assert f"Reminder: alert {alert.reference}" in reminder and "Doors shut" in reminder
     notes = await db.pending_notifications(["console", "telegram", "whatsapp"])
     assert any(f"Alert {alert.reference}: 2 faith leaders have not acknowledged it" in n.body["text"] for n in notes)
+
+
+async def test_community_alerts_are_also_posted_to_the_telegram_community_channel(
+    tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database, clock: FakeClock,
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    settings = telegram_settings(tmp_path, telegram_api, telegram_rate_limit=100,
+                                 telegram_community_channel="@faithsafety_ldn")  # fmt: skip
+    composer.community_channel = settings.telegram_community_channel
+    channel = TelegramChannel(settings, engine, db, backoff=0.01)
+    await channel.start()
+    try:
+        clock.now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+        await alert_store.save_subscriber("telegram", "8101", kind="community", status="approved",
+                                          boroughs=("all",), now=clock())  # fmt: skip
+        await leader(alert_store, "telegram", "8102", clock)
+        dispatcher = dispatcher_for(alert_store, alerts_flow, {"telegram": channel})
+        leaders_only = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="Doors shut",
+                                           created_by="cli", channels=ALL)  # fmt: skip
+        await run_until_done(dispatcher, alert_store, leaders_only)
+        assert telegram_api.sent("@faithsafety_ldn") == []  # leaders' alerts stay with leaders
+        calm = await composer.send(kind="urgent", audience="all", areas=("all",), text="All calm tonight",
+                                   created_by="cli", channels=ALL)  # fmt: skip
+        assert calm.total == 3
+        await run_until_done(dispatcher, alert_store, calm)
+        [post] = telegram_api.sent("@faithsafety_ldn")
+        assert "All calm tonight" in post["text"] and calm.reference in post["text"]
+        assert "reply_markup" not in post or not post["reply_markup"]  # nobody in a channel can answer it
+        assert telegram_api.sent(8101)[-1].get("reply_markup")  # a member still gets Received / Need help
+        fixed = await composer.follow_up(calm, kind="correction", text="Calm, and the hall is open", created_by="cli")
+        await run_until_done(dispatcher, alert_store, fixed)
+        assert "Correction to alert" in telegram_api.sent("@faithsafety_ldn")[-1]["text"]
+    finally:
+        await channel.stop()
