@@ -362,7 +362,7 @@ def progress_json(alert: Alert, progress: Progress, follow_ups: Sequence[Alert] 
         "need_help": progress.need_help,
         "pending": progress.pending,
         "by_channel": progress.by_channel,
-        "done": progress.done,
+        "done": progress.done and not alert.awaiting,
         "follow_ups": [
             {"reference": a.reference, "kind": a.follow_up, "send_at": a.send_at.isoformat(), "recipients": a.total}
             for a in follow_ups
