@@ -17,10 +17,11 @@ from bot.alerts_flow import AlertsFlow
 from bot.app import alerts_dispatcher, open_app
 from bot.channels.telegram import TelegramChannel
 from bot.dialog import Engine
+from bot.notify import Notifier
 from bot.store import Database
 from tests.bot.channels.conftest import TEMPLATE, WhatsApp, telegram_settings
 from tests.conftest import FakeClock, eventually
-from tests.fakes.telegram_api import FakeBotApi, private_message
+from tests.fakes.telegram_api import FakeBotApi, button_press, private_message
 
 ALL = ("telegram", "whatsapp")
 
@@ -412,3 +413,26 @@ async def test_community_alerts_are_also_posted_to_the_telegram_community_channe
         assert "Correction to alert" in telegram_api.sent("@faithsafety_ldn")[-1]["text"]
     finally:
         await channel.stop()
+
+
+async def test_a_second_coordinator_approves_an_alert_from_its_notice_on_telegram(
+    telegram: TelegramChannel, telegram_api: FakeBotApi, engine: Engine, db: Database, clock: FakeClock,
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    composer.approvals = 2
+    await db.set_coordinator("telegram", "555", True, clock())
+    await leader(alert_store, "telegram", "7301", clock)
+    alert = await composer.send(kind="vigilance", audience="leaders", areas=("Newham",), text="Patrols tonight",
+                                created_by="console:coord", channels=ALL)  # fmt: skip
+    await alerts_flow.ask_approval(alert)
+    assert await Notifier(db, engine, {"telegram": telegram}, clock).send_pending() == 1
+    [asked] = telegram_api.sent(555)
+    assert "needs your approval" in asked["text"] and "Patrols tonight" in asked["text"]
+    buttons = [b["callback_data"] for row in asked["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons[:2] == [f"alr-appr:{alert.id}", f"alr-refuse:{alert.id}"]
+    telegram_api.push(button_press(f"alr-appr:{alert.id}", user_id=555))
+    approved = await telegram_api.called("sendMessage", lambda p: "Approved" in str(p.get("text")))
+    assert approved.params["chat_id"] == 555
+    decided = await alert_store.alert(alert.id)
+    assert decided is not None and decided.approval == "approved" and decided.decided_by == "telegram:555"
+    assert (await alert_store.progress(decided)).pending == 1  # queued for the leader now
