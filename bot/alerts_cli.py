@@ -410,15 +410,15 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         if args.json:
             print(json.dumps([{"reference": a.reference, "kind": a.kind, "audience": a.audience,
                                "areas": list(a.areas), "send_at": a.send_at.isoformat(), "recipients": a.total,
-                               "created_by": a.created_by} for a in recent]))  # fmt: skip
+                               "created_by": a.created_by, "state": _state(a)} for a in recent]))  # fmt: skip
             return 0
         if not recent:
             print("No alerts yet.")
             return 0
-        print("\t".join(("REFERENCE", "SENT AT", "KIND", "AUDIENCE", "AREAS", "RECIPIENTS")))
+        print("\t".join(("REFERENCE", "SENT AT", "KIND", "AUDIENCE", "AREAS", "RECIPIENTS", "STATE")))
         for a in recent:
             when = dates.friendly(a.send_at, app.composer.tz)
-            print(f"{a.reference}\t{when}\t{a.kind}\t{a.audience}\t{';'.join(a.areas)}\t{a.total}")
+            print(f"{a.reference}\t{when}\t{a.kind}\t{a.audience}\t{';'.join(a.areas)}\t{a.total}\t{_state(a)}")
         return 0
     if args.action == "audit":
         entries = await app.alerts.audit_log(args.limit)
@@ -433,6 +433,17 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             print(f"{when}\t{who}\t{what}\t{audit_details(details, app.composer.tz)}")
         return 0
     return 2
+
+
+def _state(alert: Alert) -> str:
+    """ "sent", "awaiting approval", "refused", "withdrawn", or what a follow-up is ("correction of A-7K3Q")."""
+    if alert.cancelled_at is not None:
+        return "withdrawn"
+    if alert.approval in ("awaiting", "refused"):
+        return "awaiting approval" if alert.awaiting else "refused"
+    if alert.follows_reference:
+        return f"{(alert.follow_up or 'follow-up').replace('-', ' ')} of {alert.follows_reference}"
+    return "sent"
 
 
 # Failures a coordinator can fix, then send again: a WhatsApp template added, a passing fault that

@@ -356,8 +356,8 @@ def test_send_reaches_the_right_people_and_is_reported(cli: Cli, cli_env: dict[s
     assert [(a["reference"], a["recipients"]) for a in alerts_list(cli)] == [(everyone, 4), (community_ref, 1),
                                                                              (reference, 2)]  # fmt: skip
     listed = cli(["alerts", "list"]).stdout.splitlines()
-    assert listed[0].split("\t") == ["REFERENCE", "SENT AT", "KIND", "AUDIENCE", "AREAS", "RECIPIENTS"]
-    assert listed[-1].startswith(f"{reference}\t") and listed[-1].endswith("\turgent\tleaders\tNewham\t2")
+    assert listed[0].split("\t") == ["REFERENCE", "SENT AT", "KIND", "AUDIENCE", "AREAS", "RECIPIENTS", "STATE"]
+    assert listed[-1].startswith(f"{reference}\t") and listed[-1].endswith("\turgent\tleaders\tNewham\t2\tsent")
     assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d", listed[-1].split("\t")[1])  # local
 
     # The audit log in words: local times, the alert's text, what was done
@@ -640,6 +640,10 @@ def test_follow_up_asks_first_and_goes_to_exactly_those_who_received_the_alert(
         (f"{reference}-1", "correction"), (f"{reference}-2", "all-clear")
     ]  # fmt: skip
     assert status(cli, f"{reference}-2")["follows"] == reference
+    states = {a["reference"]: a["state"] for a in alerts_list(cli)}
+    assert states[f"{reference}-1"] == f"correction of {reference}" and states[f"{reference}-2"] == (
+        f"all clear of {reference}"
+    )
     assert f"Correction {reference}-1 sent" in cli(["alerts", "status", reference]).stdout
     actions = [e["action"] for e in audit(cli)]
     assert actions.count("correction sent") == 1 and actions.count("all clear sent") == 1
