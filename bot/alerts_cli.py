@@ -435,6 +435,16 @@ async def _alerts(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     return 2
 
 
+async def _confirm(stdin: TextIO, question: str, declined: str) -> bool:
+    """Ask on stderr ("Send it? [y/N] "); anything but y or yes declines (and says `declined`)."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = await asyncio.to_thread(stdin.readline)
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    print(declined, file=sys.stderr)
+    return False
+
+
 def _state(alert: Alert) -> str:
     """ "sent", "awaiting approval", "refused", "withdrawn", or what a follow-up is ("correction of A-7K3Q")."""
     if alert.cancelled_at is not None:
@@ -472,10 +482,7 @@ async def _cancel(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         print(f"Withdraw alert {alert.reference} ({alert.kind}, {alert.total} recipients)? {progress.pending} not yet"
               f" sent will not be; {gone} already went or failed. CHECK {alert.reference} will say it was withdrawn.",
               file=sys.stderr)  # fmt: skip
-        print("Withdraw it? [y/N] ", end="", file=sys.stderr, flush=True)
-        answer = await asyncio.to_thread(stdin.readline)
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Not withdrawn.", file=sys.stderr)
+        if not await _confirm(stdin, "Withdraw it?", "Not withdrawn."):
             return 1
     count = await app.alerts_flow.withdraw(alert, cli_actor(), app.training.clock())
     if args.json:
@@ -517,10 +524,7 @@ async def _follow_up(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         still = f" {progress.pending} still queued for the original get it first." if progress.pending else ""
         what = "A correction" if args.kind == "correction" else "The all clear"
         print(f"\n{what} to the {len(received)} who received {original.reference}.{still}", file=sys.stderr)
-        print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
-        answer = await asyncio.to_thread(stdin.readline)
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Not sent.", file=sys.stderr)
+        if not await _confirm(stdin, "Send it?", "Not sent."):
             return 1
     alert = await composer.follow_up(original, kind=args.kind, text=args.text, created_by=cli_actor(),
                                      translations=translations)  # fmt: skip
@@ -664,10 +668,7 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             for code, n in sorted(preview.by_language.items())
         )
         print(f"By language: {by_language or 'nobody'}; the others get the English.", file=sys.stderr)
-        print("Send it? [y/N] ", end="", file=sys.stderr, flush=True)
-        answer = await asyncio.to_thread(stdin.readline)
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Not sent.", file=sys.stderr)
+        if not await _confirm(stdin, "Send it?", "Not sent."):
             return 1
     alert = await composer.send(
         kind=args.kind, audience=args.audience, areas=areas, text=text, created_by=cli_actor(), channels=channels,
