@@ -25,11 +25,15 @@ SELECT alert_id, channel, count(*), sum(status IN ('pending', 'sending')), sum(s
        sum(acknowledged IS NOT NULL), sum(acknowledged IS 'help')
 FROM alert_deliveries GROUP BY alert_id, channel;
 
+-- In the triggers, CASE rather than IN (…): SQLite builds an IN list again at each row a trigger
+-- runs for, which made recording a batch twice as slow.
 CREATE TRIGGER alert_counts_insert AFTER INSERT ON alert_deliveries BEGIN
     INSERT INTO alert_counts (alert_id, channel, total, pending, sent, delivered, failed, cancelled, acknowledged,
                               need_help)
-    VALUES (new.alert_id, new.channel, 1, new.status IN ('pending', 'sending'), new.status = 'sent',
-            new.status = 'delivered', new.status NOT IN ('pending', 'sending', 'sent', 'delivered', 'cancelled'),
+    VALUES (new.alert_id, new.channel, 1, CASE new.status WHEN 'pending' THEN 1 WHEN 'sending' THEN 1 ELSE 0 END,
+            new.status = 'sent', new.status = 'delivered',
+            CASE new.status WHEN 'pending' THEN 0 WHEN 'sending' THEN 0 WHEN 'sent' THEN 0 WHEN 'delivered' THEN 0
+                            WHEN 'cancelled' THEN 0 ELSE 1 END,
             new.status = 'cancelled', new.acknowledged IS NOT NULL, new.acknowledged IS 'help')
     ON CONFLICT (alert_id, channel) DO UPDATE SET
         total = total + 1, pending = pending + excluded.pending, sent = sent + excluded.sent,
@@ -41,16 +45,20 @@ END;
 -- Claiming (pending → sending), a lease running out and a retry (sending → pending) change no count:
 -- the WHEN leaves those rows alone.
 CREATE TRIGGER alert_counts_update AFTER UPDATE OF status, acknowledged ON alert_deliveries
-WHEN (CASE WHEN old.status IN ('pending', 'sending') THEN 'pending' ELSE old.status END)
-     IS NOT (CASE WHEN new.status IN ('pending', 'sending') THEN 'pending' ELSE new.status END)
+WHEN (CASE old.status WHEN 'sending' THEN 'pending' ELSE old.status END)
+     IS NOT (CASE new.status WHEN 'sending' THEN 'pending' ELSE new.status END)
   OR old.acknowledged IS NOT new.acknowledged
 BEGIN
     UPDATE alert_counts SET
-        pending = pending + (new.status IN ('pending', 'sending')) - (old.status IN ('pending', 'sending')),
+        pending = pending + (CASE new.status WHEN 'pending' THEN 1 WHEN 'sending' THEN 1 ELSE 0 END)
+                          - (CASE old.status WHEN 'pending' THEN 1 WHEN 'sending' THEN 1 ELSE 0 END),
         sent = sent + (new.status = 'sent') - (old.status = 'sent'),
         delivered = delivered + (new.status = 'delivered') - (old.status = 'delivered'),
-        failed = failed + (new.status NOT IN ('pending', 'sending', 'sent', 'delivered', 'cancelled'))
-                        - (old.status NOT IN ('pending', 'sending', 'sent', 'delivered', 'cancelled')),
+        failed = failed
+            + (CASE new.status WHEN 'pending' THEN 0 WHEN 'sending' THEN 0 WHEN 'sent' THEN 0 WHEN 'delivered' THEN 0
+                               WHEN 'cancelled' THEN 0 ELSE 1 END)
+            - (CASE old.status WHEN 'pending' THEN 0 WHEN 'sending' THEN 0 WHEN 'sent' THEN 0 WHEN 'delivered' THEN 0
+                               WHEN 'cancelled' THEN 0 ELSE 1 END),
         cancelled = cancelled + (new.status = 'cancelled') - (old.status = 'cancelled'),
         acknowledged = acknowledged + (new.acknowledged IS NOT NULL) - (old.acknowledged IS NOT NULL),
         need_help = need_help + (new.acknowledged IS 'help') - (old.acknowledged IS 'help')
@@ -60,10 +68,11 @@ END;
 CREATE TRIGGER alert_counts_delete AFTER DELETE ON alert_deliveries BEGIN
     UPDATE alert_counts SET
         total = total - 1,
-        pending = pending - (old.status IN ('pending', 'sending')),
+        pending = pending - (CASE old.status WHEN 'pending' THEN 1 WHEN 'sending' THEN 1 ELSE 0 END),
         sent = sent - (old.status = 'sent'),
         delivered = delivered - (old.status = 'delivered'),
-        failed = failed - (old.status NOT IN ('pending', 'sending', 'sent', 'delivered', 'cancelled')),
+        failed = failed - (CASE old.status WHEN 'pending' THEN 0 WHEN 'sending' THEN 0 WHEN 'sent' THEN 0
+                                           WHEN 'delivered' THEN 0 WHEN 'cancelled' THEN 0 ELSE 1 END),
         cancelled = cancelled - (old.status = 'cancelled'),
         acknowledged = acknowledged - (old.acknowledged IS NOT NULL),
         need_help = need_help - (old.acknowledged IS 'help')
