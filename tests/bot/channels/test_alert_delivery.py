@@ -134,6 +134,30 @@ async def test_a_broadcast_under_rate_limits_and_faults_loses_nobody(
     assert "3029" not in {s.user_id for s in again.recipients}
 
 
+async def test_people_who_stop_or_block_the_bot_after_an_alert_is_queued_are_not_sent_it(
+    fast_telegram: TelegramChannel, telegram_api: FakeBotApi, whatsapp: WhatsApp, db: Database, clock: FakeClock,
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    """Each batch reads how to reach its people at once (the channels' `prepare`), after they stopped."""
+    clock.now = utcnow()
+    for chat in (4001, 4002, 4003):
+        await leader(alert_store, "telegram", str(chat), clock)
+    for i in (40, 41):
+        await leader(alert_store, "whatsapp", number(i), clock)
+        await db.record_inbound("whatsapp", number(i), clock())
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="Doors shut",
+                                created_by="cli", channels=ALL)  # fmt: skip
+    await db.set_opted_out("telegram", "4002", clock())  # STOP, after it was queued
+    await db.mark_blocked("telegram", "4003", clock())
+    await db.set_opted_out("whatsapp", number(41), clock())
+    senders: dict[str, Sender] = {"telegram": fast_telegram, "whatsapp": whatsapp.channel}
+    await run_until_done(dispatcher_for(alert_store, alerts_flow, senders), alert_store, alert)
+    progress = await alert_store.progress(alert)
+    assert progress.sent == 2 and progress.failed_by_reason == {"opted out": 2, "blocked the bot": 1}
+    assert [m["chat_id"] for m in telegram_api.sent()] == [4001]
+    assert [m["To"] for m in whatsapp.api.messages] == [f"whatsapp:{number(40)}"]
+
+
 async def test_held_alerts_are_read_with_view_and_delivery_reports_count(
     whatsapp: WhatsApp, db: Database, clock: FakeClock, alert_store: AlertStore, composer: Composer,
     alerts_flow: AlertsFlow,
