@@ -48,6 +48,13 @@ async def _uninterrupted(work: Awaitable[None]) -> None:
         raise
 
 
+def _pace(rate: float) -> AsyncLimiter:
+    """`rate` sends a second, in bursts of a tenth of a second's worth at most (at least one): a
+    whole second's at once, on top of a platform's own bucket, met its limit and drew 429s."""
+    burst = max(1.0, rate / 10)
+    return AsyncLimiter(burst, burst / rate)
+
+
 class Dispatcher:
     """Sends what the outbox holds, per channel, at the channel's rate."""
 
@@ -86,7 +93,7 @@ class Dispatcher:
         self.on_progress = on_progress  # live progress for whoever sent it, every `progress_every` s
         self.progress_every = progress_every
         self._shown: dict[int, tuple[int, ...]] = {}
-        self._limiters = {name: AsyncLimiter(max(1.0, s.rate_limit), 1) for name, s in self.senders.items()}
+        self._limiters = {name: _pace(s.rate_limit) for name, s in self.senders.items()}
         # Requests in flight at once per channel: a quarter of a second's sends, enough to keep the
         # rate with round trips of up to 250 ms (Twilio's are often 150), and a bound on connections.
         self._in_flight = {name: asyncio.Semaphore(max(8, int(s.rate_limit / 4))) for name, s in self.senders.items()}
