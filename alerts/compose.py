@@ -159,13 +159,15 @@ class Composer:
             raise AlertError("at: that time has passed")
         if when > now + MAX_AHEAD:
             raise AlertError(f"at: that is more than {MAX_AHEAD.days} days ahead; check the date")
-        preview = await self.preview(audience_, areas, channels)
-        if not preview.recipients:
+        deliveries: list[tuple[str, str, datetime]] = []
+        by_channel: dict[str, int] = {}
+        async for page in self.store.recipients_by_page(audience_, areas, channels):  # a page at a time
+            for s in page:
+                due = when if kind_ is Kind.URGENT else max(when, quiet_until(when, s, self.tz))
+                deliveries.append((s.channel, s.user_id, due))
+                by_channel[s.channel] = by_channel.get(s.channel, 0) + 1
+        if not deliveries:
             raise AlertError("nobody to send it to: no approved subscribers for that audience in those areas")
-        deliveries = [
-            (s.channel, s.user_id, when if kind_ is Kind.URGENT else max(when, quiet_until(when, s, self.tz)))
-            for s in preview.recipients
-        ]
         fields = {
             "reference": reference or await self.new_reference(),
             "kind": kind_.value,
@@ -180,7 +182,7 @@ class Composer:
         }
         alert = await self.store.create_alert(fields, deliveries, now)
         details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience, "areas": list(areas),
-                   "recipients": preview.by_channel, "send_at": when.isoformat(), "text": body,
+                   "recipients": by_channel, "send_at": when.isoformat(), "text": body,
                    **({"translations": translated} if translated else {})}  # fmt: skip
         await self.store.audit(created_by, "alert sent", details, now)
         return alert

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ _ALERT = (
 )
 
 
+_PAGE = 5000  # subscribers read at a time when finding an alert's recipients
 PRIORITY = {"urgent": 0, "vigilance": 1, "reassurance": 2}  # claimed in this order (alert_deliveries.priority)
 
 
@@ -146,24 +147,45 @@ class AlertStore:
 
     async def recipients(self, audience: str, areas: Sequence[str], channels: Sequence[str]) -> list[Subscriber]:
         """Approved subscribers an alert reaches: right kind, an area in common, not opted out or blocked."""
+        return [s async for page in self.recipients_by_page(audience, areas, channels) for s in page]
+
+    async def recipients_by_page(
+        self, audience: str, areas: Sequence[str], channels: Sequence[str]
+    ) -> AsyncIterator[list[Subscriber]]:
+        """`recipients`, read a page at a time (queueing an alert keeps none of them), and what many
+        people share (their role, place, areas, quiet hours, language) kept once, not once each."""
         kinds = (
             ("leader", "community") if audience == "all" else ("leader",) if audience == "leaders" else ("community",)
         )
-        rows = await self.db.query(
-            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language FROM subscribers s"
-            " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
-            f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
-            f" AND s.channel IN ({', '.join('?' * len(channels))})"
-            " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL ORDER BY s.id",
-            (*kinds, *channels),
-        )
         wanted = set(areas)
-        found = []
-        for row in rows:
-            subscriber = dataclasses.replace(_subscriber(row), language=row[-1])
-            if "all" in wanted or "all" in subscriber.boroughs or wanted & set(subscriber.boroughs):
-                found.append(subscriber)
-        return found
+        shared: dict[str, str] = {}
+        boroughs_of: dict[str, tuple[str, ...]] = {}
+        last = 0
+        while True:
+            found: list[Subscriber] = []
+            rows = await self.db.query(
+                f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language FROM subscribers s"
+                " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
+                f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
+                f" AND s.channel IN ({', '.join('?' * len(channels))})"
+                " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL AND s.id > ? ORDER BY s.id LIMIT ?",
+                (*kinds, *channels, last, _PAGE),
+            )
+            for row in rows:
+                boroughs = boroughs_of.get(row[8])
+                if boroughs is None:
+                    boroughs = boroughs_of[row[8]] = tuple(b for b in str(row[8]).split(";") if b)
+                if "all" in wanted or "all" in boroughs or wanted.intersection(boroughs):
+                    channel, kind, status, role, place, start, end = (
+                        shared.setdefault(v, v) for v in (row[1], row[3], row[4], row[6], row[7], row[9], row[10])
+                    )
+                    language = None if row[11] is None else shared.setdefault(row[11], row[11])
+                    found.append(Subscriber(int(row[0]), channel, row[2], kind, status, row[5], role, place, boroughs,
+                                            start, end, language))  # fmt: skip
+            yield found
+            if len(rows) < _PAGE:
+                return
+            last = int(rows[-1][0])
 
     # --- alerts and the outbox -------------------------------------------------------------------
     async def create_alert(

@@ -93,6 +93,23 @@ async def test_opted_out_and_blocked_people_get_no_alerts(
     assert await reach(composer, "leaders", ("all",)) == {"stays", "sent-stop"}
 
 
+async def test_recipients_past_a_page_of_subscribers_are_all_found(
+    alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    """Recipients are read a page (5,000) at a time: everyone on either side of a page's end is found."""
+    now = clock().isoformat()
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO subscribers (channel, user_id, kind, status, boroughs, created_at, updated_at)"
+            " VALUES ('telegram', ?, 'leader', ?, ?, ?, ?)",
+            [(str(i), "pending" if i % 7 == 0 else "approved", "Camden" if i % 3 == 0 else "Newham;Barnet", now, now)
+             for i in range(10_003)],
+        )  # fmt: skip
+    newham = await reach(composer, "leaders", ("Newham",))
+    assert newham == {str(i) for i in range(10_003) if i % 7 and i % 3}
+    assert len(await reach(composer, "leaders", ("all",))) == sum(1 for i in range(10_003) if i % 7)
+
+
 async def test_only_channels_in_use_are_counted(alert_store: AlertStore, composer: Composer, clock: FakeClock) -> None:
     await add(alert_store, clock, "111", channel="telegram")
     await add(alert_store, clock, "+447911123456", channel="whatsapp")
