@@ -227,11 +227,17 @@ class Composer:
             raise AlertError("at: that time has passed")
         if when > now + MAX_AHEAD:
             raise AlertError(f"at: that is more than {MAX_AHEAD.days} days ahead; check the date")
-        preview = await self.preview(audience_, areas, channels, kind_)
-        if not preview.recipients:
+        awaiting = self.needs_approval(kind_)  # then queued for nobody yet: its recipients are counted
+        deliveries: list[tuple[str, str, datetime]] = []
+        by_channel: dict[str, int] = {}
+        async for page in self.store.recipients_by_page(audience_, areas, channels, kind_):  # a page at a time
+            for s in page:
+                if not awaiting:
+                    due = when if kind_ is Kind.URGENT else max(when, quiet_until(when, s, self.tz))
+                    deliveries.append((s.channel, s.user_id, due))
+                by_channel[s.channel] = by_channel.get(s.channel, 0) + 1
+        if not by_channel:
             raise AlertError("nobody to send it to: no approved subscribers for that audience in those areas")
-        awaiting = self.needs_approval(kind_)
-        deliveries = [] if awaiting else self._deliveries(kind_, preview.recipients, when)
         if not awaiting:
             self._with_channel(audience_, channels, deliveries, when)
         fields = {
@@ -247,12 +253,12 @@ class Composer:
             "translations": translated,
             "approval": "awaiting" if awaiting else None,
             "channels": list(channels),
-            "total": len(preview.recipients) + self.posts_to_channel(audience_, channels),
+            "total": sum(by_channel.values()) + self.posts_to_channel(audience_, channels),
             "escalate_after": int(escalate_after.total_seconds()) if escalate_after else None,
         }
         alert = await self.store.create_alert(fields, deliveries, now)
         details = {"reference": alert.reference, "kind": alert.kind, "audience": alert.audience, "areas": list(areas),
-                   "recipients": preview.by_channel, "send_at": when.isoformat(), "text": body,
+                   "recipients": by_channel, "send_at": when.isoformat(), "text": body,
                    **({"translations": translated} if translated else {})}  # fmt: skip
         await self.store.audit(created_by, "alert awaiting approval" if awaiting else "alert sent", details, now)
         return alert

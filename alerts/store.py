@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -20,6 +20,8 @@ from alerts.model import Alert, Delivery, Progress, Subscriber
 
 class Connection(Protocol):
     async def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
 
 
 class Db(Protocol):
@@ -39,6 +41,7 @@ _ALERT = (
 )
 
 
+_PAGE = 5000  # subscribers read at a time when finding an alert's recipients
 PRIORITY = {"urgent": 0, "vigilance": 1, "reassurance": 2}  # claimed in this order (alert_deliveries.priority)
 
 
@@ -171,26 +174,51 @@ class AlertStore:
     ) -> list[Subscriber]:
         """Approved subscribers an alert reaches: right kind, an area in common, not opted out or
         blocked, and (given the alert's `kind`) wanting alerts of that kind."""
+        return [s async for page in self.recipients_by_page(audience, areas, channels, kind) for s in page]
+
+    async def recipients_by_page(
+        self, audience: str, areas: Sequence[str], channels: Sequence[str], alert_kind: str | None = None
+    ) -> AsyncIterator[list[Subscriber]]:
+        """`recipients`, read a page at a time (queueing an alert keeps none of them), and what many
+        people share (their role, place, areas, quiet hours, language, kinds) kept once, not once each."""
         kinds = (
             ("leader", "community") if audience == "all" else ("leader",) if audience == "leaders" else ("community",)
         )
-        rows = await self.db.query(
-            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language FROM subscribers s"
-            " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
-            f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
-            f" AND s.channel IN ({', '.join('?' * len(channels))})"
-            " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL ORDER BY s.id",
-            (*kinds, *channels),
-        )
         wanted = set(areas)
-        found = []
-        for row in rows:
-            subscriber = dataclasses.replace(_subscriber(row), language=row[-1])
-            if kind is not None and not subscriber.gets(kind):
-                continue
-            if "all" in wanted or "all" in subscriber.boroughs or wanted & set(subscriber.boroughs):
-                found.append(subscriber)
-        return found
+        shared: dict[str, str] = {}
+        boroughs_of: dict[str, tuple[str, ...]] = {}
+        kinds_of: dict[str, tuple[str, ...]] = {}
+        last = 0
+        while True:
+            found: list[Subscriber] = []
+            rows = await self.db.query(
+                f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language FROM subscribers s"
+                " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
+                f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
+                f" AND s.channel IN ({', '.join('?' * len(channels))})"
+                " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL AND s.id > ? ORDER BY s.id LIMIT ?",
+                (*kinds, *channels, last, _PAGE),
+            )
+            for row in rows:
+                boroughs = boroughs_of.get(row[8])
+                if boroughs is None:
+                    boroughs = boroughs_of[row[8]] = tuple(b for b in str(row[8]).split(";") if b)
+                wants = kinds_of.get(row[11])
+                if wants is None:
+                    wants = kinds_of[row[11]] = tuple(k for k in str(row[11]).split(";") if k)
+                if alert_kind is not None and alert_kind != "urgent" and alert_kind not in wants:
+                    continue  # they chose not to get this kind (urgent ones reach everyone)
+                if "all" in wanted or "all" in boroughs or wanted.intersection(boroughs):
+                    channel, kind, status, role, place, start, end = (
+                        shared.setdefault(v, v) for v in (row[1], row[3], row[4], row[6], row[7], row[9], row[10])
+                    )
+                    language = None if row[12] is None else shared.setdefault(row[12], row[12])
+                    found.append(Subscriber(int(row[0]), channel, row[2], kind, status, row[5], role, place, boroughs,
+                                            start, end, language, wants))  # fmt: skip
+            yield found
+            if len(rows) < _PAGE:
+                return
+            last = int(rows[-1][0])
 
     # --- alerts and the outbox -------------------------------------------------------------------
     async def create_alert(
@@ -213,13 +241,12 @@ class AlertStore:
             )  # fmt: skip
             alert_id = int(cursor.lastrowid or 0)
             priority, send_at = PRIORITY[fields["kind"]], fields["send_at"]
-            for channel, user_id, not_before in deliveries:
-                due = max(not_before, send_at)  # never before the alert's time: `claim` relies on it
-                await conn.execute(
-                    "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before, priority)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (alert_id, channel, user_id, due.isoformat(), priority),
-                )
+            await conn.executemany(  # never due before the alert's time: `claim` relies on it
+                "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before, priority)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ((alert_id, channel, user_id, max(not_before, send_at).isoformat(), priority)
+                 for channel, user_id, not_before in deliveries),
+            )  # fmt: skip
         alert = await self.alert(alert_id)
         assert alert is not None
         return alert
@@ -360,17 +387,26 @@ class AlertStore:
     ) -> list[Delivery]:
         """Take up to `limit` due deliveries for a channel (only `user_id`'s, if given), urgent
         first, then the longest due, leased until now + lease. A delivery is never due before its
-        alert's send time (`not_before` starts there), so the alerts table isn't read."""
+        alert's send time (`not_before` starts there), so the alerts table isn't read.
+
+        Each priority is read as one range of the index alert_deliveries_due (channel, status,
+        priority, not_before, id), so a claim reads the rows it takes and no others, however many
+        are queued or waiting out quiet hours."""
         only = " AND d.user_id = ?" if user_id is not None else ""
+        rows: list[Any] = []
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts, c.language FROM alert_deliveries d"
-                " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
-                f" WHERE d.channel = ? AND d.status = 'pending' AND d.not_before <= ?{only}"
-                " ORDER BY d.priority, d.not_before, d.id LIMIT ?",
-                (channel, now.isoformat(), *((user_id,) if user_id is not None else ()), limit),
-            )
-            rows = list(await cursor.fetchall())
+            for priority in sorted(PRIORITY.values()):
+                cursor = await conn.execute(
+                    "SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts, c.language FROM alert_deliveries d"
+                    " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
+                    " WHERE d.channel = ? AND d.status = 'pending' AND d.priority = ? AND d.not_before <= ?"
+                    f"{only} ORDER BY d.not_before, d.id LIMIT ?",
+                    (channel, priority, now.isoformat(), *((user_id,) if user_id is not None else ()),
+                     limit - len(rows)),
+                )  # fmt: skip
+                rows.extend(await cursor.fetchall())
+                if len(rows) >= limit:
+                    break
             if rows:
                 marks = ", ".join("?" * len(rows))
                 await conn.execute(
@@ -432,16 +468,17 @@ class AlertStore:
 
     async def finish(self, results: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
         """Record many outcomes at once: (delivery id, new status, fields)."""
+        if not results:
+            return
         async with self.db.transaction() as conn:
-            for delivery_id, status, values in results:
-                await conn.execute(
-                    "UPDATE alert_deliveries SET status = ?, lease_until = NULL, reason = coalesce(?, reason),"
-                    " message_id = coalesce(?, message_id), sent_at = coalesce(?, sent_at),"
-                    " not_before = coalesce(?, not_before) WHERE id = ?"
-                    " AND NOT (status = 'cancelled' AND ? = 'pending')",  # withdrawn meanwhile: no retry
-                    (status, values.get("reason"), values.get("message_id"), values.get("sent_at"),
-                     values.get("not_before"), delivery_id, status),
-                )  # fmt: skip
+            await conn.executemany(
+                "UPDATE alert_deliveries SET status = ?, lease_until = NULL, reason = coalesce(?, reason),"
+                " message_id = coalesce(?, message_id), sent_at = coalesce(?, sent_at),"
+                " not_before = coalesce(?, not_before) WHERE id = ?"
+                " AND NOT (status = 'cancelled' AND ? = 'pending')",  # withdrawn meanwhile: no retry
+                [(status, values.get("reason"), values.get("message_id"), values.get("sent_at"),
+                  values.get("not_before"), delivery_id, status) for delivery_id, status, values in results],
+            )  # fmt: skip
 
     async def report_delivery(self, message_id: str, status: str, error: int | None = None) -> None:
         """A platform's delivery report for a message an alert sent (Twilio's status callback)."""
@@ -480,30 +517,31 @@ class AlertStore:
             )
 
     async def progress(self, alert: Alert) -> Progress:
+        """An alert's totals, from its counts (alert_counts, kept by triggers as deliveries change):
+        a few rows, however many recipients; the reasons of failures read from those rows alone."""
         rows = await self.db.query(
-            "SELECT status, channel, reason, acknowledged, count(*) FROM alert_deliveries WHERE alert_id = ?"
-            " GROUP BY status, channel, reason, acknowledged",
+            "SELECT channel, total, pending, sent, delivered, failed, cancelled, acknowledged, need_help"
+            " FROM alert_counts WHERE alert_id = ? ORDER BY channel",
             (alert.id,),
         )
         progress = Progress(alert.reference, alert.kind, alert.total)
-        for status, channel, reason, acknowledged, count in rows:
-            progress.by_channel[channel] = progress.by_channel.get(channel, 0) + count
-            if status in ("pending", "sending"):
-                progress.pending += count
-            elif status == "sent":
-                progress.sent += count
-            elif status == "delivered":
-                progress.delivered += count
-            elif status == "cancelled":
-                progress.cancelled += count
-            else:
-                progress.failed += count
-                key = reason or "unknown"
-                progress.failed_by_reason[key] = progress.failed_by_reason.get(key, 0) + count
-            if acknowledged:
-                progress.acknowledged += count
-                if acknowledged == "help":
-                    progress.need_help += count
+        for channel, total, pending, sent, delivered, failed, cancelled, acknowledged, need_help in rows:
+            if total:
+                progress.by_channel[channel] = total
+            progress.pending += pending
+            progress.sent += sent
+            progress.delivered += delivered
+            progress.failed += failed
+            progress.cancelled += cancelled
+            progress.acknowledged += acknowledged
+            progress.need_help += need_help
+        if progress.failed:
+            reasons = await self.db.query(
+                "SELECT coalesce(nullif(reason, ''), 'unknown'), count(*) FROM alert_deliveries"
+                " WHERE alert_id = ? AND status = 'failed' GROUP BY 1",
+                (alert.id,),
+            )
+            progress.failed_by_reason = {str(reason): int(count) for reason, count in reasons}
         return progress
 
     async def cancel(self, alert: Alert, who: str, now: datetime) -> int:

@@ -114,6 +114,8 @@ class AlertsFlow:
         self.channels = channels
         self.clock = clock
         self.numbers = numbers or {}  # content/numbers.yaml: a translation must give the English's numbers
+        # What recipients get, worded once per alert and language: (text, its language, answers' labels).
+        self._worded: dict[tuple[int, str | None], tuple[str, str | None, str, str]] = {}
 
     def flow(self) -> Flow:
         coordinator = self._coordinator
@@ -1208,17 +1210,28 @@ class AlertsFlow:
 
     def message_for(self, alert: Alert, delivery: Delivery) -> AlertMessage:
         """What one recipient gets: the text, its reference, and the answers (the dispatcher calls this)."""
-        with self.copy.speaking(delivery.language) as voice:  # in the language the recipient chose
-            choices: tuple[tuple[str, str], ...] = ()  # a channel's readers can't answer it
-            if (delivery.channel, delivery.user_id) != ("telegram", self.composer.community_channel):
-                choices = ((f"alr-ack:{delivery.id}", self.copy["alerts_received"]),
-                           (f"alr-help:{delivery.id}", self.copy["alerts_need_help"]))  # fmt: skip
+        key = (alert.id, delivery.language)
+        worded = self._worded.get(key)
+        if worded is None:  # the same for everyone of an alert who reads its language: worded once
+            if len(self._worded) >= 256:
+                self._worded.clear()
+            worded = self._worded[key] = self._word(alert, delivery.language)
+        text, language, received, need_help = worded
+        if (delivery.channel, delivery.user_id) == ("telegram", self.composer.community_channel):
+            return AlertMessage(text, (), language)  # a channel's readers can't answer it
+        return AlertMessage(text, ((f"alr-ack:{delivery.id}", received), (f"alr-help:{delivery.id}", need_help)),
+                            language)  # fmt: skip
+
+    def _word(self, alert: Alert, language: str | None) -> tuple[str, str | None, str, str]:
+        """An alert in a language (the one a recipient chose), with the labels of its answers."""
+        with self.copy.speaking(language) as voice:
+            received, need_help = self.copy["alerts_received"], self.copy["alerts_need_help"]
             body = alert.translations.get(voice.language.code) if not voice.english else None
             if body is None and not voice.english:
                 voice.notes.add(languages.FALLBACK_NOTE)  # the coordinators wrote it in English only
             text = self.message_text(body or alert.text, alert.shown_reference, alert.kind, alert.follow_up)
             worded = in_language(Reply(text), voice, self.copy)
-        return AlertMessage(worded.text, choices, worded.language)
+        return worded.text, worded.language, received, need_help
 
     async def escalate_due(self) -> None:
         """For each alert whose time to be acknowledged has run out (the dispatcher calls this

@@ -17,6 +17,7 @@ from bot.phone import e164
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+PAID_BROADCAST_LIMIT = 1000  # messages a second Telegram takes with allow_paid_broadcast (Bot API)
 
 
 def default_content_dir() -> Path:
@@ -51,6 +52,10 @@ class Settings(BaseSettings):
     telegram_rate_limit: float = Field(default=30.0, gt=0)
     # A Telegram channel the bot administers (@name or -100… id): community alerts are posted there too.
     telegram_community_channel: str | None = None
+    # Alerts (never replies) go as paid broadcasts (allow_paid_broadcast): Telegram then takes up to
+    # 1,000 messages a second instead of about 30, billing 0.1 Telegram Stars from the bot's balance
+    # for each message beyond its free limit. Raise TELEGRAM_RATE_LIMIT with it (up to 1000).
+    telegram_paid_broadcast: bool = False
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -161,6 +166,15 @@ class Settings(BaseSettings):
             )
         if self.telegram_webhook_url and not self.telegram_webhook_url.startswith("https://"):
             raise ValueError("TELEGRAM_WEBHOOK_URL must be an https:// address (Telegram requires it)")
+        return self
+
+    @model_validator(mode="after")
+    def _paid_broadcast_limit(self) -> Settings:
+        if self.telegram_paid_broadcast and self.telegram_rate_limit > PAID_BROADCAST_LIMIT:
+            raise ValueError(
+                f"TELEGRAM_RATE_LIMIT is {self.telegram_rate_limit:g} but Telegram takes at most {PAID_BROADCAST_LIMIT}"
+                f" messages a second even as paid broadcasts: set it to {PAID_BROADCAST_LIMIT} or less"
+            )
         return self
 
     @model_validator(mode="after")

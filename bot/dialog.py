@@ -30,7 +30,7 @@ import asyncio
 import dataclasses
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +44,7 @@ from bot.messages import Choice, Incoming, Reply
 from bot.my_data import MyData
 from bot.ratelimit import FloodGuard, Verdict
 from bot.render import LETTERS, in_language
-from bot.store import Database
+from bot.store import Database, DialogRecord
 from bot.text import clean, gap_text, number, words
 
 logger = logging.getLogger(__name__)
@@ -406,7 +406,19 @@ class Engine:
 
         Where they were (a half-filled form, the menu before) is kept whole: its numbers still
         pick its options, and after answering this message they carry on there."""
-        record = await self.db.load_dialog(channel, user_id)
+        record = self._with_choices(await self.db.load_dialog(channel, user_id), reply)
+        await self.db.save_dialog(channel, user_id, record.state, record.data, record.updated_at)
+
+    async def remember_choices_of(self, channel: str, replies: Sequence[tuple[str, Reply]]) -> None:
+        """`remember_choices` for many messages at once (a batch of alerts): their people's places
+        read in one query and saved in one transaction, each message in turn."""
+        records = await self.db.load_dialogs(channel, {user_id for user_id, _ in replies})
+        for user_id, reply in replies:  # someone sent two of them: the second keeps the first's choices
+            records[user_id] = self._with_choices(records.get(user_id), reply)
+        await self.db.save_dialogs(channel, records)
+
+    def _with_choices(self, record: DialogRecord | None, reply: Reply) -> DialogRecord:
+        """A person's place with the choices of a message the bot sent first added (lettered)."""
         place, form = Place(), dict[str, Any]()
         when = self.clock()
         if record is not None and self.clock() - record.updated_at <= self.idle_limit:
@@ -416,7 +428,7 @@ class Engine:
         new = tuple(reply.choices)
         kept = tuple(c for c in place.lettered if c.id not in {n.id for n in new})
         place = dataclasses.replace(place, lettered=new + kept, letters=len(new))
-        await self.db.save_dialog(channel, user_id, place.state, place.data(form), when)
+        return DialogRecord(place.state, place.data(form), when)
 
     async def _dispatch(self, turn: Turn, place: Place) -> Step:
         """Route a message to its handler."""

@@ -159,6 +159,11 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    """Items in lists of at most `size`, to keep a query's `IN (?, …)` within SQLite's limits."""
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
 def latest_version() -> int:
     """The schema version the code expects."""
     return max((number for number, _, _ in _migrations()), default=0)
@@ -310,15 +315,35 @@ class Database:
             return None
         return DialogRecord(row[0], json.loads(row[1]), datetime.fromisoformat(row[2]))
 
+    async def load_dialogs(self, channel: str, user_ids: Iterable[str]) -> dict[str, DialogRecord]:
+        """The saved places of many users (those who have one), read at once."""
+        found = {}
+        for chunk in _chunks(list(user_ids)):
+            rows = await self._fetchall(
+                "SELECT user_id, state, data, updated_at FROM dialog_state"
+                f" WHERE channel = ? AND user_id IN ({', '.join('?' * len(chunk))})",
+                (channel, *chunk),
+            )
+            for row in rows:
+                found[str(row[0])] = DialogRecord(row[1], json.loads(row[2]), datetime.fromisoformat(row[3]))
+        return found
+
     async def save_dialog(self, channel: str, user_id: str, state: str, data: dict[str, Any], now: datetime) -> None:
         """Save a user's place in the conversation."""
+        await self.save_dialogs(channel, {user_id: DialogRecord(state, data, now)})
+
+    async def save_dialogs(self, channel: str, records: Mapping[str, DialogRecord]) -> None:
+        """Save the places of many users (by user id) in one transaction."""
         async with self.transaction() as conn:
-            await conn.execute(
+            await conn.executemany(
                 "INSERT INTO dialog_state (channel, user_id, state, data, updated_at)"
                 " VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (channel, user_id) DO UPDATE SET"
                 " state = excluded.state, data = excluded.data, updated_at = excluded.updated_at",
-                (channel, user_id, state, json.dumps(data), now.isoformat()),
+                [
+                    (channel, user_id, r.state, json.dumps(r.data), r.updated_at.isoformat())
+                    for user_id, r in records.items()
+                ],
             )
 
     async def forget_user(self, channel: str, user_id: str) -> int:
@@ -431,6 +456,21 @@ class Database:
         last, closed, opted_out, blocked = (datetime.fromisoformat(v) if v else None for v in tuple(row)[:4])
         return Contact(last, closed, opted_out, blocked, row[4])
 
+    async def contacts(self, channel: str, user_ids: Iterable[str]) -> dict[str, Contact]:
+        """`contact` for many users at once (one query): each of them, all None if nothing is known."""
+        wanted = list(user_ids)
+        found = dict.fromkeys(wanted, Contact())
+        for chunk in _chunks(wanted):
+            rows = await self._fetchall(
+                "SELECT user_id, last_inbound_at, window_closed_at, opted_out_at, blocked_at, language FROM contacts"
+                f" WHERE channel = ? AND user_id IN ({', '.join('?' * len(chunk))})",
+                (channel, *chunk),
+            )
+            for row in rows:
+                last, closed, opted_out, blocked = (datetime.fromisoformat(v) if v else None for v in tuple(row)[1:5])
+                found[str(row[0])] = Contact(last, closed, opted_out, blocked, row[5])
+        return found
+
     async def language_of(self, channel: str, user_id: str) -> str | None:
         """The language a person chose (an ISO 639-1 code), or None if they haven't."""
         row = await self._fetchone(
@@ -477,12 +517,17 @@ class Database:
         self, message_id: str, channel: str, user_id: str, kind: str, status: str, now: datetime
     ) -> None:
         """Remember a message handed to a platform, to match its delivery reports."""
+        await self.record_outgoing_many([(message_id, channel, user_id, kind, status, now)])
+
+    async def record_outgoing_many(self, messages: Iterable[tuple[str, str, str, str, str, datetime]]) -> None:
+        """`record_outgoing` for many messages in one transaction: (id, channel, user id, kind, status, when)."""
         async with self.transaction() as conn:
-            await conn.execute(
+            await conn.executemany(
                 "INSERT INTO outgoing_messages (id, channel, user_id, kind, status, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (message_id, channel, user_id, kind, status, now.isoformat(), now.isoformat()),
-            )
+                [(message_id, channel, user_id, kind, status, now.isoformat(), now.isoformat())
+                 for message_id, channel, user_id, kind, status, now in messages],
+            )  # fmt: skip
 
     async def record_unconfirmed(self, channel: str, user_id: str, kind: str, now: datetime) -> None:
         """Remember a message the platform may have taken but never confirmed (its answer was
@@ -550,10 +595,14 @@ class Database:
     ) -> None:
         """Keep a message until the user replies (only a template could be sent); `about`: the
         key of the notice it came from (deleted with it)."""
+        await self.hold_messages([(channel, user_id, text, now, about)])
+
+    async def hold_messages(self, messages: Iterable[tuple[str, str, str, datetime, str | None]]) -> None:
+        """`hold_message` for many messages in one transaction: (channel, user id, text, when, about)."""
         async with self.transaction() as conn:
-            await conn.execute(
+            await conn.executemany(
                 "INSERT INTO held_messages (channel, user_id, text, created_at, about) VALUES (?, ?, ?, ?, ?)",
-                (channel, user_id, text, now.isoformat(), about),
+                [(channel, user_id, text, now.isoformat(), about) for channel, user_id, text, now, about in messages],
             )
 
     async def held_messages(self, channel: str, user_id: str) -> list[tuple[int, str]]:

@@ -53,6 +53,14 @@ def test_a_community_channel_is_its_name_or_its_id() -> None:
         assert Settings(_env_file=None, telegram_community_channel=value).telegram_community_channel == value  # type: ignore[call-arg]
 
 
+def test_paid_broadcasts_are_off_unless_asked_and_cap_the_rate_at_telegrams() -> None:
+    assert Settings(_env_file=None).telegram_paid_broadcast is False  # type: ignore[call-arg]
+    paid = Settings(_env_file=None, telegram_paid_broadcast=True, telegram_rate_limit=1000)  # type: ignore[call-arg]
+    assert paid.telegram_paid_broadcast and paid.telegram_rate_limit == 1000
+    with pytest.raises(ValidationError, match="at most 1000"):
+        Settings(_env_file=None, telegram_paid_broadcast=True, telegram_rate_limit=1500)  # type: ignore[call-arg]
+
+
 def test_env_example_lists_every_setting() -> None:
     example = (REPO / ".env.example").read_text(encoding="utf-8")
     for name in Settings.model_fields:

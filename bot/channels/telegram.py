@@ -6,6 +6,11 @@ Telegram (HTML, inline keyboards, split under 4,096 characters). Flows live in `
 
 Sending: `AIORateLimiter` keeps under Telegram's limits and waits out `RetryAfter`; network errors
 are retried with backoff; `Forbidden` (the user blocked the bot) marks them unreachable.
+
+Alerts go through the same rate limiter (after people's replies), but over their own aiohttp
+connections rather than python-telegram-bot's httpx transport: a broadcast is thousands of the
+same call, and there httpx cost about 5 ms of CPU a message against aiohttp's 0.6 (measured by
+bench/broadcast.py). With TELEGRAM_PAID_BROADCAST they are sent as paid broadcasts.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import aiohttp
 import httpx
 from telegram import (
     BotCommand,
@@ -34,7 +40,17 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -54,7 +70,7 @@ from bot.languages import FALLBACK_NOTE
 from bot.messages import Choice, Delivery, Incoming, Reply, notice_body
 from bot.ratelimit import PriorityGate
 from bot.render import Style, is_rtl, render_blocks, split_message
-from bot.store import Database, is_call_for_help
+from bot.store import Contact, Database, is_call_for_help
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +81,9 @@ ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 RETRY_AFTER_RETRIES = 3  # flood-control waits the rate limiter sits out before giving up
 CONCURRENT_UPDATES = 64  # updates handled at once (the engine serialises each person's own)
 READ_TIMEOUT = 5.0  # seconds for the Bot API's answer to a call (python-telegram-bot's default)
+CONNECT_TIMEOUT = 5.0  # seconds to connect to the Bot API (python-telegram-bot's default)
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_JSON = {"Content-Type": "application/json"}
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -74,6 +92,23 @@ BULK = -1  # rate_limit_args that marks a send as bulk (an alert), for PriorityR
 _CHAT_ID = re.compile(r"-?\d+")
 _UNREACHABLE = {"opted out": Delivery.OPTED_OUT, "blocked the bot": Delivery.BLOCKED,
                 "invalid recipient": Delivery.UNREACHABLE}  # fmt: skip
+
+
+def _buttons(choices: tuple[Choice, ...]) -> list[Choice]:
+    """The choices that fit on a button (Telegram's 64 bytes of data); the others are left out."""
+    fitting = []
+    for choice in choices:
+        if len(choice.id.encode()) > MAX_CALLBACK_DATA:
+            logger.warning("telegram: choice id %r is too long for a button; left out", choice.id)
+            continue
+        fitting.append(choice)
+    return fitting
+
+
+def _keyboard_object(choices: tuple[Choice, ...]) -> dict[str, Any] | None:
+    """`TelegramChannel.keyboard` as the Bot API's JSON object, built directly (an alert's, per person)."""
+    rows = [[{"text": choice.label, "callback_data": choice.id}] for choice in _buttons(choices)]
+    return {"inline_keyboard": rows} if rows else None
 
 
 class PriorityRateLimiter(AIORateLimiter):
@@ -105,7 +140,25 @@ class PriorityRateLimiter(AIORateLimiter):
 def _may_have_arrived(exc: TimedOut) -> bool:
     """Whether a timed-out call reached the Bot API: it was sent in full and its answer was slow
     (a read timeout), as opposed to never connecting or waiting for a free connection."""
-    return isinstance(exc.__cause__, httpx.ReadTimeout)
+    return isinstance(exc.__cause__, httpx.ReadTimeout | aiohttp.SocketTimeoutError)
+
+
+def _bot_api_error(status: int, body: bytes) -> TelegramError:
+    """The exception python-telegram-bot raises for a Bot API answer that is not a success."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = {}
+    answer = answer if isinstance(answer, dict) else {}
+    description = str(answer.get("description") or f"HTTP {status}")
+    parameters = answer.get("parameters") or {}
+    if parameters.get("migrate_to_chat_id"):
+        return ChatMigrated(int(parameters["migrate_to_chat_id"]))
+    if parameters.get("retry_after"):
+        return RetryAfter(int(parameters["retry_after"]))
+    kinds: dict[int, type[TelegramError]] = {403: Forbidden, 401: InvalidToken, 404: InvalidToken, 400: BadRequest,
+                                             409: Conflict}  # fmt: skip
+    return kinds.get(status, NetworkError)(description)
 
 
 def file_base_url(api_base_url: str) -> str:
@@ -143,12 +196,15 @@ class TelegramChannel:
         self.channel = CHANNEL  # as an alerts Sender
         self.rate_limit = settings.telegram_rate_limit
         self.community_channel = settings.telegram_community_channel  # community alerts are posted there too
+        self.paid_broadcast = settings.telegram_paid_broadcast  # alerts as paid broadcasts (they cost Stars)
+        self.read_timeout = read_timeout
+        self.limiter = PriorityRateLimiter(settings.telegram_rate_limit, RETRY_AFTER_RETRIES)
         builder = (
             Application.builder()
             .token(settings.telegram_bot_token.get_secret_value())
             .base_url(settings.telegram_api_base_url)
             .base_file_url(file_base_url(settings.telegram_api_base_url))
-            .rate_limiter(PriorityRateLimiter(settings.telegram_rate_limit, RETRY_AFTER_RETRIES))
+            .rate_limiter(self.limiter)
             .concurrent_updates(CONCURRENT_UPDATES)
             .read_timeout(read_timeout)
         )
@@ -156,6 +212,9 @@ class TelegramChannel:
             builder = builder.updater(None)  # updates arrive through the web app instead
         self.application = builder.build()
         self._accepted: set[int] = set()  # update ids recorded in the inbox as they arrived by webhook
+        self._alerts_http: aiohttp.ClientSession | None = None  # alerts' own connections (start() opens them)
+        self._send_message_url = ""  # the Bot API's sendMessage, for alerts (known once started)
+        self._reach: dict[str, Contact] = {}  # how to reach the people of the batches being sent (prepare)
         self.application.add_handler(TypeHandler(Update, self._first_sight), group=-1)
         self.application.add_handler(TypeHandler(Update, self._handled), group=1)
         self.application.add_handler(CallbackQueryHandler(self._on_button))
@@ -190,6 +249,11 @@ class TelegramChannel:
             await app.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
         await app.start()
         await self._recover()
+        self._send_message_url = f"{app.bot.base_url}/sendMessage"
+        self._alerts_http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(16, int(self.rate_limit / 5))),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=self.read_timeout),
+        )
         mode = "webhook" if self.webhook_url else "long polling"
         logger.info("telegram: @%s receiving updates by %s", app.bot.username, mode)
 
@@ -201,6 +265,9 @@ class TelegramChannel:
         if app.running:
             await app.stop()  # handles what is already queued before returning
         await app.shutdown()
+        if self._alerts_http is not None:
+            await self._alerts_http.close()
+            self._alerts_http = None
 
     async def feed(self, data: dict[str, Any]) -> None:
         """Queue an update that arrived by webhook (raises ValueError if it is not an update)."""
@@ -339,12 +406,7 @@ class TelegramChannel:
     @staticmethod
     def keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
         """Choices as an inline keyboard, one button a row."""
-        rows = []
-        for choice in choices:
-            if len(choice.id.encode()) > MAX_CALLBACK_DATA:
-                logger.warning("telegram: choice id %r is too long for a button; left out", choice.id)
-                continue
-            rows.append([InlineKeyboardButton(choice.label, callback_data=choice.id)])
+        rows = [[InlineKeyboardButton(choice.label, callback_data=choice.id)] for choice in _buttons(choices)]
         return InlineKeyboardMarkup(rows) if rows else None
 
     async def send(
@@ -383,7 +445,11 @@ class TelegramChannel:
     async def _first_contact(self, user_id: str) -> int | str:
         """The private chat to write to someone first in, or why there is none (opted out, blocked
         the bot, invalid recipient). In a group, user ids are chat:user; the person's own chat."""
-        contact = await self.db.contact(CHANNEL, user_id)
+        return self._chat_to_reach(user_id, await self.db.contact(CHANNEL, user_id))
+
+    @staticmethod
+    def _chat_to_reach(user_id: str, contact: Contact) -> int | str:
+        """`_first_contact`, from what is known of the person."""
         if contact.opted_out_at is not None:
             return "opted out"
         if contact.blocked_at is not None:
@@ -457,29 +523,38 @@ class TelegramChannel:
             logger.warning("telegram: couldn't show live progress (%s)", type(exc).__name__)
             return None
 
+    async def prepare(self, user_ids: Sequence[str]) -> None:
+        """Read at once whether each person of a batch of alerts can be written to (alerts'
+        `BatchSender`): their sends then need no query. Someone who stops the bot in the second
+        or so before their turn may still get the alert; anyone who stopped it earlier does not."""
+        self._reach.update(await self.db.contacts(CHANNEL, user_ids))
+
+    async def flush(self) -> None:
+        """Nothing of an alert is written here (a block is recorded as it is found)."""
+
     async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
-        """Send one alert (alerts' `Sender`): bulk, so people's replies go first; never raises. To
-        the community channel, PTB's limiter keeps to Telegram's 20 a minute for a channel."""
+        """Send one alert (alerts' `Sender`): bulk, so people's replies go first; as a paid
+        broadcast with TELEGRAM_PAID_BROADCAST; never raises. To the community channel, the
+        limiter keeps to Telegram's 20 a minute for a channel (python-telegram-bot's group limit)."""
         chat_id: int | str
         if user_id == self.community_channel:
             chat_id = int(user_id) if _CHAT_ID.fullmatch(user_id) else user_id
         else:
-            found = await self._first_contact(user_id)
+            contact = self._reach.pop(user_id, None)
+            found = self._chat_to_reach(
+                user_id, contact if contact is not None else await self.db.contact(CHANNEL, user_id)
+            )
             if isinstance(found, str):
                 return Outcome(Result.FAILED, found)
             chat_id = found
         last_id: str | None = None
         try:
-            for text, keyboard in self.render(as_reply(message)):
-                sent = await self.application.bot.send_message(
-                    chat_id,
-                    text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard,
-                    link_preview_options=_NO_PREVIEW,
-                    rate_limit_args=BULK,
-                )
-                last_id = str(sent.message_id)
+            reply = as_reply(message)
+            parts = split_message(render_blocks(reply.text, Style.TELEGRAM_HTML, is_rtl(reply)), MAX_TEXT)
+            for number, text in enumerate(parts):
+                last = number == len(parts) - 1
+                sent = await self._send_bulk(chat_id, text, _keyboard_object(reply.choices) if last else None)
+                last_id = str(sent["message_id"])
         except Forbidden:
             await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
             return Outcome(Result.FAILED, "blocked the bot")
@@ -496,6 +571,42 @@ class TelegramChannel:
         except NetworkError as exc:
             return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
         return Outcome(Result.SENT, message_id=last_id)
+
+    async def _send_bulk(self, chat_id: int | str, text: str, keyboard: dict[str, Any] | None) -> dict[str, Any]:
+        """One alert message through the rate limiter, as bulk (waits out flood control as any
+        call does): the message sent, or python-telegram-bot's exception for the answer."""
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML.value,
+                                  "link_preview_options": {"is_disabled": True}}  # fmt: skip
+        if keyboard is not None:
+            params["reply_markup"] = keyboard
+        if self.paid_broadcast:
+            params["allow_paid_broadcast"] = True
+        sent: dict[str, Any] = await self.limiter.process_request(
+            self._post_message, (params,), {}, "sendMessage", params, BULK
+        )
+        return sent
+
+    async def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """sendMessage over the alerts' connections, answered as python-telegram-bot would: the
+        message as a dict, or the exception it raises (`_bot_api_error`; TimedOut from a read
+        timeout means the call may have arrived). The parameters go as JSON, which the Bot API
+        takes as well as a form and which costs far less to encode."""
+        assert self._alerts_http is not None, "start() the channel first"
+        body = json.dumps(params, ensure_ascii=False).encode()
+        try:
+            async with self._alerts_http.post(self._send_message_url, data=body, headers=_JSON) as response:
+                status, body = response.status, await response.read()
+        except aiohttp.ServerTimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp: {type(exc).__name__}") from exc
+        if not 200 <= status <= 299:
+            raise _bot_api_error(status, body)
+        try:
+            result: dict[str, Any] = json.loads(body)["result"]
+        except (ValueError, KeyError, TypeError) as exc:  # e.g. a proxy's HTML page: it may have gone
+            raise TelegramError("Invalid server response") from exc
+        return result
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log an unexpected failure (never the message itself) and apologise to the person."""

@@ -19,7 +19,7 @@ import base64
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -146,6 +146,13 @@ class WhatsAppChannel:
         self._late_replies: set[asyncio.Task[None]] = set()
         # Told of every delivery report (sid, status, error code): alerts count deliveries with it.
         self.on_status: Callable[[str, str, int | None], Awaitable[None]] | None = None
+        # Alerts in batches (alerts' BatchSender): how to reach each person, read before the batch,
+        # and what its sends recorded, written after it (see `prepare` and `flush`).
+        self._reach: dict[str, Contact] = {}
+        self._unwritten: list[tuple[str, str, str, str, str, datetime]] = []  # outgoing messages
+        self._unwritten_held: list[tuple[str, str, str, datetime, str | None]] = []
+        self._unwritten_choices: list[tuple[str, Reply]] = []
+        self._rendered: dict[tuple[str, str | None, tuple[str, ...]], list[str]] = {}  # alerts, as WhatsApp shows them
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -364,8 +371,11 @@ class WhatsAppChannel:
             sender = self.copy["template_sender"]
         return {"content_sid": sid, "content_variables": json.dumps({"1": sender}, ensure_ascii=False)}
 
-    async def _post(self, user_id: str, kind: str, fields: dict[str, str], *, bulk: bool = False) -> str:
-        """One REST call, no retry (raises TwilioRestException or a network error); record the sid.
+    async def _post(
+        self, user_id: str, kind: str, fields: dict[str, str], *, bulk: bool = False, later: bool = False
+    ) -> str:
+        """One REST call, no retry (raises TwilioRestException or a network error); record the sid
+        (`later`: at the next `flush`, with the rest of a batch of alerts).
 
         When the request may have reached Twilio but its answer did not come back (a timeout, a
         connection dropped mid-answer), Twilio's own record of messages says whether it took it:
@@ -388,7 +398,10 @@ class WhatsAppChannel:
                 raise
             logger.info("whatsapp: Twilio took a message whose answer was lost; not sent again")
         sid = str(message.sid)
-        await self.db.record_outgoing(sid, CHANNEL, user_id, kind, str(message.status), self.clock())
+        if later:
+            self._unwritten.append((sid, CHANNEL, user_id, kind, str(message.status), self.clock()))
+        else:
+            await self.db.record_outgoing(sid, CHANNEL, user_id, kind, str(message.status), self.clock())
         return sid
 
     async def _message(self, user_id: str, fields: dict[str, str]) -> Any:
@@ -415,7 +428,8 @@ class WhatsAppChannel:
         for message in latest:
             if "body" in fields and message.body != fields["body"]:
                 continue
-            if await self.db.outgoing(str(message.sid)) is None:
+            sid = str(message.sid)
+            if await self.db.outgoing(sid) is None and all(row[0] != sid for row in self._unwritten):
                 return message
         return None
 
@@ -453,35 +467,63 @@ class WhatsAppChannel:
         raise error
 
     # --- alerts ---------------------------------------------------------------------------------
+    async def prepare(self, user_ids: Sequence[str]) -> None:
+        """Read at once how to reach each person of a batch of alerts (alerts' `BatchSender`): their
+        window, STOP, language. Someone who sends STOP in the second or so before their turn may
+        still get the alert; anyone who sent it earlier does not."""
+        self._reach.update(await self.db.contacts(CHANNEL, user_ids))
+
+    async def flush(self) -> None:
+        """Write what the alerts sent since the last flush recorded, at once: the messages (to
+        match delivery reports), the texts held behind a template, and the answers offered (so
+        "A" or "B" picks them). Until then a delivery report or an answer finds none of them, as
+        it finds no outcome of the batch until the dispatcher records it just after."""
+        outgoing, self._unwritten = self._unwritten, []
+        held, self._unwritten_held = self._unwritten_held, []
+        choices, self._unwritten_choices = self._unwritten_choices, []
+        if outgoing:
+            await self.db.record_outgoing_many(outgoing)
+        if held:
+            await self.db.hold_messages(held)
+        if choices:
+            await self.engine.remember_choices_of(CHANNEL, choices)
+
     async def send_alert(self, user_id: str, message: AlertMessage) -> Outcome:
-        """Send one alert (alerts' `Sender`): once, classified; the dispatcher retries and paces."""
-        contact = await self.db.contact(CHANNEL, user_id)
+        """Send one alert (alerts' `Sender`): once, classified; the dispatcher retries and paces.
+        In a prepared batch, what it records waits for `flush`; otherwise it is written at once."""
+        contact = self._reach.pop(user_id, None)
+        batched = contact is not None
+        if contact is None:
+            contact = await self.db.contact(CHANNEL, user_id)
         if contact.opted_out_at is not None:
             return Outcome(Result.FAILED, "opted out")
         reply = as_reply(message)
-        texts = self.render(reply)
+        texts = self._render_alert(reply)
         now = self.clock()
         try:
             if _window_open(contact, now):
                 try:
                     sid = ""
                     for text in texts:
-                        sid = await self._post(user_id, "alert", {"body": text}, bulk=True)
+                        sid = await self._post(user_id, "alert", {"body": text}, bulk=True, later=batched)
                 except TwilioRestException as exc:
                     if exc.code != WINDOW_CLOSED:
                         raise
                     await self.db.mark_window_closed(CHANNEL, user_id, now)
                 else:
                     if reply.choices:  # "A" or "B" in their reply picks Received or Need help
-                        await self.engine.remember_choices(CHANNEL, user_id, reply)
+                        await self._remember_choices(user_id, reply, batched)
                     return Outcome(Result.SENT, message_id=sid)
             if not self.template_sids:
                 return Outcome(Result.FAILED, "window closed, no template")
-            sid = await self._post(user_id, "template", self._template(contact.language), bulk=True)
-            for text in texts:  # delivered when they reply (VIEW)
-                await self.db.hold_message(CHANNEL, user_id, text, now)
+            sid = await self._post(user_id, "template", self._template(contact.language), bulk=True, later=batched)
+            held = [(CHANNEL, user_id, text, now, None) for text in texts]  # delivered when they reply (VIEW)
+            if batched:
+                self._unwritten_held.extend(held)
+            else:
+                await self.db.hold_messages(held)
             if reply.choices:  # once they have read it, "A" or "B" picks Received or Need help
-                await self.engine.remember_choices(CHANNEL, user_id, reply)
+                await self._remember_choices(user_id, reply, batched)
             return Outcome(Result.SENT, message_id=sid)
         except SendUnconfirmed:  # not sent twice: counted as sent, its report never comes
             logger.warning("whatsapp: an alert may have gone (its answer was lost); not sent again")
@@ -492,6 +534,23 @@ class WhatsAppChannel:
             return Outcome(Result.FAILED, _refusal(exc.code))
         except (aiohttp.ClientError, TimeoutError) as exc:
             return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
+
+    def _render_alert(self, reply: Reply) -> list[str]:
+        """`render`, once for everyone who gets the same alert in the same language (its answers are
+        lettered, so their ids are not shown)."""
+        key = (reply.text, reply.language, tuple(choice.label for choice in reply.choices))
+        texts = self._rendered.get(key)
+        if texts is None:
+            if len(self._rendered) >= 256:
+                self._rendered.clear()
+            texts = self._rendered[key] = self.render(reply)
+        return texts
+
+    async def _remember_choices(self, user_id: str, reply: Reply, later: bool) -> None:
+        if later:
+            self._unwritten_choices.append((user_id, reply))
+        else:
+            await self.engine.remember_choices(CHANNEL, user_id, reply)
 
 
 def _text_of(params: dict[str, str]) -> str | None:

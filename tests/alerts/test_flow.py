@@ -959,6 +959,35 @@ async def test_an_alert_button_pressed_mid_booking_keeps_the_booking(
     assert "How many seats" in (await say(engine, "1")).text  # the first role, not the alert's
 
 
+async def test_alerts_remembered_as_a_batch_are_answered_as_if_remembered_one_by_one(
+    engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, training: Training,
+    db: Database, clock: FakeClock,
+) -> None:  # fmt: skip
+    """WhatsApp records the answers a batch of alerts offers all at once after the batch
+    (Engine.remember_choices_of): two alerts to the same person mid-booking leave her exactly
+    where one by one would, the latest's letters first and the booking's numbers kept."""
+    session_id = await training.add(SESSION)
+    first = await an_alert_to_amina(alert_store, composer, clock)
+    second = await composer.send(kind="urgent", audience="leaders", areas=["Newham"], text="Still inside.",
+                                 created_by="console:coord", channels=ALERT_CHANNELS)  # fmt: skip
+    ids_ = [int(r[0]) for r in await db.query("SELECT id FROM alert_deliveries WHERE user_id = 'amina' ORDER BY id")]
+    messages = [as_reply(alerts_flow.message_for(alert, Delivery(delivery_id, alert.id, "console", "amina", 1)))
+                for delivery_id, alert in zip(ids_, (first, second), strict=True)]  # fmt: skip
+    asked = await book_to_the_role_question(engine, session_id)
+    before = await db.load_dialog("console", "amina")
+    assert before is not None
+    for message in messages:
+        await engine.remember_choices("console", "amina", message)
+    one_by_one = await db.load_dialog("console", "amina")
+    await db.save_dialog("console", "amina", before.state, before.data, before.updated_at)
+    await engine.remember_choices_of("console", [("amina", message) for message in messages])
+    assert await db.load_dialog("console", "amina") == one_by_one
+    helped = await say(engine, "b")  # the latest alert's Need help
+    assert "We've told the coordinators" in plain(helped.text) and ids(helped) == ids(asked)
+    assert (await alert_store.progress(second)).need_help == 1 and (await alert_store.progress(first)).need_help == 0
+    assert "How many seats" in (await say(engine, "1")).text  # the booking's first role
+
+
 async def book_to_the_role_question(engine: Engine, session_id: int) -> Reply:
     """Amina books a seat, up to "What is your role there?"."""
     await say(engine, "/menu")

@@ -93,6 +93,23 @@ async def test_opted_out_and_blocked_people_get_no_alerts(
     assert await reach(composer, "leaders", ("all",)) == {"stays", "sent-stop"}
 
 
+async def test_recipients_past_a_page_of_subscribers_are_all_found(
+    alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock
+) -> None:
+    """Recipients are read a page (5,000) at a time: everyone on either side of a page's end is found."""
+    now = clock().isoformat()
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO subscribers (channel, user_id, kind, status, boroughs, created_at, updated_at)"
+            " VALUES ('telegram', ?, 'leader', ?, ?, ?, ?)",
+            [(str(i), "pending" if i % 7 == 0 else "approved", "Camden" if i % 3 == 0 else "Newham;Barnet", now, now)
+             for i in range(10_003)],
+        )  # fmt: skip
+    newham = await reach(composer, "leaders", ("Newham",))
+    assert newham == {str(i) for i in range(10_003) if i % 7 and i % 3}
+    assert len(await reach(composer, "leaders", ("all",))) == sum(1 for i in range(10_003) if i % 7)
+
+
 async def test_only_channels_in_use_are_counted(alert_store: AlertStore, composer: Composer, clock: FakeClock) -> None:
     await add(alert_store, clock, "111", channel="telegram")
     await add(alert_store, clock, "+447911123456", channel="whatsapp")
@@ -425,3 +442,94 @@ async def test_a_withdrawn_alert_sends_nothing_more_even_after_a_restart(
         and withdrawn.cancelled_by == "cli:amina"
         and withdrawn.cancelled_at == clock.now - timedelta(minutes=5)
     )
+
+
+# --- counts kept as deliveries change, and claims from the index -------------------------------------
+async def recount(store: AlertStore, alert: Alert) -> Progress:
+    """An alert's progress counted again from every delivery row (what the counts must equal)."""
+    rows = await store.db.query(
+        "SELECT status, channel, reason, acknowledged, count(*) FROM alert_deliveries WHERE alert_id = ?"
+        " GROUP BY status, channel, reason, acknowledged",
+        (alert.id,),
+    )
+    progress = Progress(alert.reference, alert.kind, alert.total)
+    for status, channel, reason, acknowledged, count in rows:
+        progress.by_channel[channel] = progress.by_channel.get(channel, 0) + count
+        if status in ("pending", "sending"):
+            progress.pending += count
+        elif status in ("sent", "delivered", "cancelled"):
+            setattr(progress, status, getattr(progress, status) + count)
+        else:
+            progress.failed += count
+            key = reason or "unknown"
+            progress.failed_by_reason[key] = progress.failed_by_reason.get(key, 0) + count
+        progress.acknowledged += count if acknowledged else 0
+        progress.need_help += count if acknowledged == "help" else 0
+    return progress
+
+
+async def test_progress_counts_are_kept_by_every_change_to_a_delivery(
+    alert_store: AlertStore, composer: Composer, db: Database, clock: FakeClock, sender: Scripted,
+    dispatcher: Dispatcher,
+) -> None:  # fmt: skip
+    sender.script = {"flaky": [Outcome(Result.RETRY, "Telegram 500")], "gone": [Outcome(Result.FAILED, "refused")],
+                     "hopeless": [Outcome(Result.RETRY, "Telegram 502")] * 5}  # fmt: skip
+    for user in ("+447911000001", "+447911000002"):
+        await add(alert_store, clock, user, channel="whatsapp")
+    alert = await broadcast(alert_store, composer, clock, ["ok", "flaky", "gone", "hopeless", "help", "forgets"])
+    other = await composer.send(kind="vigilance", audience="leaders", areas=("all",), text="Later",
+                                created_by="cli", channels=CHANNELS, send_at=clock() + timedelta(hours=1))  # fmt: skip
+
+    async def counted(step: str) -> None:
+        for each in (alert, other):
+            assert await alert_store.progress(each) == await recount(alert_store, each), step
+
+    await counted("queued")
+    await dispatcher.send_due("telegram")
+    await counted("sent, retried, failed")
+    await alert_store.report_delivery("m-ok", "delivered")
+    await alert_store.report_delivery("m-help", "undelivered", 63024)
+    await counted("delivery reports")
+    help_id = min(await alert_store.deliveries_of("telegram", "help"))  # the alert's, not the later one's
+    await alert_store.acknowledge(help_id, "received", clock())
+    await alert_store.acknowledge(help_id, "help", clock())
+    await counted("answers")
+    await db.forget_user("telegram", "forgets")
+    await counted("/forget")
+    await drain(dispatcher, clock)
+    await counted("retries used up")
+    assert await alert_store.resend_failed(alert, ["gave up"], clock()) == 1
+    await counted("resent")
+    assert await alert_store.cancel(alert, "cli", clock()) == 3  # the resent one and the two on WhatsApp
+    await alert_store.cancel(other, "cli", clock())
+    await counted("withdrawn")
+    progress = await alert_store.progress(alert)
+    assert progress.by_channel == {"telegram": 6, "whatsapp": 2}
+    assert (progress.sent, progress.delivered, progress.failed, progress.cancelled) == (2, 1, 2, 3)
+    assert progress.failed_by_reason == {"refused": 1, "undelivered (code 63024)": 1}
+    assert (progress.acknowledged, progress.need_help) == (1, 1)
+
+
+async def test_a_claim_and_its_recording_read_only_the_rows_they_take(alert_store: AlertStore) -> None:
+    def plan(rows: list[tuple[object, ...]]) -> str:
+        return "\n".join(str(row[-1]) for row in rows)
+
+    claim = plan(await alert_store.db.query(
+        "EXPLAIN QUERY PLAN SELECT d.id, d.alert_id, d.channel, d.user_id, d.attempts, c.language"
+        " FROM alert_deliveries d LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
+        " WHERE d.channel = ? AND d.status = 'pending' AND d.priority = ? AND d.not_before <= ?"
+        " ORDER BY d.not_before, d.id LIMIT ?", ("telegram", 0, "2026-01-01", 10),
+    ))  # fmt: skip
+    assert "SEARCH d USING INDEX alert_deliveries_due (channel=? AND status=? AND priority=? AND not_before<?)" in claim
+    assert "SEARCH c USING INDEX sqlite_autoindex_contacts_1 (channel=? AND user_id=?)" in claim
+    assert "TEMP B-TREE" not in claim and "SCAN" not in claim  # no sorting, nothing read past the batch
+    finish = plan(await alert_store.db.query(
+        "EXPLAIN QUERY PLAN UPDATE alert_deliveries SET status = 'sent' WHERE id = ?", (1,)
+    ))  # fmt: skip
+    assert "SEARCH alert_deliveries USING INTEGER PRIMARY KEY (rowid=?)" in finish
+    for sql in (
+        "SELECT * FROM alert_counts WHERE alert_id = 1",
+        "SELECT reason, count(*) FROM alert_deliveries WHERE alert_id = 1 AND status = 'failed' GROUP BY 1",
+        "UPDATE alert_deliveries SET status = 'pending' WHERE status = 'sending' AND lease_until <= '2026'",
+    ):
+        assert "SCAN" not in plan(await alert_store.db.query(f"EXPLAIN QUERY PLAN {sql}")), sql

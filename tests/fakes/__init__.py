@@ -8,13 +8,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
+class _Server(ThreadingHTTPServer):
+    # Connections waiting to be accepted, as a platform's servers keep: with the standard library's
+    # 5, a client opening a hundred at once has some accepted seconds late, and its requests time out.
+    request_queue_size = 1024
+
+
 class LoopbackServer:
     """A threaded HTTP server on a free 127.0.0.1 port, for as long as the `with` block lasts."""
 
     limit: RateLimit | None = None  # the platform's rate limit, once `rate_limit()` sets one
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()

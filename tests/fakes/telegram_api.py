@@ -252,7 +252,11 @@ class FakeBotApi(LoopbackServer):
 
 
 def _parse(content_type: str, body: bytes) -> dict[str, Any]:
-    """Parameters as PTB sends them: form-encoded or multipart, non-string values as JSON."""
+    """Parameters as PTB sends them (form-encoded or multipart, non-string values as JSON), or as
+    a JSON object (application/json, which the Bot API also takes: the channel sends alerts so)."""
+    if content_type.startswith("application/json"):
+        parsed: dict[str, Any] = json.loads(body)
+        return parsed
     if content_type.startswith("multipart/"):
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body

@@ -135,6 +135,30 @@ async def test_a_broadcast_under_rate_limits_and_faults_loses_nobody(
     assert "3029" not in {s.user_id for s in again.recipients}
 
 
+async def test_people_who_stop_or_block_the_bot_after_an_alert_is_queued_are_not_sent_it(
+    fast_telegram: TelegramChannel, telegram_api: FakeBotApi, whatsapp: WhatsApp, db: Database, clock: FakeClock,
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow,
+) -> None:  # fmt: skip
+    """Each batch reads how to reach its people at once (the channels' `prepare`), after they stopped."""
+    clock.now = utcnow()
+    for chat in (4001, 4002, 4003):
+        await leader(alert_store, "telegram", str(chat), clock)
+    for i in (40, 41):
+        await leader(alert_store, "whatsapp", number(i), clock)
+        await db.record_inbound("whatsapp", number(i), clock())
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="Doors shut",
+                                created_by="cli", channels=ALL)  # fmt: skip
+    await db.set_opted_out("telegram", "4002", clock())  # STOP, after it was queued
+    await db.mark_blocked("telegram", "4003", clock())
+    await db.set_opted_out("whatsapp", number(41), clock())
+    senders: dict[str, Sender] = {"telegram": fast_telegram, "whatsapp": whatsapp.channel}
+    await run_until_done(dispatcher_for(alert_store, alerts_flow, senders), alert_store, alert)
+    progress = await alert_store.progress(alert)
+    assert progress.sent == 2 and progress.failed_by_reason == {"opted out": 2, "blocked the bot": 1}
+    assert [m["chat_id"] for m in telegram_api.sent()] == [4001]
+    assert [m["To"] for m in whatsapp.api.messages] == [f"whatsapp:{number(40)}"]
+
+
 async def test_held_alerts_are_read_with_view_and_delivery_reports_count(
     whatsapp: WhatsApp, db: Database, clock: FakeClock, alert_store: AlertStore, composer: Composer,
     alerts_flow: AlertsFlow,
@@ -183,6 +207,34 @@ async def test_without_a_template_a_closed_window_is_a_recorded_failure(
     assert whatsapp.api.messages == []
 
 
+@pytest.mark.parametrize("paid", [False, True])
+async def test_alerts_alone_go_as_paid_broadcasts_and_only_when_set(
+    tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database, clock: FakeClock,
+    alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, paid: bool,
+) -> None:  # fmt: skip
+    """TELEGRAM_PAID_BROADCAST: alerts are sent with allow_paid_broadcast (they cost Telegram Stars
+    and may then go at up to 1,000 a second); replies never are."""
+    settings = telegram_settings(tmp_path, telegram_api, telegram_rate_limit=1000, telegram_paid_broadcast=paid)
+    channel = TelegramChannel(settings, engine, db, backoff=0.01)
+    await channel.start()
+    try:
+        clock.now = utcnow()
+        for chat in (5001, 5002):
+            await leader(alert_store, "telegram", str(chat), clock)
+        alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="Doors shut",
+                                    created_by="cli", channels=ALL)  # fmt: skip
+        await run_until_done(dispatcher_for(alert_store, alerts_flow, {"telegram": channel}), alert_store, alert)
+        telegram_api.push(private_message("/help", user_id=5001))
+        await telegram_api.called("sendMessage", lambda p: p["chat_id"] == 5001 and alert.reference not in p["text"])
+    finally:
+        await channel.stop()
+    alerts = [m for m in telegram_api.sent() if alert.reference in m["text"]]
+    replies = [m for m in telegram_api.sent() if alert.reference not in m["text"]]
+    assert len(alerts) == 2 and replies
+    assert all(m.get("allow_paid_broadcast") is (True if paid else None) for m in alerts)
+    assert all("allow_paid_broadcast" not in m for m in replies)
+
+
 async def test_replies_go_before_a_broadcast(
     fast_telegram: TelegramChannel,
     telegram_api: FakeBotApi,
@@ -196,7 +248,7 @@ async def test_replies_go_before_a_broadcast(
         await leader(alert_store, "telegram", str(chat), clock)
     alert = await composer.send(kind="urgent", audience="leaders", areas=("all",), text="x", created_by="cli",
                                 channels=ALL)  # fmt: skip
-    fast_telegram.rate_limit = 50  # the broadcast takes three seconds
+    fast_telegram.rate_limit = 20  # the broadcast takes seven seconds: time for a slow machine to answer
     dispatcher = dispatcher_for(alert_store, alerts_flow, {"telegram": fast_telegram})
     task = asyncio.create_task(dispatcher.run())
     try:
