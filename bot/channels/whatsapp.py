@@ -21,8 +21,9 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
 import aiohttp
 from aiolimiter import AsyncLimiter
@@ -83,7 +84,9 @@ class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
     """Twilio's async HTTP client, sending to another address (a proxy, or a test fake).
 
     It also sends the credentials as an Authorization header itself: aiohttp 3.14 deprecates
-    the `auth` argument the stock client passes.
+    the `auth` argument the stock client passes; and it encodes the form itself, remembering how
+    the values that repeat (the sender, the alert's text) are quoted: aiohttp's form builder cost
+    a tenth of an alert's CPU.
     """
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
@@ -94,11 +97,23 @@ class BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
         """Make the request against the configured base URL instead of api.twilio.com."""
         parts = urlsplit(url)
         url = urlunsplit((self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, ""))
+        headers = dict(kwargs.get("headers") or {})
         auth = kwargs.pop("auth", None)
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Basic {token}"}
+            headers["Authorization"] = f"Basic {token}"
+        data = kwargs.get("data")
+        if isinstance(data, dict) and data and all(isinstance(v, str) for v in data.values()):
+            kwargs["data"] = "&".join(f"{_quoted(key)}={_quoted(value)}" for key, value in data.items()).encode()
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        kwargs["headers"] = headers
         return await super().request(method, url, **kwargs)
+
+
+@lru_cache(maxsize=256)
+def _quoted(value: str) -> str:
+    """A form value as it is sent (application/x-www-form-urlencoded)."""
+    return quote_plus(value)
 
 
 def _utcnow() -> datetime:

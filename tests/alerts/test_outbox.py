@@ -527,6 +527,14 @@ async def test_a_claim_and_its_recording_read_only_the_rows_they_take(alert_stor
         "EXPLAIN QUERY PLAN UPDATE alert_deliveries SET status = 'sent' WHERE id = ?", (1,)
     ))  # fmt: skip
     assert "SEARCH alert_deliveries USING INTEGER PRIMARY KEY (rowid=?)" in finish
+    page = plan(await alert_store.db.query(
+        "EXPLAIN QUERY PLAN SELECT s.id FROM subscribers s LEFT JOIN contacts c ON c.channel = s.channel"
+        " AND c.user_id = s.user_id WHERE s.status = 'approved' AND s.kind IN ('leader') AND +s.channel IN"
+        " ('telegram', 'whatsapp') AND c.opted_out_at IS NULL AND s.id > 5000 ORDER BY s.id LIMIT 5000"
+    ))  # fmt: skip
+    assert (
+        "SEARCH s USING INTEGER PRIMARY KEY (rowid>?)" in page and "TEMP B-TREE" not in page
+    )  # a page, from its start
     for sql in (
         "SELECT * FROM alert_counts WHERE alert_id = 1",
         "SELECT reason, count(*) FROM alert_deliveries WHERE alert_id = 1 AND status = 'failed' GROUP BY 1",
