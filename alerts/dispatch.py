@@ -1,7 +1,7 @@
 """Deliver queued alerts: claim, send at each channel's rate, retry, classify, resume after a crash.
 
-One worker per channel claims due deliveries in batches of about a second's worth (leased for
-`lease`), sends them through that channel's `Sender` no faster than its `rate_limit`, and records
+Two workers per channel each claim due deliveries in batches of about half a second's worth
+(leased for `lease`) and send them through that channel's `Sender` no faster than its `rate_limit`, and records
 each outcome. Passing failures (flood control, 5xx, network) are retried with exponential backoff
 and full jitter, up to `max_attempts`; when the platform says how long to wait (429 retry_after),
 the whole channel waits that long. Permanent failures are kept with their reason. A channel that

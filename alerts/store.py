@@ -195,9 +195,9 @@ class AlertStore:
                 f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language FROM subscribers s"
                 " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
                 f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
-                # "+s.channel": read in id order from where the last page ended, not every page from
-                # the start by channel and then sorted
-                f" AND +s.channel IN ({', '.join('?' * len(channels))})"
+                # "(s.channel || '')": read in id order from where the last page ended, not every page
+                # from the start by channel and then sorted (a plain SQL way to keep an index out of it)
+                f" AND (s.channel || '') IN ({', '.join('?' * len(channels))})"
                 " AND c.opted_out_at IS NULL AND c.blocked_at IS NULL AND s.id > ? ORDER BY s.id LIMIT ?",
                 (*kinds, *channels, last, _PAGE),
             )
