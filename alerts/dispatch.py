@@ -1,8 +1,8 @@
 """Deliver queued alerts: claim, send at each channel's rate, retry, classify, resume after a crash.
 
 Two workers per channel each claim due deliveries in batches of about half a second's worth
-(leased for `lease`) and send them through that channel's `Sender` no faster than its `rate_limit`, and records
-each outcome. Passing failures (flood control, 5xx, network) are retried with exponential backoff
+(leased for `lease`), send them through that channel's `Sender` no faster than its `rate_limit`,
+and record each outcome. Passing failures (flood control, 5xx, network) are retried with exponential backoff
 and full jitter, up to `max_attempts`; when the platform says how long to wait (429 retry_after),
 the whole channel waits that long. Permanent failures are kept with their reason. A channel that
 is a `BatchSender` reads what a batch's sends need before them and writes what they recorded
