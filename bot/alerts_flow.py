@@ -51,7 +51,7 @@ from alerts import (
 from bot import dates, languages
 from bot.content import AlertTemplate, Copy, place_key, shown_roles, shown_template
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
-from bot.messages import Choice, Reply, notice_body
+from bot.messages import Choice, Incoming, Reply, notice_body
 from bot.render import escape_markdown, in_language
 from bot.store import NEED_HELP_KEY, Database
 from bot.text import clean, number
@@ -1091,15 +1091,8 @@ class AlertsFlow:
         incoming = turn.incoming
 
         def help_request() -> Reply:
-            if subscriber is not None and (subscriber.name or subscriber.role or subscriber.place):
-                who = self._who(subscriber)
-            else:  # a community member gives no name: what their account shows, if anything
-                shown = incoming.display_name or ""
-                who = escape_markdown(shown) if shown.strip() else self.copy["alerts_unnamed"]
-            if subscriber is not None and subscriber.kind == "community":
-                who += " " + self.copy["alerts_community_member"]
             return Reply(self.copy.format(
-                "alerts_help_request", reference=alert.shown_reference, who=who,
+                "alerts_help_request", reference=alert.shown_reference, who=self._asker(subscriber, incoming),
                 areas=escape_markdown(self._areas_label(subscriber.boroughs) if subscriber else "-"),
                 channel=incoming.channel, contact=escape_markdown(incoming.user_id),
             ), (Choice(f"alr-onit:{delivery_id}", self.copy["alerts_on_it"]),))  # fmt: skip
@@ -1128,15 +1121,27 @@ class AlertsFlow:
     async def _on_call_me(self, turn: Turn, value: str) -> Step:
         return await self._help_details(turn, value, self.copy["alerts_call_me_detail"])
 
+    def _asker(self, subscriber: Subscriber | None, incoming: Incoming) -> str:
+        """Who asked for help, as coordinators read it (in the language of the notice being worded):
+        the name, role and place they signed up with, else what their account shows."""
+        if subscriber is not None and (subscriber.name or subscriber.role or subscriber.place):
+            who = self._who(subscriber)
+        else:  # a community member gives no name: what their account shows, if anything
+            shown = incoming.display_name or ""
+            who = escape_markdown(shown) if shown.strip() else self.copy["alerts_unnamed"]
+        if subscriber is not None and subscriber.kind == "community":
+            who += " " + self.copy["alerts_community_member"]
+        return who
+
     async def _help_details(self, turn: Turn, value: str, details: str) -> Step:
         found = await self._delivery(turn, value)
         if found is None:
             return Step(self._say("alerts_no_such_alert"))
         alert, subscriber, delivery_id = found
         incoming = turn.incoming
-        who = self._who(subscriber) if subscriber is not None else escape_markdown(incoming.display_name or "-")
 
         def more() -> Reply:
+            who = self._asker(subscriber, incoming)
             text = self.copy.format("alerts_help_details", reference=alert.shown_reference, who=who,
                                     details=escape_markdown(details), channel=incoming.channel,
                                     contact=escape_markdown(incoming.user_id))  # fmt: skip
@@ -1158,12 +1163,12 @@ class AlertsFlow:
         found = await self.store.help_request(delivery_id) if delivery_id is not None else None
         if found is None or delivery_id is None:
             return Step(self._say("alerts_no_such_alert"))
-        _alert_id, channel, user_id, taken_by, taken_at = found
+        _alert_id, channel, user_id, _taken_by, _taken_at = found
         who = actor(turn.incoming.channel, turn.incoming.user_id)
         name = escape_markdown(turn.incoming.display_name or who)
         if not await self.store.take_help(delivery_id, f"{who} ({turn.incoming.display_name or '-'})", turn.now):
-            current = await self.store.help_request(delivery_id)
-            by, at = (current[3], current[4]) if current else (taken_by, taken_at)
+            current = await self.store.help_request(delivery_id)  # who got there first, read again
+            by, at = (current[3], current[4]) if current else (None, None)
             when = self.local_time(datetime.fromisoformat(at)) if at else "-"
             return Step(self._say("alerts_help_already_taken", by=escape_markdown(by or "-"), when=when))
         await self.store.audit(who, "took on a call for help", {"delivery": delivery_id}, turn.now)
