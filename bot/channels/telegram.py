@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import aiohttp
@@ -63,7 +63,7 @@ from telegram.ext import (
 )
 
 from alerts import AlertMessage, Outcome, Result
-from bot.channels import ChannelError, as_reply
+from bot.channels import ChannelError
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
 from bot.languages import FALLBACK_NOTE
@@ -105,10 +105,30 @@ def _buttons(choices: tuple[Choice, ...]) -> list[Choice]:
     return fitting
 
 
-def _keyboard_object(choices: tuple[Choice, ...]) -> dict[str, Any] | None:
-    """`TelegramChannel.keyboard` as the Bot API's JSON object, built directly (an alert's, per person)."""
-    rows = [[{"text": choice.label, "callback_data": choice.id}] for choice in _buttons(choices)]
-    return {"inline_keyboard": rows} if rows else None
+def _keyboard_json(choices: tuple[tuple[str, str], ...]) -> str | None:
+    """An alert's answers (id, label) as the Bot API's inline keyboard in JSON, built directly
+    (per person: the ids name their delivery); those too long for a button are left out, as in
+    `TelegramChannel.keyboard`."""
+    rows = [[{"text": label, "callback_data": choice_id}] for choice_id, label in choices
+            if len(choice_id.encode()) <= MAX_CALLBACK_DATA]  # fmt: skip
+    if len(rows) < len(choices):
+        logger.warning("telegram: an alert's answer id is too long for a button; left out")
+    return _encode({"inline_keyboard": rows}) if rows else None
+
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder (json.dumps with options makes one a call)
+
+
+@lru_cache(maxsize=256)
+def _alert_parts(text: str, language: str | None, paid: bool) -> tuple[str, ...]:
+    """An alert's text as Telegram shows it, in as many messages as it needs, each as the JSON
+    members of its sendMessage that are the same for everyone (all but chat_id and the buttons):
+    rendered and encoded once for everyone who gets it in that language."""
+    fields: dict[str, Any] = {"parse_mode": ParseMode.HTML.value, "link_preview_options": {"is_disabled": True}}
+    if paid:
+        fields["allow_paid_broadcast"] = True
+    parts = split_message(render_blocks(text, Style.TELEGRAM_HTML, is_rtl(Reply(text, language=language))), MAX_TEXT)
+    return tuple(_encode({"text": part} | fields)[1:-1] for part in parts)
 
 
 class PriorityRateLimiter(AIORateLimiter):
@@ -250,8 +270,9 @@ class TelegramChannel:
         await app.start()
         await self._recover()
         self._send_message_url = f"{app.bot.base_url}/sendMessage"
-        self._alerts_http = aiohttp.ClientSession(
+        self._alerts_http = aiohttp.ClientSession(  # the Bot API sets no cookies: none are looked for
             connector=aiohttp.TCPConnector(limit=max(16, int(self.rate_limit / 5))),
+            cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=self.read_timeout),
         )
         mode = "webhook" if self.webhook_url else "long polling"
@@ -549,11 +570,10 @@ class TelegramChannel:
             chat_id = found
         last_id: str | None = None
         try:
-            reply = as_reply(message)
-            parts = split_message(render_blocks(reply.text, Style.TELEGRAM_HTML, is_rtl(reply)), MAX_TEXT)
-            for number, text in enumerate(parts):
+            parts = _alert_parts(message.text, message.language, self.paid_broadcast)
+            for number, fields in enumerate(parts):
                 last = number == len(parts) - 1
-                sent = await self._send_bulk(chat_id, text, _keyboard_object(reply.choices) if last else None)
+                sent = await self._send_bulk(chat_id, fields, _keyboard_json(message.choices) if last else None)
                 last_id = str(sent["message_id"])
         except Forbidden:
             await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
@@ -572,38 +592,37 @@ class TelegramChannel:
             return Outcome(Result.RETRY, f"network ({type(exc).__name__})")
         return Outcome(Result.SENT, message_id=last_id)
 
-    async def _send_bulk(self, chat_id: int | str, text: str, keyboard: dict[str, Any] | None) -> dict[str, Any]:
+    async def _send_bulk(self, chat_id: int | str, fields: str, keyboard: str | None) -> dict[str, Any]:
         """One alert message through the rate limiter, as bulk (waits out flood control as any
-        call does): the message sent, or python-telegram-bot's exception for the answer."""
-        params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML.value,
-                                  "link_preview_options": {"is_disabled": True}}  # fmt: skip
+        call does): the message sent, or python-telegram-bot's exception for the answer. `fields`
+        and `keyboard` are JSON (`_alert_parts`, `_keyboard_json`): the Bot API takes the
+        parameters as JSON as well as a form, and most of them are encoded once for everyone."""
+        members = [f'"chat_id":{_encode(chat_id)}', fields]
         if keyboard is not None:
-            params["reply_markup"] = keyboard
-        if self.paid_broadcast:
-            params["allow_paid_broadcast"] = True
-        sent: dict[str, Any] = await self.limiter.process_request(
-            self._post_message, (params,), {}, "sendMessage", params, BULK
-        )
+            members.append(f'"reply_markup":{keyboard}')
+        body = ("{" + ",".join(members) + "}").encode()
+        # What the limiter goes by: a group's or channel's limit, and paid broadcasts' own.
+        data: dict[str, Any] = {"chat_id": chat_id, "allow_paid_broadcast": self.paid_broadcast}
+        sent: dict[str, Any] = await self.limiter.process_request(self._post_message, (body,), {}, "sendMessage",
+                                                                  data, BULK)  # fmt: skip
         return sent
 
-    async def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        """sendMessage over the alerts' connections, answered as python-telegram-bot would: the
-        message as a dict, or the exception it raises (`_bot_api_error`; TimedOut from a read
-        timeout means the call may have arrived). The parameters go as JSON, which the Bot API
-        takes as well as a form and which costs far less to encode."""
+    async def _post_message(self, body: bytes) -> dict[str, Any]:
+        """sendMessage (its parameters as JSON) over the alerts' connections, answered as
+        python-telegram-bot would: the message as a dict, or the exception it raises
+        (`_bot_api_error`; TimedOut from a read timeout means the call may have arrived)."""
         assert self._alerts_http is not None, "start() the channel first"
-        body = json.dumps(params, ensure_ascii=False).encode()
         try:
             async with self._alerts_http.post(self._send_message_url, data=body, headers=_JSON) as response:
-                status, body = response.status, await response.read()
+                status, answer = response.status, await response.read()
         except aiohttp.ServerTimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp: {type(exc).__name__}") from exc
         if not 200 <= status <= 299:
-            raise _bot_api_error(status, body)
+            raise _bot_api_error(status, answer)
         try:
-            result: dict[str, Any] = json.loads(body)["result"]
+            result: dict[str, Any] = json.loads(answer)["result"]
         except (ValueError, KeyError, TypeError) as exc:  # e.g. a proxy's HTML page: it may have gone
             raise TelegramError("Invalid server response") from exc
         return result
