@@ -15,6 +15,7 @@ from alerts.compose import (
 )
 from alerts.dispatch import Dispatcher
 from alerts.model import (
+    FLOOD_CONTROL,
     Alert,
     AlertMessage,
     Audience,
@@ -30,6 +31,7 @@ from alerts.sender import Sender
 from alerts.store import AlertStore
 
 __all__ = [
+    "FLOOD_CONTROL",
     "NO_QUIET_HOURS",
     "Alert",
     "AlertError",

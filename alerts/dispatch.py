@@ -26,12 +26,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
+from prometheus_client import Counter, Gauge
 
-from alerts.model import Alert, AlertMessage, Delivery, Outcome, Progress, Result
+from alerts.model import FLOOD_CONTROL, Alert, AlertMessage, Delivery, Outcome, Progress, Result
 from alerts.sender import BatchSender, Sender
 from alerts.store import AlertStore
 
 logger = logging.getLogger(__name__)
+
+# What /metrics shows of sending (prometheus-client's default registry).
+SENDS = Counter("safetybot_alert_sends", "Alert sends tried, by channel and result (sent, retry, failed)",
+                ["channel", "result"])  # fmt: skip
+RATE_LIMITED = Counter("safetybot_rate_limited", "Flood-control answers (429) from a platform while sending alerts",
+                       ["channel"])  # fmt: skip
+SENDER = Gauge("safetybot_sender", "1 for each channel whose alerts this process sends", ["channel"])
+HEARTBEAT = Gauge("safetybot_sender_heartbeat_seconds", "When this process's dispatcher last went round (Unix time)")
 
 Clock = Callable[[], datetime]
 MessageFor = Callable[[Alert, Delivery], AlertMessage]
@@ -101,6 +110,7 @@ class Dispatcher:
         self._in_flight = {name: asyncio.Semaphore(max(8, int(s.rate_limit / 4))) for name, s in self.senders.items()}
         self._paused_until: dict[str, datetime] = {}
         self._alerts: dict[int, Alert] = {}
+        self.heartbeat: datetime | None = None  # when it last went round (`/readyz`): None until it runs
 
     async def run(self) -> None:
         """Send until cancelled: two workers per channel, plus upkeep (freed claims, reports)."""
@@ -108,9 +118,13 @@ class Dispatcher:
         # and claims the next, the other keeps the channel busy.
         workers = [asyncio.create_task(self._work(name)) for name in self.senders for _ in range(2)]
         workers.append(asyncio.create_task(self._upkeep_forever()))
+        for name in self.senders:
+            SENDER.labels(name).set(1)
         try:
             await asyncio.gather(*workers)
         finally:
+            for name in self.senders:
+                SENDER.labels(name).set(0)
             # Cancelled, gather has cancelled each worker once already; a second cancel would
             # interrupt a worker recording what it sent (and those people would get it twice).
             for worker in workers:
@@ -120,6 +134,7 @@ class Dispatcher:
 
     async def _work(self, channel: str) -> None:
         while True:
+            self._beat()
             try:
                 sent = await self.send_due(channel)
             except Exception:
@@ -197,8 +212,15 @@ class Dispatcher:
             logger.exception("alerts: %s sender raised", sender.channel)
             return Outcome(Result.RETRY, "error")
 
+    def _beat(self) -> None:
+        self.heartbeat = self.clock()
+        HEARTBEAT.set(self.heartbeat.timestamp())
+
     def _record(self, channel: str, delivery: Delivery, outcome: Outcome) -> tuple[int, str, dict[str, Any]]:
         now = self.clock()
+        SENDS.labels(channel, outcome.result.value).inc()
+        if outcome.reason == FLOOD_CONTROL:
+            RATE_LIMITED.labels(channel).inc()
         if outcome.result is Result.SENT:
             return delivery.id, "sent", {"message_id": outcome.message_id, "sent_at": now.isoformat()}
         if outcome.result is Result.FAILED:
@@ -234,6 +256,7 @@ class Dispatcher:
         """Every `progress_every` seconds: free the claims of a dispatcher that died (their lease
         ran out), and report progress."""
         while True:
+            self._beat()
             try:
                 await self.store.release_expired(self.clock())
                 await self.report()

@@ -113,6 +113,9 @@ class Result(StrEnum):
     FAILED = "failed"  # it can't go to this person (blocked, opted out, invalid number...)
 
 
+FLOOD_CONTROL = "flood control"  # an Outcome's reason when the platform said too fast (429)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """A sender's answer for one delivery."""

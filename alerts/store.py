@@ -374,6 +374,16 @@ class AlertStore:
     async def reference_taken(self, reference: str) -> bool:
         return bool(await self.db.query("SELECT 1 FROM alerts WHERE reference = ?", (reference,)))
 
+    async def outbox(self, now: datetime) -> list[tuple[str, int, str | None]]:
+        """Per channel: deliveries not sent yet (waiting or being sent), and the earliest time one
+        of those already due was due (for /metrics; those held for quiet hours are not late)."""
+        rows = await self.db.query(
+            "SELECT channel, count(*), min(CASE WHEN not_before <= ? THEN not_before END) FROM alert_deliveries"
+            " WHERE status IN ('pending', 'sending') GROUP BY channel",
+            (now.isoformat(),),
+        )
+        return [(str(channel), int(waiting), oldest) for channel, waiting, oldest in rows]
+
     async def release_expired(self, now: datetime) -> int:
         """Claims whose dispatcher died go back to pending (they may go twice: the in-flight window)."""
         async with self.db.transaction() as conn:

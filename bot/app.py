@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from alerts import Alert, AlertStore, Composer, Dispatcher, Progress
+from bot import metrics
 from bot.alerts_flow import AlertsFlow
 from bot.answers import Answerer
 from bot.config import Settings
@@ -27,7 +28,7 @@ from bot.messages import Choice, Reply
 from bot.notify import Notifier, ProactiveSender
 from bot.ratelimit import FloodGuard
 from bot.report_flow import EVIDENCE_ENTRY, ReportFlow
-from bot.store import Database
+from bot.store import Database, latest_version
 from bot.training import Training
 from bot.training_flow import TrainingFlow
 from bot.web import MAX_CONNECTIONS, GuardedHTTP, create_web_app
@@ -185,12 +186,6 @@ async def run_bot(settings: Settings) -> None:
         telegram = TelegramChannel(settings, app.engine, app.db) if settings.telegram_bot_token else None
         whatsapp = WhatsAppChannel(settings, app.engine, app.db) if settings.whatsapp_enabled else None
         secret = settings.telegram_webhook_secret
-        web = create_web_app(
-            telegram=telegram if telegram and settings.telegram_webhook_url else None,
-            telegram_secret=secret.get_secret_value() if secret else None,
-            routes=whatsapp.routes() if whatsapp else (),
-            calendar=app.training.calendar_file,
-        )
         senders: dict[str, ProactiveSender] = {}
         if telegram:
             senders["telegram"] = telegram
@@ -199,6 +194,16 @@ async def run_bot(settings: Settings) -> None:
         notifier = Notifier(app.db, app.engine, senders, app.training.clock, calendars=app.training.calendar_document)
         dispatcher = alerts_dispatcher(
             app, {name: s for name, s in (("telegram", telegram), ("whatsapp", whatsapp)) if s}
+        )
+        web = create_web_app(
+            telegram=telegram if telegram and settings.telegram_webhook_url else None,
+            telegram_secret=secret.get_secret_value() if secret else None,
+            routes=whatsapp.routes() if whatsapp else (),
+            calendar=app.training.calendar_file,
+            readiness=lambda: readiness(app.db, dispatcher),
+            metrics=lambda: metrics.exposition(
+                {"alerts": app.alerts.outbox, "notices": app.db.notices_waiting}, app.training.clock()
+            ),
         )
         if whatsapp:
             whatsapp.on_status = app.alerts.report_delivery
@@ -216,7 +221,11 @@ async def run_bot(settings: Settings) -> None:
             if whatsapp:
                 await whatsapp.start()
             sending = asyncio.create_task(dispatcher.run())  # once the channels can send
-            logger.info("web app on http://%s:%d (webhooks, /healthz)", settings.http_host, settings.http_port)
+            logger.info(
+                "web app on http://%s:%d (webhooks, /healthz, /readyz, /metrics)",
+                settings.http_host,
+                settings.http_port,
+            )
             await server.serve()
         finally:
             logger.info("stopping: finishing messages already received")
@@ -261,6 +270,33 @@ def alerts_dispatcher(app: App, senders: dict[str, Any], **options: Any) -> Disp
         on_tick=flow.escalate_due,
         **options,
     )
+
+
+SENDER_STALE = timedelta(seconds=30)  # a dispatcher that hasn't gone round for this long is stuck
+
+
+async def readiness(db: Database, dispatcher: Dispatcher) -> dict[str, str | None]:
+    """What /readyz checks, each with why it fails (None when it passes): the database answers,
+    its schema is the one this code expects, and the alerts dispatcher is going round."""
+    checks: dict[str, str | None] = {}
+    try:
+        version = await db.version()
+    except Exception as exc:  # unreachable, locked beyond its timeout, gone
+        checks["database"] = f"not answering ({type(exc).__name__})"
+        checks["migrations"] = "unknown"
+    else:
+        checks["database"] = None
+        newest = latest_version()
+        checks["migrations"] = (
+            None if version == newest else f"at {version}, this code needs {newest}: safetybot db migrate"
+        )
+    beat = dispatcher.heartbeat
+    if beat is None:
+        checks["sender"] = "not started yet"
+    else:
+        late = dispatcher.clock() - beat
+        checks["sender"] = None if late <= SENDER_STALE else f"last went round {late.total_seconds():.0f} s ago"
+    return checks
 
 
 async def _housekeeping(app: App) -> None:

@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"safetybot: {settings_advice(error)}", file=sys.stderr)
         return 2
     quiet = args.command in ("chat", "ask", "sessions", "leaders", "alerts", "coordinators")
-    configure_logging(logging.WARNING if quiet else settings.log_level.upper())
+    configure_logging(logging.WARNING if quiet else settings.log_level.upper(), settings.log_format)
     try:
         return asyncio.run(_run(args, settings))
     except ContentError as exc:

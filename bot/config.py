@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     coordinators: str = ""
     timezone: str = "Europe/London"
     log_level: str = "INFO"
+    # "json": one JSON object a line (time, level, logger, message; numbers masked as in text).
+    log_format: Literal["text", "json"] = "text"
     dialog_retention_days: int = Field(default=30, ge=1)
     gaps_retention_days: int = Field(default=90, ge=1)
     # Per person: this many messages at once, then USER_RATE_LIMIT a minute; past it one notice.

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import languages
+from bot import languages, metrics
 from bot.answers import MAIN_MENU, MAX_MESSAGE_CHARS, Answer, Answerer, Kind, faq_choice
 from bot.content import Content, shown_label
 from bot.languages import ENGLISH, LANGUAGES
@@ -317,7 +317,15 @@ class Engine:
         return await self.db.is_coordinator(incoming.channel, incoming.user_id)
 
     async def handle(self, incoming: Incoming) -> Reply:
-        """Answer one message. Never raises for bad input; a failure gets a kind apology."""
+        """Answer one message. Never raises for bad input; a failure gets a kind apology. Counted
+        for /metrics, with the time the reply took."""
+        since = metrics.received(incoming.channel)
+        try:
+            return await self._answer(incoming)
+        finally:
+            metrics.replied(incoming.channel, since)
+
+    async def _answer(self, incoming: Incoming) -> Reply:
         key = (incoming.channel, incoming.user_id)
         if incoming.text is not None and len(incoming.text) > MAX_INPUT_CHARS:  # bounds the work
             incoming = dataclasses.replace(incoming, text=incoming.text[:MAX_INPUT_CHARS])

@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
 
 # "+447700900123", "whatsapp:+44 7700 900123", "07700 900123": a run of 8 or more digits, with
 # optional spaces, after an optional +. Shorter runs (ids of rows, HTTP codes, 999) stay.
@@ -46,13 +49,34 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: int | str) -> None:
-    """Log to stderr at `level` (unless logging is already set up, as under a test runner), with
-    numbers masked on every handler and chatty libraries kept quiet."""
+class MaskedJsonFormatter(JsonFormatter):
+    """A record as one JSON object (python-json-logger): time, level, logger, message, and the
+    traceback if any, its numbers masked as `MaskingFilter` masks the message."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger", "exc_info": "traceback"},
+            timestamp="time",  # ISO 8601, in UTC
+            json_ensure_ascii=False,
+        )
+
+    def formatException(self, ei: Any) -> str:
+        return mask(str(super().formatException(ei)))  # a string: exc_info_as_array is off
+
+    def formatStack(self, stack_info: str) -> str:
+        return mask(str(super().formatStack(stack_info)))
+
+
+def configure_logging(level: int | str, log_format: str = "text") -> None:
+    """Log to stderr at `level` (unless logging is already set up, as under a test runner), as
+    text or as JSON lines (`log_format`), with numbers masked on every handler and chatty
+    libraries kept quiet."""
     root = logging.getLogger()
     if not root.handlers:
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        stream.setFormatter(MaskedJsonFormatter() if log_format == "json" else text)
         root.addHandler(stream)
         root.setLevel(level)
     for handler in root.handlers:

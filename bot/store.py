@@ -1193,6 +1193,16 @@ class Database:
         )
         return int(row[0]) if row else 0
 
+    async def notices_waiting(self, now: datetime) -> list[tuple[str, int, str | None]]:
+        """Per channel: notifications not sent yet, and when the oldest of those due was queued
+        (for /metrics)."""
+        rows = await self._fetchall(
+            "SELECT channel, count(*), min(CASE WHEN coalesce(next_attempt_at, '') <= ? THEN created_at END)"
+            " FROM notifications WHERE status IN ('pending', 'sending') GROUP BY channel",
+            (now.isoformat(),),
+        )
+        return [(str(r[0]), int(r[1]), r[2]) for r in rows]
+
 
 NEED_HELP_KEY = "need-help:"  # notification keys of a leader's call for help: need-help:<delivery>:<coordinator>
 

@@ -5,6 +5,10 @@
     POST /whatsapp/status    WhatsApp delivery reports (bot.channels.whatsapp)
     GET  /calendar/TOKEN.ics a training booking's calendar entry (unguessable TOKEN)
     GET  /healthz            200 while the process is up
+    GET  /readyz             200 when it can serve: the database answers, its schema is this code's,
+                             the alerts dispatcher goes round; else 503, saying which check failed
+    GET  /metrics            counters and gauges in Prometheus's text format (bot.metrics): no
+                             personal data; keep it off the public address at the reverse proxy
 
 Every webhook is authenticated before anything in it is acted on, and bodies over `MAX_BODY` are
 refused before they are read in full (Telegram's secret is a header, checked first; Twilio's
@@ -25,6 +29,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from bot.metrics import CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -111,12 +117,31 @@ def create_web_app(
     telegram_secret: str | None = None,
     routes: Sequence[BaseRoute] = (),
     calendar: Callable[[str], Awaitable[bytes | None]] | None = None,
+    readiness: Callable[[], Awaitable[dict[str, str | None]]] | None = None,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
 ) -> Starlette:
-    """Build the web app: health, Telegram's webhook if given, other channels' `routes`, and
-    calendar entries behind unguessable links (for channels that can't send a file)."""
+    """Build the web app: health, Telegram's webhook if given, other channels' `routes`,
+    calendar entries behind unguessable links (for channels that can't send a file), readiness
+    (`readiness` gives each check's failure, None where it passed) and `metrics`."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        assert readiness is not None
+        try:
+            failures = await readiness()
+        except Exception:  # a check that can't even run: not ready, and why goes to the log
+            logger.exception("readiness: a check failed to run")
+            failures = {"checks": "could not run"}
+        checks = {name: failure or "ok" for name, failure in failures.items()}
+        ready = all(failure is None for failure in failures.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)  # fmt: skip
+
+    async def metrics_text(_request: Request) -> Response:
+        assert metrics is not None
+        return Response(await metrics(), media_type=CONTENT_TYPE)
 
     async def telegram_webhook(request: Request) -> Response:
         sent = request.headers.get(TELEGRAM_SECRET_HEADER, "")
@@ -149,6 +174,10 @@ def create_web_app(
         return Response(content, media_type="text/calendar", headers=headers)
 
     table: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *routes]
+    if readiness is not None:
+        table.append(Route("/readyz", readyz, methods=["GET"]))
+    if metrics is not None:
+        table.append(Route("/metrics", metrics_text, methods=["GET"]))
     if calendar is not None:
         table.append(Route("/calendar/{token}.ics", calendar_entry, methods=["GET"]))
     if telegram is not None:

@@ -62,7 +62,8 @@ from telegram.ext import (
     filters,
 )
 
-from alerts import AlertMessage, Outcome, Result
+from alerts import FLOOD_CONTROL, AlertMessage, Outcome, Result
+from bot import metrics
 from bot.channels import ChannelError
 from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
@@ -450,6 +451,8 @@ class TelegramChannel:
                 "reply_parameters": quote,
             }
             outcome = await self._deliver(user_id, partial(send_message, chat_id, text, **options), critical)
+            if outcome in (Delivery.SENT, Delivery.UNCONFIRMED):
+                metrics.sent(CHANNEL, "message")
             if outcome is Delivery.UNCONFIRMED:
                 result = outcome  # the rest still goes
             elif outcome is not Delivery.SENT:
@@ -461,6 +464,7 @@ class TelegramChannel:
             outcome = await self._deliver(user_id, send_document, critical)
             if outcome is not Delivery.SENT:
                 return outcome
+            metrics.sent(CHANNEL, "message")
         return result
 
     async def _first_contact(self, user_id: str) -> int | str:
@@ -575,12 +579,13 @@ class TelegramChannel:
                 last = number == len(parts) - 1
                 sent = await self._send_bulk(chat_id, fields, _keyboard_json(message.choices) if last else None)
                 last_id = str(sent["message_id"])
+                metrics.sent(CHANNEL, "alert")
         except Forbidden:
             await self.db.mark_blocked(CHANNEL, user_id, datetime.now(UTC))
             return Outcome(Result.FAILED, "blocked the bot")
         except RetryAfter as exc:
             wait = exc._retry_after.total_seconds()  # the timedelta PTB keeps, without its warning
-            return Outcome(Result.RETRY, "flood control", retry_after=wait)
+            return Outcome(Result.RETRY, FLOOD_CONTROL, retry_after=wait)
         except BadRequest as exc:
             return Outcome(Result.FAILED, "invalid recipient" if "not found" in exc.message.lower() else "refused")
         except TimedOut as exc:

@@ -39,7 +39,8 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from alerts import AlertMessage, Outcome, Result
+from alerts import FLOOD_CONTROL, AlertMessage, Outcome, Result
+from bot import metrics
 from bot.channels import as_reply
 from bot.config import Settings
 from bot.content import Copy
@@ -331,6 +332,8 @@ class WhatsAppChannel:
 
     @staticmethod
     def _twiml(messages: list[str]) -> Response:
+        if messages:
+            metrics.sent(CHANNEL, "message", len(messages))
         response = MessagingResponse()
         for text in messages:
             response.message(text)
@@ -443,6 +446,7 @@ class WhatsAppChannel:
                 raise
             logger.info("whatsapp: Twilio took a message whose answer was lost; not sent again")
         sid = str(message.sid)
+        metrics.sent(CHANNEL, kind if kind in ("alert", "template") else "message")
         if later:
             self._unwritten.append((sid, CHANNEL, user_id, kind, str(message.status), self.clock()))
         else:
@@ -589,7 +593,9 @@ class WhatsAppChannel:
             logger.warning("whatsapp: an alert may have gone (its answer was lost); not sent again")
             return Outcome(Result.SENT, "unconfirmed")
         except TwilioRestException as exc:
-            if exc.status == 429 or exc.status >= 500:
+            if exc.status == 429:
+                return Outcome(Result.RETRY, FLOOD_CONTROL)
+            if exc.status >= 500:
                 return Outcome(Result.RETRY, f"Twilio {exc.status}")
             return Outcome(Result.FAILED, _refusal(exc.code))
         except (aiohttp.ClientError, TimeoutError) as exc:

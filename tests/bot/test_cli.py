@@ -156,6 +156,7 @@ def free_port() -> int:
 
 
 def test_run_serves_telegram_and_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
+    """Also what an operator watches: /readyz, /metrics, and logs as JSON lines (LOG_FORMAT)."""
     with FakeBotApi() as api:
         port = free_port()
         env = {
@@ -163,6 +164,7 @@ def test_run_serves_telegram_and_stops_cleanly_on_sigterm(cli_env: dict[str, str
             "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
             "TELEGRAM_API_BASE_URL": api.base_url,
             "HTTP_PORT": str(port),
+            "LOG_FORMAT": "json",
         }
         bot = subprocess.Popen(
             [*safetybot(), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -172,7 +174,15 @@ def test_run_serves_telegram_and_stops_cleanly_on_sigterm(cli_env: dict[str, str
             api.wait_for("deleteWebhook")  # long polling replaces any webhook
             api.push(private_message("/start"))
             api.wait_for("sendMessage")
-            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+            ready = httpx.get(f"{base}/readyz", timeout=10)
+            assert ready.status_code == 200, ready.text
+            assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "sender": "ok"}}
+            page = httpx.get(f"{base}/metrics", timeout=10).text
+            assert 'safetybot_messages_in_total{channel="telegram"} 1.0' in page
+            assert 'safetybot_messages_out_total{channel="telegram",kind="message"} 1.0' in page
+            assert 'safetybot_sender{channel="telegram"} 1.0' in page
             bot.send_signal(signal.SIGTERM)
             _, stderr = bot.communicate(timeout=30)
         finally:
@@ -180,6 +190,9 @@ def test_run_serves_telegram_and_stops_cleanly_on_sigterm(cli_env: dict[str, str
                 bot.kill()
         assert bot.returncode == 0, stderr
         assert "Traceback" not in stderr
+        logged = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+        assert logged and all({"time", "level", "logger", "message"} <= set(entry) for entry in logged)
+        assert any("stopping" in entry["message"] for entry in logged)
 
 
 def test_run_refuses_a_webhook_without_a_secret(cli_env: dict[str, str]) -> None:
