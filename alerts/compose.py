@@ -269,16 +269,25 @@ class Composer:
         self._check_decision(alert, who)
         now = self.clock()
         when = max(alert.send_at, now)
-        preview = await self.preview(alert.audience, alert.areas, alert.channels, alert.kind)
-        if not preview.recipients:
-            raise AlertError("nobody to send it to now: no approved subscribers for that audience in those areas")
-        deliveries = self._deliveries(Kind(alert.kind), preview.recipients, when)
-        self._with_channel(alert.audience, alert.channels, deliveries, when)
+        if alert.follows is not None:  # a correction or the all clear: to those who had the original by now
+            original = await self.root(alert)
+            recipients: Sequence[Subscriber] = await self.store.received(original)
+            if not recipients:
+                raise AlertError(f"nobody has received {original.reference}: there is nobody to send it to")
+            deliveries = await self._follow_up_deliveries(
+                original, FollowUp(alert.follow_up or FollowUp.CORRECTION), Kind(alert.kind), recipients, when
+            )
+        else:
+            recipients = (await self.preview(alert.audience, alert.areas, alert.channels, alert.kind)).recipients
+            if not recipients:
+                raise AlertError("nobody to send it to now: no approved subscribers for that audience in those areas")
+            deliveries = self._deliveries(Kind(alert.kind), recipients, when)
+            self._with_channel(alert.audience, alert.channels, deliveries, when)
         decided = await self.store.decide(alert, True, who, now, deliveries, when)
         if decided is None:
             raise AlertError(f"{alert.reference} was decided meanwhile by another coordinator")
-        details = {"reference": alert.reference, "composed_by": alert.created_by, "recipients": preview.by_channel,
-                   "send_at": when.isoformat()}  # fmt: skip
+        details = {"reference": alert.reference, "composed_by": alert.created_by,
+                   "recipients": Preview(tuple(recipients)).by_channel, "send_at": when.isoformat()}  # fmt: skip
         await self.store.audit(who, "alert approved", details, now)
         return decided
 
@@ -326,8 +335,10 @@ class Composer:
     ) -> Alert:
         """Queue a correction or the all clear for everyone who received `original` (or the alert
         it follows up), with its kind's priority and quiet hours; audit it. It carries the
-        original's reference; its own (A-7K3Q-1, -2…) is for coordinators' commands. A reminder
-        (escalation) goes to the `recipients` given."""
+        original's reference; its own (A-7K3Q-1, -2…) is for coordinators' commands. With
+        ALERT_APPROVALS=2 it waits, as any alert does, for another coordinator (`approve` then
+        sends it to those who had the original by then). A reminder (escalation) goes to the
+        `recipients` given, at once: it repeats an alert already approved."""
         try:
             follow = FollowUp(kind)
         except ValueError:
@@ -342,10 +353,8 @@ class Composer:
                 f"nobody has received {original.reference} yet: withdraw it instead (it never reaches anyone)"
             )
         now = self.clock()
-        deliveries = self._deliveries(kind_, recipients, now)
-        if follow is not FollowUp.REMINDER and self.community_channel is not None:  # posted there: corrected there
-            if await self.store.was_sent_to(original, "telegram", self.community_channel):
-                deliveries.append(("telegram", self.community_channel, now))
+        awaiting = follow is not FollowUp.REMINDER and self.needs_approval(kind_)
+        deliveries = await self._follow_up_deliveries(original, follow, kind_, recipients, now)
         earlier = await self.store.follow_ups(original)
         fields = {
             "reference": f"{original.reference}-{len(earlier) + 1}",
@@ -360,15 +369,26 @@ class Composer:
             "translations": translated,
             "follows": original.id,
             "follow_up": follow.value,
+            "approval": "awaiting" if awaiting else None,
+            "total": len(deliveries),
         }
-        alert = await self.store.create_alert(fields, deliveries, now)
+        alert = await self.store.create_alert(fields, () if awaiting else deliveries, now)
         counts: dict[str, int] = {}
         for s in recipients:
             counts[s.channel] = counts.get(s.channel, 0) + 1
         details = {"reference": alert.reference, "follows": original.reference, "recipients": counts, "text": body,
                    **({"translations": translated} if translated else {})}  # fmt: skip
-        action = {FollowUp.CORRECTION: "correction sent", FollowUp.ALL_CLEAR: "all clear sent"}.get(
-            follow, "reminder sent"
-        )
-        await self.store.audit(created_by, action, details, now)
+        action = {FollowUp.CORRECTION: "correction", FollowUp.ALL_CLEAR: "all clear"}.get(follow, "reminder")
+        await self.store.audit(created_by, f"{action} {'awaiting approval' if awaiting else 'sent'}", details, now)
         return alert
+
+    async def _follow_up_deliveries(
+        self, original: Alert, follow: FollowUp, kind: Kind, recipients: Sequence[Subscriber], when: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """Who a follow-up goes to: the `recipients`, and the community channel if the original
+        was posted there (corrected where it was read), but not for a reminder."""
+        deliveries = self._deliveries(kind, recipients, when)
+        if follow is not FollowUp.REMINDER and self.community_channel is not None:
+            if await self.store.was_sent_to(original, "telegram", self.community_channel):
+                deliveries.append(("telegram", self.community_channel, when))
+        return deliveries

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from alerts import Alert, AlertError, Progress, Subscriber, parse_areas, parse_duration, parse_quiet_hours
 from bot import dates, languages
-from bot.alerts_flow import MAX_REASON
+from bot.alerts_flow import MAX_REASON, AlertsFlow
 from bot.app import App
 from bot.phone import e164
 from bot.render import Style, render
@@ -503,6 +503,14 @@ def _translations(given: Sequence[str]) -> dict[str, str]:
     return found
 
 
+async def _ask_approval(flow: AlertsFlow, alert: Alert) -> None:
+    """Ask the other coordinators to approve an alert waiting for them, and say so."""
+    await flow.ask_approval(alert)
+    print(f"{alert.reference} is waiting for a second coordinator to approve it (ALERT_APPROVALS=2): they have"
+          f" been asked in the chat, or run `safetybot alerts approve {alert.reference}` as another"
+          " coordinator.", file=sys.stderr)  # fmt: skip
+
+
 async def _follow_up(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     """A correction or the all clear to exactly those who received an alert, with its reference.
     Asks first, unless --yes."""
@@ -528,8 +536,11 @@ async def _follow_up(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
             return 1
     alert = await composer.follow_up(original, kind=args.kind, text=args.text, created_by=cli_actor(),
                                      translations=translations)  # fmt: skip
+    if alert.awaiting:
+        await _ask_approval(flow, alert)
     if args.json:
-        print(json.dumps({"reference": alert.reference, "follows": original.reference, "recipients": alert.total}))
+        print(json.dumps({"reference": alert.reference, "follows": original.reference, "recipients": alert.total,
+                          "approval": alert.approval}))  # fmt: skip
     else:
         print(alert.reference)
     return 0
@@ -675,10 +686,7 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
         send_at=when, translations=translations, escalate_after=escalate_after,
     )  # fmt: skip
     if alert.awaiting:
-        await flow.ask_approval(alert)
-        print(f"{alert.reference} is waiting for a second coordinator to approve it (ALERT_APPROVALS=2): they have"
-              f" been asked in the chat, or run `safetybot alerts approve {alert.reference}` as another"
-              " coordinator.", file=sys.stderr)  # fmt: skip
+        await _ask_approval(flow, alert)
     if args.json:
         print(json.dumps({"reference": alert.reference, "recipients": alert.total, "send_at": alert.send_at.isoformat(),
                           "approval": alert.approval}))  # fmt: skip

@@ -907,7 +907,7 @@ class AlertsFlow:
                 areas=escape_markdown(self._areas_label(alert.areas)),
                 recipients=self.copy.count("recipients_count", alert.total), who=escape_markdown(alert.created_by),
             )  # fmt: skip
-            shown = self.message_text(alert.text, alert.reference, alert.kind)
+            shown = self.message_text(alert.text, alert.shown_reference, alert.kind, alert.follow_up)
             choices = (Choice(f"alr-appr:{alert.id}", self.copy["alerts_approve_alert"]),
                        Choice(f"alr-refuse:{alert.id}", self.copy["alerts_refuse_alert"]))  # fmt: skip
             return Reply(f"{summary}\n\n---\n\n{shown}", choices)
@@ -1032,6 +1032,9 @@ class AlertsFlow:
         except AlertError as exc:
             return Step(self._say("alerts_compose_problem", problem=str(exc)))
         status = Choice(f"alr-status:{sent.id}", self.copy["alerts_see_progress"])
+        if sent.awaiting:
+            await self.ask_approval(sent)
+            return Step(self._say("alerts_awaiting_approval", status, reference=sent.reference))
         recipients = self.copy.count("recipients_count", sent.total)
         return Step(self._say("alerts_follow_up_queued", status, reference=sent.reference, recipients=recipients))
 
@@ -1054,6 +1057,11 @@ class AlertsFlow:
             when = self.local_time(alert.cancelled_at)
             text += "\n\n" + self.copy.format("alerts_report_withdrawn", when=when, cancelled=progress.cancelled)
         for later in follow_ups:
+            if later.approval in ("awaiting", "refused"):  # not sent (yet): said as of any alert
+                recipients = self.copy.count("recipients_count", later.total)
+                text += "\n\n" + self.copy.format(f"alerts_report_{later.approval}", reference=later.reference,
+                                                   recipients=recipients)  # fmt: skip
+                continue
             text += "\n\n" + self.copy.format(
                 f"alerts_report_follow_up_{(later.follow_up or 'correction').replace('-', '_')}",
                 reference=later.reference, when=self.local_time(later.send_at),
@@ -1197,7 +1205,11 @@ class AlertsFlow:
                               kind=self.copy[f"alerts_kind_{alert.kind}"])  # fmt: skip
         lines = [reply.text]
         for later in await self.store.follow_ups(alert):
-            if later.send_at > self.clock() or later.follow_up == FollowUp.REMINDER:
+            if (
+                later.send_at > self.clock()
+                or later.follow_up == FollowUp.REMINDER
+                or later.approval in ("awaiting", "refused")
+            ):  # people hear of a correction once it is on its way to them
                 continue
             voice = languages.current()
             body = later.translations.get(voice.language.code) if voice is not None else None

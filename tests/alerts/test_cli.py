@@ -629,7 +629,8 @@ def test_follow_up_asks_first_and_goes_to_exactly_those_who_received_the_alert(
     assert status(cli, reference)["follow_ups"] == []
     done = cli(["alerts", "follow-up", reference, "--kind", "correction", "--text", "Stay in", "--yes", "--json"])
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"reference": f"{reference}-1", "follows": reference, "recipients": 1}
+    assert json.loads(done.stdout) == {"reference": f"{reference}-1", "follows": reference, "recipients": 1,
+                                       "approval": None}  # fmt: skip
     [first] = json.loads(cli(["alerts", "recipients", f"{reference}-1", "--json"]).stdout)
     everyone = json.loads(cli(["alerts", "recipients", reference, "--json"]).stdout)
     assert (first["channel"], first["user_id"]) == (everyone[0]["channel"], everyone[0]["user_id"])
@@ -651,6 +652,15 @@ def test_follow_up_asks_first_and_goes_to_exactly_those_who_received_the_alert(
         cli(["alerts", "follow-up", reference, "--kind", "retraction", "--text", "x"])
     bad = cli(["alerts", "follow-up", reference, "--kind", "correction", "--text", "x", "--translation", "zz=y"])
     assert bad.returncode == 1 and "translation" in bad.stderr
+    # With ALERT_APPROVALS=2 a correction waits for a second coordinator, as an alert does.
+    monkeypatch.setenv("ALERT_APPROVALS", "2")
+    monkeypatch.setenv("LOGNAME", "amina")
+    waiting = cli(["alerts", "follow-up", reference, "--kind", "correction", "--text", "Later", "--yes", "--json"])
+    assert waiting.returncode == 0 and json.loads(waiting.stdout)["approval"] == "awaiting"
+    assert "waiting for a second coordinator" in waiting.stderr and status(cli, f"{reference}-3")["pending"] == 0
+    monkeypatch.setenv("LOGNAME", "sam")
+    assert cli(["alerts", "approve", f"{reference}-3"]).returncode == 0
+    assert status(cli, f"{reference}-3")["pending"] == 1  # to the one who received the original
 
 
 def test_with_two_approvals_a_second_coordinator_approves_or_refuses(

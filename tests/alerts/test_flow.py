@@ -1261,6 +1261,58 @@ async def test_a_refused_alert_never_goes_and_urgent_ones_may_go_alone_where_all
     assert "was withdrawn" in plain((await press(engine, f"alr-appr:{waiting.id}", "coord2")).text)
 
 
+async def test_a_correction_waits_for_the_second_coordinator_too_then_reaches_those_who_had_the_alert(
+    engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, db: Database,
+    clock: FakeClock,
+) -> None:  # fmt: skip
+    await audience(alert_store, clock)
+    alert = await composer.send(kind="urgent", audience="leaders", areas=("Newham",), text="Avoid Green Street",
+                                created_by="cli", channels=ALERT_CHANNELS)  # fmt: skip
+    await reached(alert_store, alert, "lead-newham")
+    composer.approvals = 2
+    assert await db.set_coordinator("console", "coord2", True, clock())
+    await press(engine, f"alr-status:{alert.id}", COORD)
+    await press(engine, f"alr-fix:{alert.id}", COORD)
+    await say(engine, "It is Upton Lane, not Green Street.", COORD)
+    waiting = await press(engine, "alr-fu-send:go", COORD)
+    assert "is waiting for a second coordinator" in plain(waiting.text)
+    [correction] = await alert_store.follow_ups(alert)
+    assert correction.awaiting and correction.total == 1
+    assert await db.query("SELECT 1 FROM alert_deliveries WHERE alert_id = ?", (correction.id,)) == []
+    # Nobody hears of it yet: CHECK doesn't mention it; the status page says it waits.
+    assert "corrected" not in plain((await say(engine, f"CHECK {alert.reference}")).text)
+    page = plain((await press(engine, f"alr-status:{alert.id}", COORD)).text)
+    assert f"Alert {correction.reference}: waiting for approval" in page
+    # The other coordinator is asked, and sees it as the correction it is.
+    [asked] = [n for n in await notifications(db) if n.key.startswith(f"alert-approval:{correction.id}:")]
+    assert asked.user_id == "coord2" and f"Correction to alert {alert.reference}" in plain(asked.body["text"])
+    assert "another coordinator must approve it" in plain(
+        (await press(engine, f"alr-appr:{correction.id}", COORD)).text
+    )
+    # Meanwhile another leader received the alert: the approved correction reaches them too.
+    await reached(alert_store, alert, "+447700900001")
+    approved = await press(engine, f"alr-appr:{correction.id}", "coord2")
+    assert "on its way to 2 recipients" in plain(approved.text)
+    to = await db.query("SELECT user_id FROM alert_deliveries WHERE alert_id = ? ORDER BY id", (correction.id,))
+    assert to == [("lead-newham",), ("+447700900001",)]
+    assert "It was corrected" in plain((await say(engine, f"CHECK {alert.reference}")).text)
+    actions = [(who, what) for _, who, what, _ in reversed(await alert_store.audit_log())]
+    assert (f"console:{COORD}", "correction awaiting approval") in actions
+    assert ("console:coord2", "alert approved") in actions
+    # A refused all clear never goes; an escalation's reminder repeats an approved alert: it needn't wait.
+    await press(engine, f"alr-status:{alert.id}", COORD)
+    await press(engine, f"alr-clear:{alert.id}", COORD)
+    await say(engine, "All clear.", COORD)
+    await press(engine, "alr-fu-send:go", COORD)
+    clear = (await alert_store.follow_ups(alert))[-1]
+    await press(engine, f"alr-refuse:{clear.id}", "coord2")
+    assert await db.query("SELECT 1 FROM alert_deliveries WHERE alert_id = ?", (clear.id,)) == []
+    assert "all clear" not in plain((await say(engine, f"CHECK {alert.reference}")).text).lower()
+    reminder = await composer.follow_up(alert, kind="reminder", text=alert.text, created_by="escalation",
+                                        recipients=await alert_store.received(alert))  # fmt: skip
+    assert not reminder.awaiting and reminder.total == 2
+
+
 # --- escalation, and calls for help taken on ------------------------------------------------------------
 async def test_unacknowledged_leaders_get_one_reminder_and_coordinators_the_places_not_reached(
     engine: Engine, alert_store: AlertStore, composer: Composer, alerts_flow: AlertsFlow, db: Database,
