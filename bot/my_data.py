@@ -72,7 +72,7 @@ FILE_KEYS = {
 }
 SINGLE = frozenset({"dialog_state", "contacts", "subscribers", "coordinators"})  # one row at most: an object
 JSON_COLUMNS = frozenset({"data", "body", "details"})  # stored as JSON text: parsed in the file
-LIST_COLUMNS = frozenset({"boroughs", "areas"})  # stored separated by ';'
+LIST_COLUMNS = frozenset({"boroughs", "areas", "kinds"})  # stored separated by ";"
 
 
 def _moment(value: str) -> datetime:
@@ -236,6 +236,9 @@ class MyData:
             shown = copy["alerts_all_london"] if areas == ["all"] else escape_markdown(", ".join(areas))
             details.append(copy.format("mydata_subscriber_areas", value=shown))
             details.append(copy.format("mydata_quiet_hours", start=row["quiet_start"], end=row["quiet_end"]))
+            kinds = [kind for kind in ("urgent", "vigilance", "reassurance") if kind in _split(row["kinds"] or "")]
+            shown_kinds = ", ".join(copy[f"alerts_kind_{kind}"] for kind in kinds or ["urgent"])
+            details.append(copy.format("mydata_subscriber_kinds", value=shown_kinds))
             details.append(copy.format("mydata_signed_up", when=self.when(row["created_at"])))
             said = "; ".join(details)
             summary.append(said[:1].upper() + said[1:] + ".")

@@ -1036,8 +1036,8 @@ class Database:
             " r.offered_until, r.created_at, r.updated_at FROM registrations r"
             " JOIN training_sessions s ON s.id = r.session_id WHERE r.channel = ? AND r.user_id = ?"
             " ORDER BY s.starts_at, r.id",
-            "subscribers": "SELECT kind, status, name, role, place, boroughs, quiet_start, quiet_end, created_at,"
-            " updated_at FROM subscribers WHERE channel = ? AND user_id = ?",
+            "subscribers": "SELECT kind, status, name, role, place, boroughs, kinds, quiet_start, quiet_end,"
+            " created_at, updated_at FROM subscribers WHERE channel = ? AND user_id = ?",
             "alert_deliveries": "SELECT a.reference, a.kind, a.send_at, d.status, d.reason, d.sent_at,"
             " d.acknowledged, d.acknowledged_at FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id"
             " WHERE d.channel = ? AND d.user_id = ? ORDER BY d.id",

@@ -64,7 +64,8 @@ def assert_plain_words(text: str, registration: Registration) -> None:
         f"Name {NAME}, organisation {ORGANISATION}, role Trustee, accessibility needs {ACCESS}.",
         "Booked Thu 26 Nov 2026, 09:00.",
         "Alerts: faith leader, checked.",
-        f"Name {NAME}; role Imam; place of worship {PLACE}; areas Newham, Hackney; quiet hours 22:00–07:00",
+        f"Name {NAME}; role Imam; place of worship {PLACE}; areas Newham, Hackney; quiet hours 22:00–07:00;"
+        " alerts you get: Urgent, Vigilance, Reassurance;",
         "1 alert sent to you, you answered 1:",
         "You answered “Received”, Thu 26 Nov 2026, 09:00.",
         "Deleted after 30 days without a message.",
@@ -87,6 +88,7 @@ def assert_the_file_matches(content: bytes, registration: Registration, referenc
     signed_up = data["alerts_sign_up"]
     assert (signed_up["status"], signed_up["place"]) == ("approved", PLACE)
     assert signed_up["boroughs"] == ["Newham", "Hackney"]
+    assert signed_up["kinds"] == ["reassurance", "vigilance", "urgent"]  # which alerts they chose to get
     [received] = data["alerts_received"]
     assert received["reference"] == reference and received["acknowledged"] == "received"
     assert data["conversation"]["state"] == "idle"
