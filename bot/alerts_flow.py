@@ -1298,6 +1298,15 @@ class AlertsFlow:
                                 reminded=reminded, places="\n".join(lines))  # fmt: skip
         return Reply(text, (Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"]),))
 
+    async def live_progress(self, alert: Alert, progress: Progress) -> Reply:
+        """How an alert is going, for the message that changes as it does (Telegram), in the
+        language of whoever sent it."""
+        assert alert.report_channel is not None and alert.report_user is not None
+        with self.copy.speaking(await self.db.language_of(alert.report_channel, alert.report_user)) as voice:
+            reply = Reply(self.progress_text(alert, progress), (Choice(f"alr-status:{alert.id}",
+                                                                      self.copy["alerts_refresh"]),))  # fmt: skip
+            return in_language(reply, voice, self.copy)
+
     async def finished(self, alert: Alert, progress: Progress) -> None:
         """The final report, to whoever sent the alert from the chat."""
         if alert.report_channel and alert.report_user:

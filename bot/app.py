@@ -24,7 +24,6 @@ from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialog import Engine
 from bot.logs import QUIET
-from bot.messages import Choice, Reply
 from bot.notify import Notifier, ProactiveSender
 from bot.ratelimit import FloodGuard
 from bot.report_flow import EVIDENCE_ENTRY, ReportFlow
@@ -252,10 +251,7 @@ def alerts_dispatcher(app: App, senders: dict[str, Any], **options: Any) -> Disp
         live = getattr(senders.get(alert.report_channel or ""), "show_live", None)
         if live is None or alert.report_user is None:
             return  # WhatsApp can't edit messages: the coordinator taps "See progress" instead
-        reply = Reply(
-            flow.progress_text(alert, progress), (Choice(f"alr-status:{alert.id}", flow.copy["alerts_refresh"]),)
-        )
-        shown = await live(alert.report_user, alert.report_message, reply)
+        shown = await live(alert.report_user, alert.report_message, await flow.live_progress(alert, progress))
         if shown is not None and shown != alert.report_message:
             await app.alerts.set_report_message(alert.id, shown)
 

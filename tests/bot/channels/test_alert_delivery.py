@@ -287,11 +287,16 @@ async def test_the_final_report_reaches_the_coordinator(
 
 
 async def test_the_coordinator_sees_progress_change_in_place(tmp_path: Path, telegram_api: FakeBotApi) -> None:
-    settings = telegram_settings(tmp_path, telegram_api, coordinators="telegram:9")
+    """In the coordinator's own language (Bengali here, drafts shown)."""
+    settings = telegram_settings(tmp_path, telegram_api, coordinators="telegram:9", translation_min_status="draft")
     async with open_app(settings, database=tmp_path / "live.db") as app:
         channel = TelegramChannel(settings, app.engine, app.db, backoff=0.01)
         await channel.start()
         try:
+            await app.db.set_language("telegram", "9", "bn")
+            with app.engine.copy.speaking("bn"):
+                refresh = app.engine.copy["alerts_refresh"]
+            assert refresh != "Refresh"
             now = utcnow()
             for chat in range(8001, 8016):
                 await app.alerts.save_subscriber("telegram", str(chat), kind="leader", status="approved",
@@ -306,13 +311,14 @@ async def test_the_coordinator_sees_progress_change_in_place(tmp_path: Path, tel
         finally:
             await channel.stop()
         first = await telegram_api.called("sendMessage", lambda p: p.get("chat_id") == 9)
-        assert f"Alert {alert.reference}: sending" in first.params["text"]
+        assert alert.reference in first.params["text"] and "sending" not in first.params["text"]
+        assert first.params["reply_markup"]["inline_keyboard"][0][0]["text"] == refresh
         edits = [c.params for c in telegram_api.calls if c.method == "editMessageText"]
         assert edits and len({e["message_id"] for e in edits}) == 1  # one message, changed in place
         assert all(e["chat_id"] == 9 for e in edits)
         assert len({e["text"] for e in edits}) == len(edits)  # edited only when something changed
         notes = await app_notes(tmp_path / "live.db")
-        assert any(f"Alert {alert.reference}: finished" in text for text in notes)
+        assert any(alert.reference in text and "finished" not in text for text in notes)  # in Bengali too
 
 
 async def app_notes(path: Path) -> list[str]:
