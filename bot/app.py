@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import signal
 import warnings
@@ -50,6 +51,14 @@ class App:
     alerts: AlertStore
     composer: Composer
     alerts_flow: AlertsFlow
+
+
+def cli_actor() -> str:
+    """Who the audit log names for what is done from the command line (the coordinators' commands)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name (some containers)
+        return "cli"
 
 
 @asynccontextmanager

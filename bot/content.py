@@ -375,12 +375,6 @@ def shown_template(template: AlertTemplate) -> AlertTemplate:
     return value if isinstance(value, AlertTemplate) else template
 
 
-def shown_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
-    """The roles to choose from, as the person reads them (the English is what is stored)."""
-    value = languages.translated(lambda t: t.texts.get("roles"))
-    return value if isinstance(value, tuple) and len(value) == len(roles) else roles
-
-
 # Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.
 COPY_KEYS = (
     "welcome",

@@ -14,6 +14,7 @@ PLATFORM_SDKS = ("telegram", "twilio")
 
 
 def imports_of(path: Path) -> set[str]:
+    """Every module the file imports, anywhere in it; `from bot import dates` counts as bot.dates."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -21,11 +22,21 @@ def imports_of(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names if is_module(f"{node.module}.{a.name}"))
     return found
+
+
+def is_module(name: str) -> bool:
+    where = REPO.joinpath(*name.split("."))
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
 
 
 def modules(package: str) -> list[Path]:
     return sorted((REPO / package).rglob("*.py"))
+
+
+def path_of(module: str) -> Path:
+    return REPO.joinpath(*module.split(".")).with_suffix(".py")
 
 
 @pytest.mark.parametrize("path", modules("alerts"), ids=lambda p: p.name)
@@ -59,6 +70,28 @@ def test_nothing_but_config_reads_the_environment() -> None:
         for path in modules(package):
             if path.name != "config.py":
                 assert "os.environ" not in path.read_text(encoding="utf-8"), path.name
+
+
+# Each feature's modules (its model, chat flow and command line). Answering (bot.answers, bot.faq,
+# bot.triage, bot.judgement) is not a feature: every message passes through it, and the engine and
+# the guided report build on it.
+FEATURES = {
+    "bot.training": "training",
+    "bot.training_flow": "training",
+    "bot.sessions_cli": "training",
+    "bot.alerts_flow": "alerts",
+    "bot.alerts_cli": "alerts",
+    "bot.report_flow": "reports",
+    "bot.my_data": "my data",
+    "bot.coordinators_cli": "coordinators",
+}
+
+
+@pytest.mark.parametrize("module", sorted(FEATURES))
+def test_no_feature_imports_another(module: str) -> None:
+    for name in imports_of(path_of(module)):
+        other = FEATURES.get(name, FEATURES[module])
+        assert other == FEATURES[module], f"{module} ({FEATURES[module]}) imports {name} ({other})"
 
 
 ARCHITECTURE = REPO / "docs" / "architecture.md"
