@@ -94,6 +94,18 @@ def test_no_feature_imports_another(module: str) -> None:
         assert other == FEATURES[module], f"{module} ({FEATURES[module]}) imports {name} ({other})"
 
 
+# The composition root, the entry points and the coordinators' commands, settings and the web app.
+APP_LAYER = {"bot.app", "bot.cli", "bot.__main__", "bot.config", "bot.web"} | {
+    f"bot.{path.stem}" for path in modules("bot") if path.stem.endswith("_cli")
+}
+
+
+@pytest.mark.parametrize("path", modules("bot/channels"), ids=lambda p: p.name)
+def test_channels_never_import_the_app_layer(path: Path) -> None:
+    found = sorted(imports_of(path) & APP_LAYER)
+    assert found == [], f"{path.name} imports the app layer: {', '.join(found)}"
+
+
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 
 
