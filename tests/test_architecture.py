@@ -106,6 +106,19 @@ def test_channels_never_import_the_app_layer(path: Path) -> None:
     assert found == [], f"{path.name} imports the app layer: {', '.join(found)}"
 
 
+# What every part builds on: neutral types, text, rendering, dates, languages, numbers, flood
+# control, logging, roles and request bodies.
+CORE = ["bot.messages", "bot.text", "bot.render", "bot.dates", "bot.languages", "bot.phone", "bot.ratelimit",
+        "bot.logs", "bot.roles", "bot.http_body"]  # fmt: skip
+CONTENT_LOADING = {"bot.content", "bot.content_check", "bot.translations"}
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_never_imports_content_loading(module: str) -> None:
+    found = sorted(imports_of(path_of(module)) & CONTENT_LOADING)
+    assert found == [], f"{module} imports {', '.join(found)}: define the type in the core, or a Protocol"
+
+
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 
 
