@@ -34,7 +34,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from bot.app import alerts_dispatcher, open_app  # noqa: E402
+from bot.app import alerts_dispatcher, open_app, telegram_options, whatsapp_options  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.channels.whatsapp import WhatsAppChannel  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -115,8 +115,8 @@ async def run(args: argparse.Namespace, urls: dict[str, str]) -> dict[str, Any]:
             chats = [str(100000 + i) for i in range(share)] if "telegram" in kinds else []
             numbers = [f"+4479{i:08d}" for i in range(share)] if "whatsapp" in kinds else []
             await seed(app, chats, numbers)
-            telegram = TelegramChannel(settings, app.engine, app.db)
-            whatsapp = WhatsAppChannel(settings, app.engine, app.db)
+            telegram = TelegramChannel(telegram_options(settings), app.engine, app.db)
+            whatsapp = WhatsAppChannel(whatsapp_options(settings), app.engine, app.db)
             await telegram.start()
             await whatsapp.start()
             senders = {"telegram": telegram, "whatsapp": whatsapp}

@@ -34,7 +34,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from bot.answers import Answerer  # noqa: E402
-from bot.app import WebServer  # noqa: E402
+from bot.app import WebServer, telegram_options  # noqa: E402
 from bot.channels.telegram import CONCURRENT_UPDATES, TelegramChannel  # noqa: E402
 from bot.config import Settings, default_content_dir, default_model_cache_dir  # noqa: E402
 from bot.content import load_content  # noqa: E402
@@ -138,7 +138,9 @@ async def safety_bot(api: FakeBotApi, batch: list[dict[str, Any]], folder: Path)
     )
     content = load_content(default_content_dir())
     db = await Database.open(settings.database_path)
-    channel = TelegramChannel(settings, Engine(content, db, answerer=Answerer(content, default_model_cache_dir())), db)
+    channel = TelegramChannel(
+        telegram_options(settings), Engine(content, db, answerer=Answerer(content, default_model_cache_dir())), db
+    )
     await channel.start()
     try:
         return await drive(api, create_web_app(telegram=channel, telegram_secret=SECRET), batch)

@@ -28,7 +28,7 @@ import uvicorn  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from bot.answers import Answerer  # noqa: E402
-from bot.app import WebServer  # noqa: E402
+from bot.app import WebServer, whatsapp_options  # noqa: E402
 from bot.channels.whatsapp import WhatsAppChannel  # noqa: E402
 from bot.config import Settings, default_content_dir, default_model_cache_dir  # noqa: E402
 from bot.content import load_content  # noqa: E402
@@ -74,7 +74,7 @@ async def main() -> None:
         )
         db = await Database.open(settings.database_path)
         channel = WhatsAppChannel(
-            settings, Engine(content, db, answerer=Answerer(content, default_model_cache_dir())), db
+            whatsapp_options(settings), Engine(content, db, answerer=Answerer(content, default_model_cache_dir())), db
         )
         await channel.start()
         config = uvicorn.Config(

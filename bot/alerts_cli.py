@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import getpass
 import io
 import json
 import re
@@ -24,18 +23,17 @@ from zoneinfo import ZoneInfo
 from alerts import Alert, AlertError, Progress, Subscriber, parse_areas, parse_duration, parse_quiet_hours
 from bot import dates, languages
 from bot.alerts_flow import MAX_REASON, AlertsFlow
-from bot.app import App
-from bot.phone import e164
+from bot.app import App, cli_actor
+from bot.dates import parse_local
+from bot.phone import DEFAULT_REGION, e164
 from bot.render import Style, render
 from bot.text import clean, spreadsheet_safe
-from bot.training import TrainingError, parse_local
 
 LEADER_COLUMNS = ("channel", "user_id", "name", "role", "place_of_worship", "boroughs")
 # Optional: which kinds they get ("vigilance;urgent"; urgent always) and quiet hours ("22:00-07:00", "none").
 OPTIONAL_COLUMNS = ("kinds", "quiet_hours")
 KINDS = ("reassurance", "vigilance", "urgent")
 LEADER_CHANNELS = ("telegram", "whatsapp", "console")
-DEFAULT_REGION = "GB"  # a WhatsApp number written without +44 is taken as a UK number
 
 
 AUDIT_TEXT = 120  # characters of an alert's text shown in `alerts audit` (all of it in --json)
@@ -147,13 +145,6 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 class CommandError(Exception):
     """A command that can't be carried out; the message says why."""
-
-
-def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name (some containers)
-        return "cli"
 
 
 async def run(args: argparse.Namespace, app: App, stdin: TextIO | None = None) -> int:
@@ -633,7 +624,7 @@ async def _send(args: argparse.Namespace, app: App, stdin: TextIO) -> int:
     if args.at:
         try:
             when = parse_local(args.at, composer.tz, "at")
-        except TrainingError as exc:
+        except ValueError as exc:
             raise CommandError(str(exc)) from None
         if when <= app.training.clock():
             raise CommandError("at: that time has already passed")

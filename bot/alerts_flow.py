@@ -49,13 +49,14 @@ from alerts import (
     parse_quiet_hours,
 )
 from bot import dates, languages
-from bot.content import AlertTemplate, Copy, place_key, shown_roles, shown_template
+from bot.content import AlertTemplate, Copy, place_key, shown_template
+from bot.dates import parse_local
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Incoming, Reply, notice_body
 from bot.render import escape_markdown, in_language
+from bot.roles import ROLES, shown_roles
 from bot.store import NEED_HELP_KEY, Database
 from bot.text import clean, number
-from bot.training import ROLES, TrainingError, parse_local
 from bot.translations import differences
 
 logger = logging.getLogger(__name__)
@@ -817,7 +818,7 @@ class AlertsFlow:
     async def _on_at_text(self, turn: Turn, text: str) -> Step:
         try:
             when = parse_local(text, self.composer.tz, "time")
-        except TrainingError as exc:
+        except ValueError as exc:
             return Step(self._say("alerts_compose_problem", problem=str(exc)), "alr_at", turn.form)
         if when <= turn.now:
             return Step(self._say("alerts_compose_problem", problem=self.copy["alerts_past"]), "alr_at", turn.form)

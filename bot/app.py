@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import signal
 import warnings
@@ -12,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -32,6 +33,10 @@ from bot.training import Training
 from bot.training_flow import TrainingFlow
 from bot.web import MAX_CONNECTIONS, GuardedHTTP, create_web_app
 
+if TYPE_CHECKING:
+    from bot.channels.telegram import TelegramOptions
+    from bot.channels.whatsapp import WhatsAppOptions
+
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 3600.0  # seconds between retention purges while running
 SCHEDULE_EVERY = 2.0  # seconds between looks at offers, reminders and queued messages
@@ -50,6 +55,14 @@ class App:
     alerts: AlertStore
     composer: Composer
     alerts_flow: AlertsFlow
+
+
+def cli_actor() -> str:
+    """Who the audit log names for what is done from the command line (the coordinators' commands)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name (some containers)
+        return "cli"
 
 
 @asynccontextmanager
@@ -167,6 +180,42 @@ def missing_channels(settings: Settings) -> str | None:
     )
 
 
+def telegram_options(settings: Settings) -> TelegramOptions:
+    """The Telegram channel's options from the settings (TELEGRAM_*); ValueError without a token."""
+    from bot.channels.telegram import TelegramOptions  # imported only when a channel runs
+
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    secret = settings.telegram_webhook_secret
+    return TelegramOptions(
+        bot_token=settings.telegram_bot_token.get_secret_value(),
+        api_base_url=settings.telegram_api_base_url,
+        rate_limit=settings.telegram_rate_limit,
+        webhook_url=settings.telegram_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else None,
+        community_channel=settings.telegram_community_channel,
+        paid_broadcast=settings.telegram_paid_broadcast,
+    )
+
+
+def whatsapp_options(settings: Settings) -> WhatsAppOptions:
+    """The WhatsApp channel's options from the settings (TWILIO_*, WHATSAPP_*, PUBLIC_BASE_URL);
+    ValueError unless WhatsApp is configured."""
+    from bot.channels.whatsapp import WhatsAppOptions  # imported only when a channel runs
+
+    if not settings.whatsapp_enabled or settings.twilio_auth_token is None:
+        raise ValueError("WhatsApp is not configured")
+    return WhatsAppOptions(
+        account_sid=str(settings.twilio_account_sid),
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        whatsapp_from=str(settings.twilio_whatsapp_from),
+        public_base_url=str(settings.public_base_url),
+        api_base_url=settings.twilio_api_base_url,
+        rate_limit=settings.whatsapp_rate_limit,
+        template_sids=settings.template_sids,
+    )
+
+
 async def run_bot(settings: Settings) -> None:
     """Run every configured channel and the web app until SIGINT or SIGTERM, then stop cleanly."""
     from telegram.warnings import PTBDeprecationWarning
@@ -182,8 +231,12 @@ async def run_bot(settings: Settings) -> None:
     async with open_app(settings) as app:
         # Load (or, after a content change, train) the models before the first message arrives.
         await asyncio.to_thread(lambda: app.engine.answerer.judgement)
-        telegram = TelegramChannel(settings, app.engine, app.db) if settings.telegram_bot_token else None
-        whatsapp = WhatsAppChannel(settings, app.engine, app.db) if settings.whatsapp_enabled else None
+        telegram = (
+            TelegramChannel(telegram_options(settings), app.engine, app.db) if settings.telegram_bot_token else None
+        )
+        whatsapp = (
+            WhatsAppChannel(whatsapp_options(settings), app.engine, app.db) if settings.whatsapp_enabled else None
+        )
         secret = settings.telegram_webhook_secret
         senders: dict[str, ProactiveSender] = {}
         if telegram:

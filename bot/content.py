@@ -23,6 +23,7 @@ from babel import Locale
 
 from bot import languages
 from bot.languages import Translation
+from bot.text import Lexicon
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +100,6 @@ class TriageRules:
     danger: tuple[DangerRule, ...]
     timing: tuple[TimingGroup, ...]
     vocabulary: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Lexicon:
-    """Words the matcher needs: variants read as canonical words, and words carrying no meaning."""
-
-    synonyms: Mapping[tuple[str, ...], tuple[str, ...]]
-    stopwords: frozenset[str]
-    about_the_bot: frozenset[str] = frozenset()  # "you" in a message with no other meaning
-    greetings: frozenset[str] = frozenset()  # a message of only these words is a greeting
-    occasions: frozenset[str] = frozenset()  # when or where it happened ("after Friday prayers")
-    thanks: frozenset[str] = frozenset()  # a message of these (and small talk) is a thank-you
-    thanks_also: frozenset[str] = frozenset()  # words that may come with a thank-you ("so much")
 
 
 def place_key(typed: str) -> str:
@@ -373,12 +361,6 @@ def shown_template(template: AlertTemplate) -> AlertTemplate:
     """An alert template in the language being written in (where its translation may be shown)."""
     value = languages.translated(lambda t: t.alerts.get(template.name))
     return value if isinstance(value, AlertTemplate) else template
-
-
-def shown_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
-    """The roles to choose from, as the person reads them (the English is what is stored)."""
-    value = languages.translated(lambda t: t.texts.get("roles"))
-    return value if isinstance(value, tuple) and len(value) == len(roles) else roles
 
 
 # Keys the dialog engine and answer builder look up; a missing one is an error in copy.yaml.

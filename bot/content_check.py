@@ -22,7 +22,6 @@ from bot.content import (
     DangerRule,
     Example,
     FaqEntry,
-    Lexicon,
     Option,
     Problem,
     ReportGuide,
@@ -37,6 +36,7 @@ from bot.content import (
     split_front_matter,
 )
 from bot.languages import DEFAULT_MIN_STATUS
+from bot.text import Lexicon
 from bot.translations import TranslationsInspector
 
 REVIEW_PERIOD = timedelta(days=365)

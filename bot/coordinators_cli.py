@@ -13,9 +13,8 @@ import re
 import sys
 
 from bot import dates
-from bot.alerts_cli import DEFAULT_REGION, cli_actor
-from bot.app import App
-from bot.phone import e164
+from bot.app import App, cli_actor
+from bot.phone import DEFAULT_REGION, e164
 
 CHANNELS = ("telegram", "whatsapp", "console")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import phonenumbers
 
+DEFAULT_REGION = "GB"  # a number written without +44 is taken as a UK number
+
 
 def e164(address: str, region: str | None = None, *, valid: bool = False) -> str | None:
     """A number or WhatsApp address ("whatsapp:+447911123456") in E.164, or None if it isn't one.

@@ -11,15 +11,28 @@ import dataclasses
 import html
 import re
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from functools import lru_cache
+from typing import Protocol
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.content import Copy
 from bot.languages import LRI, PDI, Voice, bidi, isolate_ltr, language, rtl_lines
 from bot.messages import Reply
+
+
+class Wording(Protocol):
+    """The bot's own words, as rendering needs them: how to pick a choice, and a translation's notes
+    (content's `Copy` is one)."""
+
+    def format(self, key: str, **values: object) -> str: ...
+
+    def english(self, key: str) -> str: ...
+
+    def speaking(self, code: str | None) -> AbstractContextManager[Voice]: ...
+
 
 _PARSER = MarkdownIt("commonmark", {"html": False}).disable(["image", "heading", "lheading"])
 
@@ -182,7 +195,7 @@ def choice_keys(reply: Reply) -> list[str]:
     return [str(n) for n in range(1, len(reply.choices) + 1)]
 
 
-def choices_prompt(reply: Reply, copy: Copy) -> str:
+def choices_prompt(reply: Reply, copy: Wording) -> str:
     """How to pick one of a reply's choices (by number or letter), or type instead."""
     keys = choice_keys(reply)
     if reply.lettered:
@@ -192,7 +205,7 @@ def choices_prompt(reply: Reply, copy: Copy) -> str:
     return copy.format(key, count=len(keys), first=keys[0], last=keys[-1]) if keys else ""
 
 
-def in_language(reply: Reply, voice: Voice, copy: Copy) -> Reply:
+def in_language(reply: Reply, voice: Voice, copy: Wording) -> Reply:
     """A reply worded in a language other than English, marked with it (so channels set the
     text's direction, and word how to pick a choice in it) and ending with the notes its
     translation needs: that part of it is still English, or that a draft is shown."""
@@ -208,7 +221,7 @@ def is_rtl(reply: Reply) -> bool:
     return language(reply.language).rtl
 
 
-def choices_text(reply: Reply, copy: Copy) -> str:
+def choices_text(reply: Reply, copy: Wording) -> str:
     """A reply's choices numbered (or lettered), then how to pick one, in the reply's language
     (for channels without buttons)."""
     with copy.speaking(reply.language):

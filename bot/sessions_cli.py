@@ -19,8 +19,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from bot.alerts_cli import cli_actor
-from bot.app import App
+from bot.app import App, cli_actor
 from bot.store import Registration, TrainingSession
 from bot.text import spreadsheet_safe
 from bot.training import OPTIONAL, REQUIRED, Person, TrainingError, parse_seats, when

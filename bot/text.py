@@ -1,21 +1,21 @@
 """Read people's messages the way the matcher and triage need them.
 
 Lowercase, strip punctuation, correct misspellings towards the words the content uses, read
-synonyms as their canonical words (content/lexicon.yaml), stem, and drop words with no meaning.
+synonyms as their canonical words (content/lexicon.yaml, loaded as a `Lexicon`), stem, and drop words
+with no meaning.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import snowballstemmer
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from wordfreq import zipf_frequency
-
-from bot.content import Lexicon
 
 _APOSTROPHES = re.compile(r"['’‘`´]")
 _WORD = re.compile(r"[^\W_]+")
@@ -24,6 +24,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u
 REAL_WORD_ZIPF = 3.0
 CORRECTION_CUTOFF = 0.75
 MAX_TOKENS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Words the matcher needs: variants read as canonical words, and words carrying no meaning."""
+
+    synonyms: Mapping[tuple[str, ...], tuple[str, ...]]
+    stopwords: frozenset[str]
+    about_the_bot: frozenset[str] = frozenset()  # "you" in a message with no other meaning
+    greetings: frozenset[str] = frozenset()  # a message of only these words is a greeting
+    occasions: frozenset[str] = frozenset()  # when or where it happened ("after Friday prayers")
+    thanks: frozenset[str] = frozenset()  # a message of these (and small talk) is a thank-you
+    thanks_also: frozenset[str] = frozenset()  # words that may come with a thank-you ("so much")
 
 
 _ID = re.compile(r"[0-9]{1,12}")

@@ -28,6 +28,7 @@ from rapidfuzz.distance import Levenshtein
 
 from bot import dates
 from bot.content import Copy
+from bot.dates import parse_local
 from bot.messages import Choice, Document, Reply, notice_body
 from bot.render import escape_markdown, in_language
 from bot.store import Database, Registration, StoreError, TrainingSession
@@ -39,9 +40,6 @@ MAX_SEATS = 5  # seats one registration may take
 REQUIRED = ("title", "venue", "address", "borough", "starts", "ends", "capacity")
 OPTIONAL = ("provider", "description", "topics")
 LIMITS = {"title": 120, "provider": 120, "venue": 120, "address": 200, "borough": 60, "description": 1000}
-# The roles offered when content/copy.yaml lists none (it normally does: `roles`)
-ROLES = ("Imam", "Rabbi", "Priest or minister", "Granthi", "Pandit or temple priest", "Chair", "Trustee", "Secretary",
-         "Safeguarding lead", "Security lead", "Volunteer")  # fmt: skip
 
 
 MOVES = ("starts_at", "ends_at", "venue", "address")  # changes that people booked or waiting are told of
@@ -54,22 +52,6 @@ class TrainingError(Exception):
 
 
 # --- times -------------------------------------------------------------------------------------
-def parse_local(value: object, tz: ZoneInfo, what: str) -> datetime:
-    """A local date and time ("2026-12-05 10:00") in `tz`, as an aware UTC datetime."""
-    text = str(value).strip().replace(" ", "T", 1) if value is not None else ""
-    try:
-        naive = datetime.fromisoformat(text)
-    except ValueError:
-        raise TrainingError(f"{what}: {value!r} is not a date and time like 2026-12-05T10:00") from None
-    if naive.tzinfo is not None:
-        naive = naive.astimezone(tz).replace(tzinfo=None)
-    local = naive.replace(tzinfo=tz)
-    back = local.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-    if back != naive:  # e.g. 01:30 on the night the clocks go forward
-        raise TrainingError(f"{what}: {text} does not exist in {tz.key} (the clocks change that night)")
-    return local.astimezone(UTC)
-
-
 def local(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.astimezone(tz)
 
@@ -120,7 +102,7 @@ def validate_session(
         if raw.get(name) not in (None, ""):
             try:
                 fields[f"{name}_at"] = parse_local(raw[name], tz, name)
-            except TrainingError as exc:
+            except ValueError as exc:
                 problems.append(str(exc))
     starts = fields.get("starts_at", current.starts_at if current else None)
     ends = fields.get("ends_at", current.ends_at if current else None)

@@ -24,17 +24,17 @@ from datetime import timedelta
 from typing import Any
 
 from bot import dates
-from bot.content import Copy, shown_roles
+from bot.content import Copy
 from bot.dialog import Flow, Handler, Step, Turn, coordinators_only
 from bot.messages import Choice, Document, Reply
 from bot.render import escape_markdown
+from bot.roles import ROLES, shown_roles
 from bot.store import Registration, TrainingSession
 from bot.text import clean, number
 from bot.training import (
     MAX_SEATS,
     OPTIONAL,
     REQUIRED,
-    ROLES,
     Person,
     Training,
     TrainingError,

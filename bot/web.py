@@ -25,18 +25,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bot.http_body import BodyIncomplete, BodyTooLarge, read_body
 from bot.metrics import CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # Telegram updates are a few kilobytes
 HEADER_TIMEOUT = 10.0  # seconds a client may take to send a request's headers
-BODY_TIMEOUT = 10.0  # seconds a client may take to send a body (a slow drip holds a connection)
 MAX_CONNECTIONS = 256  # open at once; beyond this uvicorn answers 503 (a proxy's pool is far smaller)
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -45,7 +45,7 @@ class GuardedHTTP(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers. uvicorn has none
     of its own: a client that opens connections and drips its headers a byte at a time (slowloris)
     would hold them all open until the process runs out of file descriptors. Bodies have their
-    deadline in `read_body`."""
+    deadline in `bot.http_body.read_body`."""
 
     header_timeout = HEADER_TIMEOUT
 
@@ -82,33 +82,6 @@ class UpdateSink(Protocol):
 
     async def feed(self, data: dict[str, Any]) -> None:
         """Queue one update; raise ValueError if it is not one."""
-
-
-class BodyTooLarge(Exception):
-    """The request body is over the limit."""
-
-
-class BodyIncomplete(Exception):
-    """The client went away, or took too long, before sending the whole body."""
-
-
-async def read_body(request: Request, limit: int = MAX_BODY, within: float = BODY_TIMEOUT) -> bytes:
-    """Read a request body, refusing it as soon as it passes `limit` bytes, or if it hasn't all
-    arrived `within` seconds."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    body = bytearray()
-    try:
-        async with asyncio.timeout(within):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise BodyTooLarge
-    except (ClientDisconnect, TimeoutError) as exc:
-        logger.debug("a client sent only part of a request body (%s)", type(exc).__name__)
-        raise BodyIncomplete from exc
-    return bytes(body)
 
 
 def create_web_app(
@@ -149,7 +122,7 @@ def create_web_app(
             logger.warning("telegram webhook: refused a request without the right secret")
             return Response(status_code=403)
         try:
-            data = json.loads(await read_body(request))
+            data = json.loads(await read_body(request, MAX_BODY))
         except BodyTooLarge:
             return Response(status_code=413)
         except BodyIncomplete:

@@ -28,6 +28,7 @@ import pytest
 
 from alerts import AlertStore, Composer
 from bot.alerts_flow import AlertsFlow
+from bot.app import telegram_options
 from bot.channels.telegram import TelegramChannel
 from bot.content import Content
 from bot.dialog import Engine
@@ -511,7 +512,9 @@ async def test_a_bootstrapped_coordinator_who_is_removed_stays_removed_after_a_r
 async def telegram(tmp_path: Path, world: World) -> AsyncIterator[FakeBotApi]:
     """The real python-telegram-bot client, long polling the fake Bot API."""
     with FakeBotApi() as api:
-        channel = TelegramChannel(telegram_settings(tmp_path, api), world.engine, world.db, backoff=0.01)
+        channel = TelegramChannel(
+            telegram_options(telegram_settings(tmp_path, api)), world.engine, world.db, backoff=0.01
+        )
         await channel.start()
         yield api
         await channel.stop()

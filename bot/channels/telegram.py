@@ -20,6 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
@@ -65,7 +66,6 @@ from telegram.ext import (
 from alerts import FLOOD_CONTROL, AlertMessage, Outcome, Result
 from bot import metrics
 from bot.channels import ChannelError
-from bot.config import Settings
 from bot.dialog import COMMANDS, Engine
 from bot.languages import FALLBACK_NOTE
 from bot.messages import Choice, Delivery, Incoming, Reply, notice_body
@@ -188,12 +188,25 @@ def file_base_url(api_base_url: str) -> str:
     return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelegramOptions:
+    """How the Telegram channel reaches the Bot API and is reached (the app builds it from its settings)."""
+
+    bot_token: str = field(repr=False)
+    api_base_url: str
+    rate_limit: float  # messages a second
+    webhook_url: str | None = None  # updates arrive through the web app there, not by long polling
+    webhook_secret: str | None = field(default=None, repr=False)  # Telegram sends it with each update
+    community_channel: str | None = None  # community alerts are posted there too
+    paid_broadcast: bool = False  # alerts as paid broadcasts (they cost Stars)
+
+
 class TelegramChannel:
     """The bot on Telegram, by long polling or by webhook."""
 
     def __init__(
         self,
-        settings: Settings,
+        options: TelegramOptions,
         engine: Engine,
         db: Database,
         *,
@@ -202,29 +215,25 @@ class TelegramChannel:
         sleep: Sleep = asyncio.sleep,
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
-        if settings.telegram_bot_token is None:
-            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self.engine = engine
         self.db = db
-        self.api_base_url = settings.telegram_api_base_url
-        self.webhook_url = settings.telegram_webhook_url
-        self.webhook_secret = (
-            settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
-        )
+        self.api_base_url = options.api_base_url
+        self.webhook_url = options.webhook_url
+        self.webhook_secret = options.webhook_secret
         self.send_attempts = send_attempts
         self.backoff = backoff
         self.sleep = sleep
         self.channel = CHANNEL  # as an alerts Sender
-        self.rate_limit = settings.telegram_rate_limit
-        self.community_channel = settings.telegram_community_channel  # community alerts are posted there too
-        self.paid_broadcast = settings.telegram_paid_broadcast  # alerts as paid broadcasts (they cost Stars)
+        self.rate_limit = options.rate_limit
+        self.community_channel = options.community_channel  # community alerts are posted there too
+        self.paid_broadcast = options.paid_broadcast  # alerts as paid broadcasts (they cost Stars)
         self.read_timeout = read_timeout
-        self.limiter = PriorityRateLimiter(settings.telegram_rate_limit, RETRY_AFTER_RETRIES)
+        self.limiter = PriorityRateLimiter(options.rate_limit, RETRY_AFTER_RETRIES)
         builder = (
             Application.builder()
-            .token(settings.telegram_bot_token.get_secret_value())
-            .base_url(settings.telegram_api_base_url)
-            .base_file_url(file_base_url(settings.telegram_api_base_url))
+            .token(options.bot_token)
+            .base_url(options.api_base_url)
+            .base_file_url(file_base_url(options.api_base_url))
             .rate_limiter(self.limiter)
             .concurrent_updates(CONCURRENT_UPDATES)
             .read_timeout(read_timeout)

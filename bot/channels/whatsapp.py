@@ -19,8 +19,8 @@ import base64
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -42,16 +42,15 @@ from twilio.twiml.messaging_response import MessagingResponse
 from alerts import FLOOD_CONTROL, AlertMessage, Outcome, Result
 from bot import metrics
 from bot.channels import as_reply
-from bot.config import Settings
 from bot.content import Copy
 from bot.dialog import Engine
+from bot.http_body import BodyIncomplete, BodyTooLarge, read_body
 from bot.languages import bidi
 from bot.messages import Delivery, Incoming, Reply
 from bot.phone import e164
 from bot.ratelimit import PriorityGate
 from bot.render import Style, choices_text, is_rtl, render_blocks, split_message
 from bot.store import Contact, Database, is_call_for_help
-from bot.web import BodyIncomplete, BodyTooLarge, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +134,25 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhatsAppOptions:
+    """How the WhatsApp channel reaches Twilio and is reached (the app builds it from its settings)."""
+
+    account_sid: str
+    auth_token: str = field(repr=False)
+    whatsapp_from: str  # the bot's WhatsApp number
+    public_base_url: str  # the https address Twilio calls: its signatures are checked against it
+    api_base_url: str
+    rate_limit: float  # messages a second
+    template_sids: Mapping[str, str] = field(default_factory=dict)  # per language; "en" for everyone else
+
+
 class WhatsAppChannel:
     """The bot on WhatsApp through Twilio."""
 
     def __init__(
         self,
-        settings: Settings,
+        options: WhatsAppOptions,
         engine: Engine,
         db: Database,
         *,
@@ -150,23 +162,21 @@ class WhatsAppChannel:
         sleep: Sleep = asyncio.sleep,
         reply_deadline: float = REPLY_DEADLINE,
     ) -> None:
-        if not settings.whatsapp_enabled or settings.twilio_auth_token is None:
-            raise ValueError("WhatsApp is not configured")
         self.engine = engine
         self.copy: Copy = engine.copy
         self.db = db
         self.clock = clock
-        self.account_sid = str(settings.twilio_account_sid)
-        self.auth_token = settings.twilio_auth_token.get_secret_value()
-        self.api_base_url = settings.twilio_api_base_url
-        self.sender = "whatsapp:" + (e164(str(settings.twilio_whatsapp_from)) or str(settings.twilio_whatsapp_from))
-        self.public_base_url = str(settings.public_base_url).rstrip("/")
-        self.template_sids = settings.template_sids  # per language; "en" is the one for everyone else
+        self.account_sid = options.account_sid
+        self.auth_token = options.auth_token
+        self.api_base_url = options.api_base_url
+        self.sender = "whatsapp:" + (e164(options.whatsapp_from) or options.whatsapp_from)
+        self.public_base_url = options.public_base_url.rstrip("/")
+        self.template_sids = options.template_sids  # per language; "en" is the one for everyone else
         self.validator = RequestValidator(self.auth_token)
-        self.limiter = AsyncLimiter(settings.whatsapp_rate_limit, 1)
+        self.limiter = AsyncLimiter(options.rate_limit, 1)
         self.gate = PriorityGate()
         self.channel = CHANNEL  # as an alerts Sender
-        self.rate_limit = settings.whatsapp_rate_limit
+        self.rate_limit = options.rate_limit
         self.send_attempts = send_attempts
         self.backoff = backoff
         self.sleep = sleep

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerts import Alert, AlertStore
-from bot.alerts_cli import cli_actor
+from bot.app import cli_actor
 from bot.store import Database, Notification
 from tests.conftest import Ran
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from alerts import AlertStore, Composer
+from bot.app import telegram_options
 from bot.channels.telegram import TelegramChannel
 from bot.dialog import Engine
 from bot.logs import MaskingFilter, mask
@@ -169,7 +170,7 @@ async def test_a_flood_on_telegram_gets_one_notice_and_the_bot_keeps_answering_o
 ) -> None:
     engine = flooded_engine(make_engine, clock)
     with FakeBotApi() as api:
-        channel = TelegramChannel(telegram_settings(tmp_path, api), engine, db, backoff=0.01)
+        channel = TelegramChannel(telegram_options(telegram_settings(tmp_path, api)), engine, db, backoff=0.01)
         await channel.start()
         try:
             for n in range(1000):

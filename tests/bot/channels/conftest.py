@@ -15,6 +15,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from bot.app import telegram_options, whatsapp_options
 from bot.channels.console import format_reply
 from bot.channels.telegram import TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel
@@ -51,7 +52,7 @@ async def telegram(
     tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database
 ) -> AsyncIterator[TelegramChannel]:
     """The Telegram channel, long polling the fake Bot API, started and stopped around the test."""
-    channel = TelegramChannel(telegram_settings(tmp_path, telegram_api), engine, db, backoff=0.01)
+    channel = TelegramChannel(telegram_options(telegram_settings(tmp_path, telegram_api)), engine, db, backoff=0.01)
     await channel.start()
     yield channel
     await channel.stop()
@@ -64,7 +65,7 @@ async def webhook(
     settings = telegram_settings(
         tmp_path, telegram_api, telegram_webhook_url=WEBHOOK_URL, telegram_webhook_secret=WEBHOOK_SECRET
     )
-    channel = TelegramChannel(settings, engine, db)
+    channel = TelegramChannel(telegram_options(settings), engine, db)
     await channel.start()
     async with serving(create_web_app(telegram=channel, telegram_secret=WEBHOOK_SECRET)) as base:
         yield base, channel
@@ -123,7 +124,7 @@ async def _whatsapp(
         public_base_url=PUBLIC,
         whatsapp_template_sid=TEMPLATE,
     )
-    channel = WhatsAppChannel(settings, engine, db, clock=clock, backoff=0.01)
+    channel = WhatsAppChannel(whatsapp_options(settings), engine, db, clock=clock, backoff=0.01)
     await channel.start()
     async with serving(create_web_app(routes=channel.routes())) as base:
         yield WhatsApp(channel, base, twilio_api)
@@ -230,7 +231,7 @@ async def driver(
         yield ConsoleDriver(engine)
     elif request.param == "telegram":
         with FakeBotApi() as api:
-            channel = TelegramChannel(telegram_settings(tmp_path, api), engine, db)
+            channel = TelegramChannel(telegram_options(telegram_settings(tmp_path, api)), engine, db)
             await channel.start()
             yield TelegramDriver(api)
             await channel.stop()

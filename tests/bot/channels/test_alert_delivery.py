@@ -14,7 +14,7 @@ import pytest
 
 from alerts import Alert, AlertStore, Composer, Dispatcher, Sender
 from bot.alerts_flow import AlertsFlow
-from bot.app import alerts_dispatcher, open_app
+from bot.app import alerts_dispatcher, open_app, telegram_options
 from bot.channels.telegram import TelegramChannel
 from bot.dialog import Engine
 from bot.notify import Notifier
@@ -36,7 +36,7 @@ async def fast_telegram(
 ) -> AsyncIterator[TelegramChannel]:
     """Telegram configured for 100 messages a second: faster than the fake server allows."""
     settings = telegram_settings(tmp_path, telegram_api, telegram_rate_limit=100)
-    channel = TelegramChannel(settings, engine, db, backoff=0.01)
+    channel = TelegramChannel(telegram_options(settings), engine, db, backoff=0.01)
     await channel.start()
     yield channel
     await channel.stop()
@@ -215,7 +215,7 @@ async def test_alerts_alone_go_as_paid_broadcasts_and_only_when_set(
     """TELEGRAM_PAID_BROADCAST: alerts are sent with allow_paid_broadcast (they cost Telegram Stars
     and may then go at up to 1,000 a second); replies never are."""
     settings = telegram_settings(tmp_path, telegram_api, telegram_rate_limit=1000, telegram_paid_broadcast=paid)
-    channel = TelegramChannel(settings, engine, db, backoff=0.01)
+    channel = TelegramChannel(telegram_options(settings), engine, db, backoff=0.01)
     await channel.start()
     try:
         clock.now = utcnow()
@@ -290,7 +290,7 @@ async def test_the_coordinator_sees_progress_change_in_place(tmp_path: Path, tel
     """In the coordinator's own language (Bengali here, drafts shown)."""
     settings = telegram_settings(tmp_path, telegram_api, coordinators="telegram:9", translation_min_status="draft")
     async with open_app(settings, database=tmp_path / "live.db") as app:
-        channel = TelegramChannel(settings, app.engine, app.db, backoff=0.01)
+        channel = TelegramChannel(telegram_options(settings), app.engine, app.db, backoff=0.01)
         await channel.start()
         try:
             await app.db.set_language("telegram", "9", "bn")
@@ -446,7 +446,7 @@ async def test_community_alerts_are_also_posted_to_the_telegram_community_channe
     settings = telegram_settings(tmp_path, telegram_api, telegram_rate_limit=100,
                                  telegram_community_channel="@faithsafety_ldn")  # fmt: skip
     composer.community_channel = settings.telegram_community_channel
-    channel = TelegramChannel(settings, engine, db, backoff=0.01)
+    channel = TelegramChannel(telegram_options(settings), engine, db, backoff=0.01)
     await channel.start()
     try:
         clock.now = datetime(2026, 6, 1, 12, tzinfo=UTC)

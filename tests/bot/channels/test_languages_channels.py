@@ -15,6 +15,7 @@ import pytest
 
 from alerts import AlertStore, Composer, Sender
 from bot.alerts_flow import AlertsFlow
+from bot.app import telegram_options, whatsapp_options
 from bot.channels.console import ConsoleSender, format_reply
 from bot.channels.telegram import TelegramChannel
 from bot.content import Content
@@ -101,7 +102,7 @@ async def person(
         yield Console(engine)
     elif request.param == "telegram":
         with FakeBotApi() as api:
-            channel = TelegramChannel(telegram_settings(tmp_path, api), engine, db)
+            channel = TelegramChannel(telegram_options(telegram_settings(tmp_path, api)), engine, db)
             await channel.start()
             yield Telegram(api)
             await channel.stop()
@@ -194,7 +195,7 @@ async def test_an_alert_arrives_in_the_language(
                                           place="Masjid", boroughs=("Newham",), now=clock())  # fmt: skip
         await db.set_language(channel, user, code)
     await db.record_inbound("whatsapp", NUMBER, clock())
-    telegram = TelegramChannel(telegram_settings(tmp_path, telegram_api), engine, db)
+    telegram = TelegramChannel(telegram_options(telegram_settings(tmp_path, telegram_api)), engine, db)
     await telegram.start()
     try:
         async for whatsapp in _whatsapp(tmp_path, twilio_api, engine, db, clock):
@@ -255,7 +256,7 @@ async def test_outside_the_window_whatsapp_uses_the_template_of_their_language(
         twilio_api_base_url=twilio_api.base_url, public_base_url=PUBLIC, whatsapp_template_sid=TEMPLATE,
         whatsapp_template_sids=f"bn:{bengali}",
     )  # fmt: skip
-    channel = WhatsAppChannel(settings, engine, db, clock=clock, backoff=0.01)
+    channel = WhatsAppChannel(whatsapp_options(settings), engine, db, clock=clock, backoff=0.01)
     await channel.start()
     try:
         await db.set_language("whatsapp", "+447700900111", "bn")
@@ -273,7 +274,7 @@ async def test_outside_the_window_whatsapp_uses_the_template_of_their_language(
 async def test_telegram_lists_the_commands_in_each_language_shown(
     tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database, drafts: Content
 ) -> None:
-    channel = TelegramChannel(telegram_settings(tmp_path, telegram_api), engine, db)
+    channel = TelegramChannel(telegram_options(telegram_settings(tmp_path, telegram_api)), engine, db)
     await channel.start()
     try:
         bengali = await telegram_api.called("setMyCommands", lambda p: p.get("language_code") == "bn")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import telegram_options
 from bot.channels.telegram import TelegramChannel
 from bot.dialog import Engine
 from bot.notify import GIVE_UP_AFTER, Notifier, retry_delay
@@ -202,7 +203,9 @@ async def impatient(
     tmp_path: Path, telegram_api: FakeBotApi, engine: Engine, db: Database
 ) -> AsyncIterator[TelegramChannel]:
     """The Telegram channel with a short read timeout, so that a "slow" Bot API outlasts it."""
-    channel = TelegramChannel(telegram_settings(tmp_path, telegram_api), engine, db, backoff=0.01, read_timeout=0.2)
+    channel = TelegramChannel(
+        telegram_options(telegram_settings(tmp_path, telegram_api)), engine, db, backoff=0.01, read_timeout=0.2
+    )
     await channel.start()
     yield channel
     telegram_api.release()

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.app import telegram_options
 from bot.channels.telegram import TelegramChannel
 from bot.dialog import Engine
 from bot.store import Database
@@ -101,7 +102,7 @@ async def test_an_update_a_crash_interrupted_is_handled_on_start(
     settings = telegram_settings(
         tmp_path, telegram_api, telegram_webhook_url=WEBHOOK_URL, telegram_webhook_secret=SECRET
     )
-    channel = TelegramChannel(settings, engine, db)
+    channel = TelegramChannel(telegram_options(settings), engine, db)
     await channel.start()
     try:
         reply = await telegram_api.called("sendMessage")
@@ -123,7 +124,7 @@ async def test_a_body_that_stops_arriving_is_refused_without_a_traceback(
 ) -> None:
     base, _ = webhook
     host, port = base.removeprefix("http://").split(":")
-    caplog.set_level(logging.DEBUG, logger="bot.web")
+    caplog.set_level(logging.DEBUG, logger="bot.http_body")
     _reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         b"POST /telegram/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
