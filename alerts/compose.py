@@ -355,9 +355,9 @@ class Composer:
         now = self.clock()
         awaiting = follow is not FollowUp.REMINDER and self.needs_approval(kind_)
         deliveries = await self._follow_up_deliveries(original, follow, kind_, recipients, now)
-        earlier = await self.store.follow_ups(original)
         fields = {
-            "reference": f"{original.reference}-{len(earlier) + 1}",
+            "reference": None,  # numbered on from the original's as it is written: A-7K3Q-1, -2…
+            "numbered_after": original.reference,
             "kind": original.kind,
             "audience": original.audience,
             "areas": list(original.areas),

@@ -226,14 +226,21 @@ class AlertStore:
     async def create_alert(
         self, fields: dict[str, Any], deliveries: Sequence[tuple[str, str, datetime]], now: datetime
     ) -> Alert:
-        """Write the alert and one delivery row per recipient in one transaction."""
+        """Write the alert and one delivery row per recipient in one transaction. A follow-up
+        (`reference` None) is numbered after `numbered_after` (its original's reference) in that
+        transaction, so two written at once can't take the same number."""
         async with self.db.transaction() as conn:
+            reference = fields["reference"]
+            if reference is None:
+                cursor = await conn.execute("SELECT count(*) FROM alerts WHERE follows = ?", (fields["follows"],))
+                earlier = (await cursor.fetchall())[0][0]
+                reference = f"{fields['numbered_after']}-{int(earlier) + 1}"
             cursor = await conn.execute(
                 "INSERT INTO alerts (reference, kind, audience, areas, text, created_by, created_at, send_at, total,"
                 " report_channel, report_user, translations, follows, follow_up, approval, channels, escalate_after)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    fields["reference"], fields["kind"], fields["audience"], ";".join(fields["areas"]),
+                    reference, fields["kind"], fields["audience"], ";".join(fields["areas"]),
                     fields["text"], fields["created_by"], now.isoformat(), fields["send_at"].isoformat(),
                     fields.get("total", len(deliveries)), fields.get("report_channel"), fields.get("report_user"),
                     json.dumps(dict(fields.get("translations") or {}), ensure_ascii=False, sort_keys=True),

@@ -3,6 +3,7 @@ retries and classification, with a scripted in-memory sender and an injected clo
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -541,3 +542,17 @@ async def test_a_claim_and_its_recording_read_only_the_rows_they_take(alert_stor
         "UPDATE alert_deliveries SET status = 'pending' WHERE status = 'sending' AND lease_until <= '2026'",
     ):
         assert "SCAN" not in plan(await alert_store.db.query(f"EXPLAIN QUERY PLAN {sql}")), sql
+
+
+async def test_two_follow_ups_written_at_once_take_different_numbers(
+    alert_store: AlertStore, composer: Composer, clock: FakeClock
+) -> None:
+    alert = await broadcast(alert_store, composer, clock, ["a", "b"])
+    sent = await alert_store.db.query("SELECT id FROM alert_deliveries WHERE alert_id = ?", (alert.id,))
+    await alert_store.finish([(int(d), "sent", {"sent_at": clock().isoformat()}) for (d,) in sent])
+    first, second = await asyncio.gather(  # two coordinators at the same moment
+        composer.follow_up(alert, kind="correction", text="Use the side gate", created_by="cli:amina"),
+        composer.follow_up(alert, kind="all-clear", text="All clear", created_by="cli:sam"),
+    )
+    assert {first.reference, second.reference} == {f"{alert.reference}-1", f"{alert.reference}-2"}
+    assert first.shown_reference == second.shown_reference == alert.reference
