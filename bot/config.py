@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import languages
-from bot.phone import e164
+from bot.phone import DEFAULT_REGION, e164
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -239,4 +239,4 @@ class Settings(BaseSettings):
         pairs = [part.strip().partition(":") for part in self.coordinators.split(",")]
         people = {(c.strip().lower(), u.strip()) for c, _, u in pairs if c.strip() and u.strip()}
         # WhatsApp numbers as the channel reads them (E.164): "whatsapp:07911 123456" → +447911123456
-        return frozenset((c, (e164(u, "GB") or u) if c == "whatsapp" else u) for c, u in people)
+        return frozenset((c, (e164(u, DEFAULT_REGION) or u) if c == "whatsapp" else u) for c, u in people)
