@@ -16,6 +16,7 @@ from alerts.compose import (
 from alerts.dispatch import Dispatcher
 from alerts.model import (
     FLOOD_CONTROL,
+    KINDS,
     Alert,
     AlertMessage,
     Audience,
@@ -32,6 +33,7 @@ from alerts.store import AlertStore
 
 __all__ = [
     "FLOOD_CONTROL",
+    "KINDS",
     "NO_QUIET_HOURS",
     "Alert",
     "AlertError",

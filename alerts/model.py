@@ -16,6 +16,9 @@ class Kind(StrEnum):
     URGENT = "urgent"
 
 
+KINDS: tuple[str, ...] = tuple(kind.value for kind in Kind)  # every kind, least pressing first
+
+
 class FollowUp(StrEnum):
     """A message about an alert already sent, to the people who received it."""
 
@@ -48,7 +51,7 @@ class Subscriber:
     quiet_start: str = "22:00"
     quiet_end: str = "07:00"
     language: str | None = None  # the language they chose (where known: an alert's recipients)
-    kinds: tuple[str, ...] = ("reassurance", "vigilance", "urgent")  # what they get (urgent always)
+    kinds: tuple[str, ...] = KINDS  # what they get (urgent always)
 
     def gets(self, kind: str) -> bool:
         """Whether they get alerts of this kind: urgent ones always."""

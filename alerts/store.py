@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from alerts.model import Alert, Delivery, Progress, Subscriber
+from alerts.model import KINDS, Alert, Delivery, Kind, Progress, Subscriber
 
 
 class Connection(Protocol):
@@ -145,7 +145,7 @@ class AlertStore:
         """A subscriber's choice of kinds (urgent is always added) and of quiet hours (start, end)."""
         async with self.db.transaction() as conn:
             if kinds is not None:
-                chosen = [k for k in ("reassurance", "vigilance", "urgent") if k in set(kinds) | {"urgent"}]
+                chosen = [k for k in KINDS if k in set(kinds) | {Kind.URGENT}]
                 await conn.execute(
                     "UPDATE subscribers SET kinds = ?, updated_at = ? WHERE channel = ? AND user_id = ?",
                     (";".join(chosen), now.isoformat(), channel, user_id),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from alerts import Alert, AlertError, Progress, Subscriber, parse_areas, parse_duration, parse_quiet_hours
+from alerts import KINDS, Alert, AlertError, Progress, Subscriber, parse_areas, parse_duration, parse_quiet_hours
 from bot import dates, languages
 from bot.alerts_flow import MAX_REASON, AlertsFlow
 from bot.app import App, cli_actor
@@ -32,7 +32,6 @@ from bot.text import clean, spreadsheet_safe
 LEADER_COLUMNS = ("channel", "user_id", "name", "role", "place_of_worship", "boroughs")
 # Optional: which kinds they get ("vigilance;urgent"; urgent always) and quiet hours ("22:00-07:00", "none").
 OPTIONAL_COLUMNS = ("kinds", "quiet_hours")
-KINDS = ("reassurance", "vigilance", "urgent")
 LEADER_CHANNELS = ("telegram", "whatsapp", "console")
 
 
@@ -66,7 +65,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     send.add_argument(
         "--kind",
         required=True,
-        choices=("reassurance", "vigilance", "urgent"),
+        choices=KINDS,
         help="how urgent (urgent ignores quiet hours)",
     )
     send.add_argument(

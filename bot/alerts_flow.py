@@ -35,6 +35,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from alerts import (
+    KINDS,
     NO_QUIET_HOURS,
     Alert,
     AlertError,
@@ -61,7 +62,6 @@ from bot.translations import differences
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("reassurance", "vigilance", "urgent")
 AUDIENCES = ("leaders", "community", "all")
 # A postcode, or its first half (the district): "E1", "e1 6an", "SW1A 1AA", "UB1"
 _POSTCODE = re.compile(r"([a-z]{1,2}\d[a-z\d]?)(?:\s*\d[a-z]{2})?", re.IGNORECASE)

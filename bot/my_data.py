@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerts import KINDS
 from bot import dates, languages
 from bot.content import Copy
 from bot.messages import Document
@@ -236,7 +237,7 @@ class MyData:
             shown = copy["alerts_all_london"] if areas == ["all"] else escape_markdown(", ".join(areas))
             details.append(copy.format("mydata_subscriber_areas", value=shown))
             details.append(copy.format("mydata_quiet_hours", start=row["quiet_start"], end=row["quiet_end"]))
-            kinds = [kind for kind in ("urgent", "vigilance", "reassurance") if kind in _split(row["kinds"] or "")]
+            kinds = [kind for kind in reversed(KINDS) if kind in _split(row["kinds"] or "")]
             shown_kinds = ", ".join(copy[f"alerts_kind_{kind}"] for kind in kinds or ["urgent"])
             details.append(copy.format("mydata_subscriber_kinds", value=shown_kinds))
             details.append(copy.format("mydata_signed_up", when=self.when(row["created_at"])))
