@@ -94,6 +94,11 @@ class Alert:
         return self.approval == "awaiting"
 
     @property
+    def unapproved(self) -> bool:
+        """Waiting for a second coordinator, or refused by one: it has gone to nobody."""
+        return self.approval in ("awaiting", "refused")
+
+    @property
     def shown_reference(self) -> str:
         """The reference people see and can CHECK: a follow-up carries the original's."""
         return self.follows_reference or self.reference

@@ -439,7 +439,7 @@ def _state(alert: Alert) -> str:
     """ "sent", "awaiting approval", "refused", "withdrawn", or what a follow-up is ("correction of A-7K3Q")."""
     if alert.cancelled_at is not None:
         return "withdrawn"
-    if alert.approval in ("awaiting", "refused"):
+    if alert.unapproved:
         return "awaiting approval" if alert.awaiting else "refused"
     if alert.follows_reference:
         return f"{(alert.follow_up or 'follow-up').replace('-', ' ')} of {alert.follows_reference}"

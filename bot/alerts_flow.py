@@ -1042,7 +1042,7 @@ class AlertsFlow:
     def progress_text(self, alert: Alert, progress: Progress, follow_ups: Sequence[Alert] = ()) -> str:
         """An alert's totals, as coordinators read them, then its withdrawal and follow-ups."""
         failed = "; ".join(f"{reason} {count}" for reason, count in sorted(progress.failed_by_reason.items()))
-        if alert.approval in ("awaiting", "refused") and alert.cancelled_at is None:
+        if alert.unapproved and alert.cancelled_at is None:
             key = f"alerts_report_{alert.approval}"
         elif alert.send_at > self.clock() and alert.cancelled_at is None:
             key = "alerts_report_scheduled"
@@ -1058,7 +1058,7 @@ class AlertsFlow:
             when = self.local_time(alert.cancelled_at)
             text += "\n\n" + self.copy.format("alerts_report_withdrawn", when=when, cancelled=progress.cancelled)
         for later in follow_ups:
-            if later.approval in ("awaiting", "refused"):  # not sent (yet): said as of any alert
+            if later.unapproved:  # not sent (yet): said as of any alert
                 recipients = self.copy.count("recipients_count", later.total)
                 text += "\n\n" + self.copy.format(f"alerts_report_{later.approval}", reference=later.reference,
                                                    recipients=recipients)  # fmt: skip
@@ -1197,7 +1197,7 @@ class AlertsFlow:
         if found is None:
             return Step(self._say("alerts_not_genuine", reference=escape_markdown(value.strip().upper()[:12])))
         alert = await self.composer.root(found)  # a follow-up's own reference: what it is about
-        if alert.approval in ("awaiting", "refused"):  # never sent: nobody got it from us
+        if alert.unapproved:  # never sent: nobody got it from us
             return Step(self._say("alerts_not_genuine", reference=escape_markdown(alert.reference)))
         if alert.cancelled_at is not None:
             reply = self._say("alerts_withdrawn", reference=alert.reference, when=self.local_time(alert.cancelled_at))
@@ -1206,12 +1206,8 @@ class AlertsFlow:
                               kind=self.copy[f"alerts_kind_{alert.kind}"])  # fmt: skip
         lines = [reply.text]
         for later in await self.store.follow_ups(alert):
-            if (
-                later.send_at > self.clock()
-                or later.follow_up == FollowUp.REMINDER
-                or later.approval in ("awaiting", "refused")
-            ):  # people hear of a correction once it is on its way to them
-                continue
+            if later.send_at > self.clock() or later.follow_up == FollowUp.REMINDER or later.unapproved:
+                continue  # people hear of a correction once it is on its way to them
             voice = languages.current()
             body = later.translations.get(voice.language.code) if voice is not None else None
             key = "alerts_check_correction" if later.follow_up == FollowUp.CORRECTION else "alerts_check_all_clear"
