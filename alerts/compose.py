@@ -231,11 +231,10 @@ class Composer:
         deliveries: list[tuple[str, str, datetime]] = []
         by_channel: dict[str, int] = {}
         async for page in self.store.recipients_by_page(audience_, areas, channels, kind_):  # a page at a time
-            for s in page:
-                if not awaiting:
-                    due = when if kind_ is Kind.URGENT else max(when, quiet_until(when, s, self.tz))
-                    deliveries.append((s.channel, s.user_id, due))
-                by_channel[s.channel] = by_channel.get(s.channel, 0) + 1
+            if not awaiting:
+                deliveries.extend(self._deliveries(kind_, page, when))
+            for channel, count in Preview(tuple(page)).by_channel.items():
+                by_channel[channel] = by_channel.get(channel, 0) + count
         if not by_channel:
             raise AlertError("nobody to send it to: no approved subscribers for that audience in those areas")
         if not awaiting:
@@ -373,9 +372,7 @@ class Composer:
             "total": len(deliveries),
         }
         alert = await self.store.create_alert(fields, () if awaiting else deliveries, now)
-        counts: dict[str, int] = {}
-        for s in recipients:
-            counts[s.channel] = counts.get(s.channel, 0) + 1
+        counts = Preview(tuple(recipients)).by_channel
         details = {"reference": alert.reference, "follows": original.reference, "recipients": counts, "text": body,
                    **({"translations": translated} if translated else {})}  # fmt: skip
         action = {FollowUp.CORRECTION: "correction", FollowUp.ALL_CLEAR: "all clear"}.get(follow, "reminder")

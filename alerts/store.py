@@ -41,8 +41,21 @@ _ALERT = (
 )
 
 
+_SUBSCRIBER_S = ", ".join("s." + column.strip() for column in _SUBSCRIBER.split(","))  # from subscribers s
 _PAGE = 5000  # subscribers read at a time when finding an alert's recipients
 PRIORITY = {"urgent": 0, "vigilance": 1, "reassurance": 2}  # claimed in this order (alert_deliveries.priority)
+
+
+async def _queue(
+    conn: Connection, alert_id: int, kind: str, start: datetime, deliveries: Sequence[tuple[str, str, datetime]]
+) -> None:
+    """One delivery row per (channel, user id, not before), at the alert kind's priority and never
+    due before the alert's time (`start`): `claim` relies on it."""
+    await conn.executemany(
+        "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before, priority) VALUES (?, ?, ?, ?, ?)",
+        ((alert_id, channel, user_id, max(not_before, start).isoformat(), PRIORITY[kind])
+         for channel, user_id, not_before in deliveries),
+    )  # fmt: skip
 
 
 def _subscriber(row: Sequence[Any]) -> Subscriber:
@@ -192,7 +205,7 @@ class AlertStore:
         while True:
             found: list[Subscriber] = []
             rows = await self.db.query(
-                f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language FROM subscribers s"
+                f"SELECT {_SUBSCRIBER_S}, c.language FROM subscribers s"
                 " LEFT JOIN contacts c ON c.channel = s.channel AND c.user_id = s.user_id"
                 f" WHERE s.status = 'approved' AND s.kind IN ({', '.join('?' * len(kinds))})"
                 # "(s.channel || '')": read in id order from where the last page ended, not every page
@@ -249,13 +262,7 @@ class AlertStore:
                 ),
             )  # fmt: skip
             alert_id = int(cursor.lastrowid or 0)
-            priority, send_at = PRIORITY[fields["kind"]], fields["send_at"]
-            await conn.executemany(  # never due before the alert's time: `claim` relies on it
-                "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before, priority)"
-                " VALUES (?, ?, ?, ?, ?)",
-                ((alert_id, channel, user_id, max(not_before, send_at).isoformat(), priority)
-                 for channel, user_id, not_before in deliveries),
-            )  # fmt: skip
+            await _queue(conn, alert_id, fields["kind"], fields["send_at"], deliveries)
         alert = await self.alert(alert_id)
         assert alert is not None
         return alert
@@ -275,13 +282,7 @@ class AlertStore:
             )  # fmt: skip
             if not cursor.rowcount:
                 return None
-            priority, start = PRIORITY[alert.kind], send_at or alert.send_at
-            for channel, user_id, not_before in deliveries:
-                await conn.execute(
-                    "INSERT INTO alert_deliveries (alert_id, channel, user_id, not_before, priority)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (alert.id, channel, user_id, max(not_before, start).isoformat(), priority),
-                )
+            await _queue(conn, alert.id, alert.kind, send_at or alert.send_at, deliveries)
         return await self.alert(alert.id)
 
     async def alert(self, alert_id: int) -> Alert | None:
@@ -302,7 +303,7 @@ class AlertStore:
         approved, not opted out or blocked since; with their quiet hours and language, in the
         order the alert was queued. A follow-up goes to exactly these people."""
         rows = await self.db.query(
-            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language"
+            f"SELECT {_SUBSCRIBER_S}, c.language"
             " FROM alert_deliveries d JOIN subscribers s ON s.channel = d.channel AND s.user_id = d.user_id"
             " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
             " WHERE d.alert_id = ? AND d.status IN ('sent', 'delivered') AND s.status = 'approved'"
@@ -315,7 +316,7 @@ class AlertStore:
         """The faith leaders an alert was for who haven't acknowledged it, with what became of
         their delivery (status, reason), in the order queued: for escalation."""
         rows = await self.db.query(
-            f"SELECT {', '.join('s.' + c.strip() for c in _SUBSCRIBER.split(','))}, c.language, d.status, d.reason"
+            f"SELECT {_SUBSCRIBER_S}, c.language, d.status, d.reason"
             " FROM alert_deliveries d JOIN subscribers s ON s.channel = d.channel AND s.user_id = d.user_id"
             " LEFT JOIN contacts c ON c.channel = d.channel AND c.user_id = d.user_id"
             " WHERE d.alert_id = ? AND d.acknowledged IS NULL AND s.kind = 'leader' AND d.status != 'cancelled'"
