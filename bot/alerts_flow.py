@@ -280,26 +280,36 @@ class AlertsFlow:
         """Queue a notice for every coordinator (`but` this actor), worded (`word`) in the language
         each chose (not in the language of whoever it is about)."""
         for channel, user_id, _since in await self.db.coordinators():
-            if actor(channel, user_id) == but:
-                continue
-            with self.copy.speaking(await self.db.language_of(channel, user_id)) as voice:
-                body = notice_body(in_language(word(), voice, self.copy))
-            await self.db.notify(f"{key}:{channel}:{user_id}", channel, user_id, body, self.clock(),
-                                 coordinators_only=True)  # fmt: skip
+            if actor(channel, user_id) != but:
+                await self._tell(f"{key}:{channel}:{user_id}", channel, user_id, word, coordinators_only=True)
+
+    async def _in_their_language(self, channel: str, user_id: str, word: Callable[[], Reply]) -> Reply:
+        """A reply worded (`word`) in the language this person chose."""
+        with self.copy.speaking(await self.db.language_of(channel, user_id)) as voice:
+            return in_language(word(), voice, self.copy)
+
+    async def _tell(
+        self, key: str, channel: str, user_id: str, word: Callable[[], Reply], *, coordinators_only: bool = False
+    ) -> None:
+        """Queue a notice (sent by the running bot) for one person, worded in their language."""
+        body = notice_body(await self._in_their_language(channel, user_id, word))
+        await self.db.notify(key, channel, user_id, body, self.clock(), coordinators_only=coordinators_only)
 
     async def tell_decision(self, subscriber: Subscriber, status: str, reason: str = "") -> None:
         """Tell a faith leader their request was approved or rejected (sent by the running bot):
         a rejection with the coordinator's reason, if they gave one, and a way to ask the team."""
-        with self.copy.speaking(await self.db.language_of(subscriber.channel, subscriber.user_id)) as voice:
+
+        def decision() -> Reply:
             text = self.copy[f"alerts_you_are_{status}"]
             choices: tuple[Choice, ...] = ()
             if status == "rejected":
                 if reason:
                     text += "\n\n" + self.copy.format("alerts_rejected_reason", reason=escape_markdown(reason))
                 choices = (Choice(f"alr-ask:{subscriber.id}", self.copy["alerts_ask_team"]),)
-            body = notice_body(in_language(Reply(text, choices), voice, self.copy))
+            return Reply(text, choices)
+
         key = f"leader-{status}:{subscriber.id}:{self.clock().isoformat()}"
-        await self.db.notify(key, subscriber.channel, subscriber.user_id, body, self.clock())
+        await self._tell(key, subscriber.channel, subscriber.user_id, decision)
 
     # --- home -------------------------------------------------------------------------------------
     async def _home(self, turn: Turn, _value: str = "") -> Step:
@@ -919,12 +929,12 @@ class AlertsFlow:
         """Tell whoever composed an alert in the chat that it was approved or refused."""
         if alert.report_channel and alert.report_user:
             key = "alerts_told_approved" if alert.approval == "approved" else "alerts_told_refused"
-            with self.copy.speaking(await self.db.language_of(alert.report_channel, alert.report_user)) as voice:
-                reply = Reply(self.copy.format(key, reference=alert.reference),
-                              (Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"]),))  # fmt: skip
-                body = notice_body(in_language(reply, voice, self.copy))
-            await self.db.notify(f"alert-decided:{alert.id}", alert.report_channel, alert.report_user, body,
-                                 self.clock())  # fmt: skip
+
+            def told() -> Reply:
+                status = Choice(f"alr-status:{alert.id}", self.copy["alerts_see_progress"])
+                return Reply(self.copy.format(key, reference=alert.reference), (status,))
+
+            await self._tell(f"alert-decided:{alert.id}", alert.report_channel, alert.report_user, told)
 
     async def _on_approve_alert(self, turn: Turn, value: str) -> Step:
         return await self._decide_alert(turn, value, approve=True)
@@ -1187,9 +1197,8 @@ class AlertsFlow:
                                           channel=channel))  # fmt: skip
 
         await self._notify_coordinators(f"help-taken:{delivery_id}", taken, but=who)
-        with self.copy.speaking(await self.db.language_of(channel, user_id)) as voice:
-            body = notice_body(in_language(Reply(self.copy["alerts_help_on_the_way"]), voice, self.copy))
-        await self.db.notify(f"help-taken:{delivery_id}:person", channel, user_id, body, turn.now)
+        await self._tell(f"help-taken:{delivery_id}:person", channel, user_id,
+                         lambda: Reply(self.copy["alerts_help_on_the_way"]))  # fmt: skip
         return Step(self._say("alerts_you_are_on_it", contact=escape_markdown(user_id), channel=channel))
 
     async def _on_check(self, _turn: Turn, value: str) -> Step:
@@ -1299,16 +1308,12 @@ class AlertsFlow:
         """How an alert is going, for the message that changes as it does (Telegram), in the
         language of whoever sent it."""
         assert alert.report_channel is not None and alert.report_user is not None
-        with self.copy.speaking(await self.db.language_of(alert.report_channel, alert.report_user)) as voice:
-            reply = Reply(self.progress_text(alert, progress), (Choice(f"alr-status:{alert.id}",
-                                                                      self.copy["alerts_refresh"]),))  # fmt: skip
-            return in_language(reply, voice, self.copy)
+        return await self._in_their_language(alert.report_channel, alert.report_user, lambda: Reply(
+            self.progress_text(alert, progress), (Choice(f"alr-status:{alert.id}", self.copy["alerts_refresh"]),)
+        ))  # fmt: skip
 
     async def finished(self, alert: Alert, progress: Progress) -> None:
         """The final report, to whoever sent the alert from the chat."""
         if alert.report_channel and alert.report_user:
-            with self.copy.speaking(await self.db.language_of(alert.report_channel, alert.report_user)) as voice:
-                body = notice_body(in_language(Reply(self.progress_text(alert, progress)), voice, self.copy))
-            await self.db.notify(
-                f"alert-report:{alert.id}", alert.report_channel, alert.report_user, body, self.clock()
-            )
+            await self._tell(f"alert-report:{alert.id}", alert.report_channel, alert.report_user,
+                             lambda: Reply(self.progress_text(alert, progress)))  # fmt: skip
